@@ -1,0 +1,65 @@
+"""The FastAPI application: routers under ``/api``, OpenAPI at ``/docs``, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.routers import system
+from api.state import AppState
+from api.version import API_VERSION
+from config.settings import Settings
+
+
+def _operation_id(route: APIRoute) -> str:
+    tag = route.tags[0] if route.tags else "api"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
+    """Build the app. ``state`` is injected by tests; otherwise it is built from ``settings``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.custody = state or AppState.build(settings)
+        try:
+            yield
+        finally:
+            if state is None:
+                await app.state.custody.close()
+
+    app = FastAPI(
+        title="Bitcoin custody engine",
+        version=API_VERSION,
+        description="Deposit BTC, receive iSTSi on Soroban; redeem iSTSi for BTC.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    api = APIRouter(prefix="/api")
+    api.include_router(system.router)
+    app.include_router(api)
+
+    install_error_handlers(app)
+    if settings.cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.allow_origins,
+            allow_methods=settings.cors.allow_methods,
+            allow_headers=settings.cors.allow_headers,
+            allow_credentials=settings.cors.allow_credentials,
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        body_limit_bytes=settings.server.body_limit_bytes,
+        hsts=settings.server.hsts,
+    )
+    return app

@@ -1,0 +1,31 @@
+"""FastAPI dependencies, as ``Annotated`` aliases so route signatures read as documentation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.state import AppState
+from config.settings import Settings
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.custody
+
+
+async def get_session(state: Annotated[AppState, Depends(get_state)]) -> AsyncIterator[AsyncSession]:
+    """A session in one transaction: committed when the handler returns, rolled back if it raises."""
+    async with state.sessions() as session, session.begin():
+        yield session
+
+
+def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+    return state.settings
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

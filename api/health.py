@@ -1,0 +1,69 @@
+"""Dependency probes behind ``GET /api/system/health``.
+
+A probe is an async callable that returns a short detail string or raises; each runs with its own
+timeout and all run concurrently, so one hung dependency cannot stall the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.temporal import TemporalGateway
+
+Probe = Callable[[], Awaitable[str | None]]
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    name: str
+    ok: bool
+    latency_ms: float
+    detail: str | None = None
+
+
+async def run_probe(name: str, probe: Probe, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(probe(), timeout=timeout)
+        ok = True
+    except TimeoutError:
+        ok, detail = False, f"no answer within {timeout:g} s"
+    except Exception as exc:  # a probe reports, never raises: the endpoint must keep serving
+        ok, detail = False, _describe(exc)
+    return ProbeResult(name, ok, round((time.perf_counter() - started) * 1000, 2), detail)
+
+
+def _describe(exc: Exception) -> str:
+    # Class name plus the first line only: driver messages can carry connection strings.
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    if "@" in first or "password" in first.lower():
+        first = ""
+    return f"{type(exc).__name__}: {first}"[:200] if first else type(exc).__name__
+
+
+async def run_probes(probes: dict[str, Probe]) -> list[ProbeResult]:
+    return list(await asyncio.gather(*(run_probe(name, p) for name, p in probes.items())))
+
+
+def database_probe(engine: AsyncEngine) -> Probe:
+    async def probe() -> str | None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+
+    return probe
+
+
+def temporal_probe(gateway: TemporalGateway) -> Probe:
+    async def probe() -> str | None:
+        await gateway.ping()
+        return None
+
+    return probe

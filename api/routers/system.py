@@ -1,0 +1,30 @@
+"""``/api/system``: health (real probes of every dependency)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import StateDep
+from api.health import run_probes
+from api.schemas.system import DependencyHealth, HealthReport
+from api.version import API_VERSION
+
+router = APIRouter(prefix="/system", tags=["system"])
+
+
+@router.get(
+    "/health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "a dependency is down"}},
+)
+async def health(state: StateDep) -> JSONResponse:
+    """200 when every dependency answers, else 503; the body names each dependency's state."""
+    results = await run_probes(state.probes)
+    deps = {
+        r.name: DependencyHealth(name=r.name, status="ok" if r.ok else "down", latency_ms=r.latency_ms, detail=r.detail)
+        for r in results
+    }
+    healthy = all(r.ok for r in results)
+    report = HealthReport(status="ok" if healthy else "degraded", version=API_VERSION, dependencies=deps)
+    return JSONResponse(report.model_dump(), status_code=200 if healthy else 503)

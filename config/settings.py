@@ -1,0 +1,268 @@
+"""Typed settings for every process of the engine.
+
+Sources, highest priority first:
+
+1. keyword arguments to :func:`load_settings` (tests);
+2. environment variables ``CUSTODY_<SECTION>__<KEY>`` (for example ``CUSTODY_SERVER__PORT=9000``,
+   ``CUSTODY_SOROBAN__CONTRACTS__ISTSI_TOKEN=C...``);
+3. the seed's short names: ``DATABASE_URL``, ``JWT_SECRET``, ``SOROBAN_NETWORK``, ``SOROBAN_RPC_URL``,
+   ``BITCOIN_NETWORK``, ``ESPLORA_URL``, ``TEMPORAL_ADDRESS``;
+4. ``config/<APP_ENV>.yaml`` (``APP_ENV`` is ``development`` by default, or ``test`` / ``production``);
+5. the defaults below.
+
+Start-up validation lives in :mod:`config.validation`; use :func:`load_settings`, which runs it and
+raises :class:`ConfigError` with one line per bad key and never echoes a value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent
+AppEnv = Literal["development", "test", "production"]
+StellarNetwork = Literal["standalone", "testnet", "futurenet", "mainnet"]
+BitcoinNetwork = Literal["regtest", "signet", "testnet", "mainnet"]
+
+#: Network passphrases per Stellar network (stellar-core / SEP-0023 conventions).
+STELLAR_PASSPHRASES: dict[str, str] = {
+    "standalone": "Standalone Network ; February 2017",
+    "testnet": "Test SDF Network ; September 2015",
+    "futurenet": "Test SDF Future Network ; October 2022",
+    "mainnet": "Public Global Stellar Network ; September 2015",
+}
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``problems`` holds one line per bad key; no line contains a value."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    body_limit_bytes: int = Field(1_048_576, gt=0)
+    #: Peers whose ``X-Forwarded-For`` is believed (IPs or CIDRs).
+    trusted_proxies: list[str] = []
+    #: Send ``Strict-Transport-Security`` (production behind TLS).
+    hsts: bool = False
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/custody_dev"
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(10, ge=0)
+    connect_timeout_seconds: int = Field(5, ge=1)
+    #: Directory for ``custody db backup`` files.
+    backup_dir: Path = Path(".data/backups")
+
+    @field_validator("url")
+    @classmethod
+    def _use_psycopg_driver(cls, value: str) -> str:
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith("postgresql+psycopg://"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    def libpq_url(self) -> str:
+        """The URL without the SQLAlchemy driver suffix, for psql, pg_dump and psycopg."""
+        return "postgresql://" + self.url.split("://", 1)[1]
+
+    def redacted_url(self) -> str:
+        """The URL with any password replaced by ``***`` (safe to log)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+class TemporalSettings(BaseModel):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "custody"
+    ui_url: str = "http://127.0.0.1:8233"
+    #: Time running activities get to finish when a worker stops.
+    graceful_shutdown_seconds: int = Field(30, ge=0)
+
+
+class AuthSettings(BaseModel):
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
+    #: PEM files for asymmetric algorithms; the secret is then unused.
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "custody-engine"
+    jwt_audience: str = "custody-api"
+    token_lifetime_seconds: int = Field(86_400, gt=0)
+    #: argon2id parameters; RFC 9106 §4 second recommended option by default.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost_kib: int = Field(65_536, ge=8)
+    argon2_parallelism: int = Field(4, ge=1)
+    auth_attempts_per_minute_per_ip: int = Field(10, ge=1)
+    auth_attempts_per_minute_per_account: int = Field(5, ge=1)
+
+
+class SorobanContracts(BaseModel):
+    integration_router: str = ""
+    kyc_registry: str = ""
+    istsi_token: str = ""
+    reserve_manager: str = ""
+
+
+class SorobanSettings(BaseModel):
+    network: StellarNetwork = "standalone"
+    rpc_url: str = "http://127.0.0.1:8000"
+    #: Empty means "the passphrase of ``network``".
+    network_passphrase: str = ""
+    contracts: SorobanContracts = SorobanContracts()
+    operator_secret: SecretStr | None = None
+    operator_secret_file: Path | None = None
+    base_fee_stroops: int = Field(100, ge=100)
+    tx_timeout_seconds: int = Field(60, ge=5)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+
+    def passphrase(self) -> str:
+        return self.network_passphrase or STELLAR_PASSPHRASES[self.network]
+
+
+class BitcoinSettings(BaseModel):
+    network: BitcoinNetwork = "regtest"
+    esplora_url: str = "http://127.0.0.1:3002"
+    min_confirmations: int = Field(6, ge=1)
+    large_deposit_threshold_sats: int = Field(100_000_000, gt=0)
+    large_deposit_confirmations: int = Field(6, ge=1)
+    #: Public BIP84 account descriptor of the custody wallet (no private keys).
+    custody_descriptor: str = ""
+    signer: Literal["hot", "external"] = "hot"
+    signing_secret: SecretStr | None = None
+    signing_secret_file: Path | None = None
+    fee_rate_floor_sat_vb: int = Field(1, ge=1)
+    fee_rate_cap_sat_vb: int = Field(500, ge=1)
+    request_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class CorsSettings(BaseModel):
+    allow_origins: list[str] = []
+    allow_methods: list[str] = ["GET", "POST", "PUT", "DELETE"]
+    allow_headers: list[str] = ["Content-Type", "Authorization", "Idempotency-Key"]
+    allow_credentials: bool = True
+
+
+class DevSettings(BaseModel):
+    """Only ``custody dev`` reads these: where the embedded stack keeps its state and listens."""
+
+    data_dir: Path = Path(".data")
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    soroban_sandbox_port: int = 8000
+    bitcoin_sandbox_port: int = 3002
+
+
+_SEED_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "DATABASE_URL": ("database", "url"),
+    "JWT_SECRET": ("auth", "jwt_secret"),
+    "SOROBAN_NETWORK": ("soroban", "network"),
+    "SOROBAN_RPC_URL": ("soroban", "rpc_url"),
+    "BITCOIN_NETWORK": ("bitcoin", "network"),
+    "ESPLORA_URL": ("bitcoin", "esplora_url"),
+    "TEMPORAL_ADDRESS": ("temporal", "address"),
+}
+
+
+class _SeedEnvSource(PydanticBaseSettingsSource):
+    """The seed's unprefixed environment names, mapped onto nested keys."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, (section, key) in _SEED_ENV_NAMES.items():
+            value = os.environ.get(name)
+            if value:
+                out.setdefault(section, {})[key] = value
+        return out
+
+
+def current_env() -> str:
+    return os.environ.get("APP_ENV", "development")
+
+
+class Settings(BaseSettings):
+    """All configuration, one nested section per concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CUSTODY_", env_nested_delimiter="__", extra="forbid", env_ignore_empty=True
+    )
+
+    app_env: AppEnv = "development"
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    auth: AuthSettings = AuthSettings()
+    soroban: SorobanSettings = SorobanSettings()
+    bitcoin: BitcoinSettings = BitcoinSettings()
+    logging: LoggingSettings = LoggingSettings()
+    cors: CorsSettings = CorsSettings()
+    dev: DevSettings = DevSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = Path(os.environ.get("CUSTODY_CONFIG_FILE") or CONFIG_DIR / f"{current_env()}.yaml")
+        assert isinstance(env_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            env_settings,
+            _SeedEnvSource(settings_cls),
+            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings for ``APP_ENV``.
+
+    Raises:
+        ConfigError: one line per bad key (``config: <key>: <reason>``), values never echoed.
+    """
+    from config.validation import check_settings
+
+    overrides.setdefault("app_env", current_env())
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                f"config: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            ]
+        ) from None
+    problems = check_settings(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings

@@ -1,0 +1,111 @@
+"""Start-up checks that span keys or depend on the environment.
+
+Each problem is one line ``config: <key>: <reason>``. Lines name keys, never values, so a secret
+that fails a rule is not echoed into a log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from config.settings import CONFIG_DIR, STELLAR_PASSPHRASES, Settings
+
+#: Secrets that are published in this repository or in the seed's README, so never secret.
+_PUBLISHED_JWT_SECRETS = {
+    "development-secret-change-in-production",
+    "your-super-secret-jwt-key-change-in-production",
+    "your-secret",
+}
+MIN_JWT_SECRET_BYTES = 32
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "0.0.0.0", "host.docker.internal"}
+
+
+def _published_secrets() -> set[str]:
+    found = set(_PUBLISHED_JWT_SECRETS)
+    for name in ("development.yaml", "test.yaml"):
+        path: Path = CONFIG_DIR / name
+        if path.exists():
+            doc = yaml.safe_load(path.read_text()) or {}
+            secret = (doc.get("auth") or {}).get("jwt_secret")
+            if secret:
+                found.add(str(secret))
+    return found
+
+
+def is_local_url(url: str) -> bool:
+    """True when ``url`` points at this host (where only the sandboxes listen)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _network_problems(s: Settings) -> list[str]:
+    problems = []
+    expected = STELLAR_PASSPHRASES[s.soroban.network]
+    if s.soroban.network_passphrase and s.soroban.network_passphrase != expected:
+        problems.append(
+            f"config: soroban.network_passphrase: does not match soroban.network {s.soroban.network!r}"
+        )
+    btc_main = s.bitcoin.network == "mainnet"
+    xlm_main = s.soroban.network == "mainnet"
+    if btc_main and not xlm_main:
+        problems.append(
+            "config: soroban.network: bitcoin.network is mainnet but the Stellar network is a test network"
+        )
+    if xlm_main and not btc_main:
+        problems.append(
+            "config: bitcoin.network: soroban.network is mainnet but the Bitcoin network is a test network"
+        )
+    return problems
+
+
+def _production_problems(s: Settings) -> list[str]:
+    problems = []
+    auth = s.auth
+    if auth.jwt_algorithm.startswith("HS"):
+        secret = auth.jwt_secret.get_secret_value()
+        if not secret:
+            problems.append("config: auth.jwt_secret: required in production (set JWT_SECRET)")
+        elif secret in _published_secrets():
+            problems.append("config: auth.jwt_secret: is a published development secret; generate a new one")
+        elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            problems.append(f"config: auth.jwt_secret: shorter than {MIN_JWT_SECRET_BYTES} bytes")
+    elif not (auth.jwt_private_key_file and auth.jwt_public_key_file):
+        problems.append("config: auth.jwt_private_key_file: asymmetric JWT needs both key files")
+    if s.soroban.network == "standalone":
+        problems.append("config: soroban.network: 'standalone' is the local sandbox network")
+    if is_local_url(s.soroban.rpc_url):
+        problems.append("config: soroban.rpc_url: points at a local sandbox; use a real Stellar RPC")
+    if s.bitcoin.network == "regtest":
+        problems.append("config: bitcoin.network: 'regtest' is the local sandbox network")
+    if is_local_url(s.bitcoin.esplora_url):
+        problems.append("config: bitcoin.esplora_url: points at a local sandbox; use a real Esplora API")
+    return problems
+
+
+def check_settings(s: Settings) -> list[str]:
+    """Return one line per problem in ``s`` (empty when valid).
+
+    Every environment: passphrase matches the Stellar network, Bitcoin and Stellar are both
+    mainnet or both test networks, fee floor <= cap, CORS never ``*`` with credentials.
+    Production also refuses published or short (< 32 bytes) JWT secrets and sandbox chains.
+    """
+    problems = _network_problems(s)
+    if s.bitcoin.fee_rate_floor_sat_vb > s.bitcoin.fee_rate_cap_sat_vb:
+        problems.append("config: bitcoin.fee_rate_floor_sat_vb: greater than bitcoin.fee_rate_cap_sat_vb")
+    if "*" in s.cors.allow_origins and s.cors.allow_credentials:
+        problems.append("config: cors.allow_origins: '*' cannot be combined with cors.allow_credentials")
+    if s.auth.jwt_algorithm.startswith("HS") and not s.auth.jwt_secret.get_secret_value():
+        if s.app_env != "production":
+            problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
+    if s.app_env == "production":
+        problems.extend(_production_problems(s))
+    return problems

@@ -1,0 +1,7 @@
+"""Session fixtures shared by every test folder (see tests/fixtures/)."""
+
+import os
+
+os.environ.setdefault("APP_ENV", "test")
+
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal", "tests.fixtures.api"]

@@ -1,0 +1,63 @@
+"""The worker skeleton against the real Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
+from db.session import make_sessionmaker
+from workers import registry
+from workers.main import build_worker
+from workflows.baseline import BaselineInput, BaselineWorkflow
+
+
+async def test_worker_runs_a_workflow_with_the_pydantic_converter(
+    temporal_client: Client, settings: Settings, db_engine, task_queue: str
+) -> None:
+    deps = registry.WorkerDeps(settings=settings, engine=db_engine, sessions=make_sessionmaker(db_engine))
+    async with build_worker(temporal_client, settings, deps, task_queue=task_queue):
+        result = await temporal_client.execute_workflow(
+            BaselineWorkflow.run, BaselineInput(activities=3), id=f"baseline-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert result == 3
+
+
+async def test_worker_process_polls_and_stops_cleanly_on_sigterm(
+    temporal_env: WorkflowEnvironment, database_url: str, task_queue: str
+) -> None:
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
+        "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "5",
+        "CUSTODY_LOGGING__LEVEL": "INFO",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", "worker", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        result = await asyncio.wait_for(
+            temporal_env.client.execute_workflow(
+                BaselineWorkflow.run, BaselineInput(activities=2), id=f"baseline-{uuid.uuid4()}", task_queue=task_queue
+            ),
+            timeout=60,
+        )
+        assert result == 2
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+        assert proc.returncode == 0, out.decode()
+        assert b"worker stopped" in out
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
