@@ -9,6 +9,7 @@ Ctrl-C (or SIGTERM) stops every child in reverse order.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -49,6 +50,8 @@ def _ensure_database(libpq_url: str) -> None:
 
 
 def _start_embedded_postgres(data_dir: Path, db_name: str) -> tuple[object, str]:
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))  # pgserver wants one
+    (data_dir / "run").mkdir(exist_ok=True)
     import pgserver
 
     server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")

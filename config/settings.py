@@ -155,6 +155,38 @@ class BitcoinSettings(BaseModel):
     request_timeout_seconds: float = Field(10.0, gt=0)
 
 
+class TierLimitSettings(BaseModel):
+    """One tier's limits in satoshis: single transaction, rolling 24 h, rolling 30 days."""
+
+    single_sats: int = Field(gt=0)
+    daily_sats: int = Field(gt=0)
+    monthly_sats: int = Field(gt=0)
+
+
+def _default_tier_limits() -> dict[int, TierLimitSettings]:
+    btc = 100_000_000
+    return {
+        1: TierLimitSettings(single_sats=btc // 100, daily_sats=btc // 20, monthly_sats=btc // 2),
+        2: TierLimitSettings(single_sats=btc // 10, daily_sats=btc // 2, monthly_sats=5 * btc),
+        3: TierLimitSettings(single_sats=btc, daily_sats=5 * btc, monthly_sats=50 * btc),
+        4: TierLimitSettings(single_sats=10 * btc, daily_sats=100 * btc, monthly_sats=1_000 * btc),
+    }
+
+
+class KycSettings(BaseModel):
+    #: Minimum tier per operation (CONTRACTS.md kyc_registry: deposit Basic, withdrawal Verified).
+    min_tier_deposit: int = Field(1, ge=1, le=4)
+    min_tier_withdrawal: int = Field(2, ge=1, le=4)
+    tier_limits: dict[int, TierLimitSettings] = Field(default_factory=_default_tier_limits)
+    approval_validity_days: int = Field(365, ge=1)
+    #: CSV ``kind,value`` of sanctioned names and addresses.
+    sanctions_list_file: Path = CONFIG_DIR / "sanctions_sample.csv"
+    #: AES-256-GCM keys for ``verification_data`` by key id (base64 of 32 bytes).
+    encryption_keys: dict[str, SecretStr] = {}
+    #: Key id used for new records; older ids stay readable, so keys can rotate.
+    active_key_id: str = ""
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -221,6 +253,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     soroban: SorobanSettings = SorobanSettings()
     bitcoin: BitcoinSettings = BitcoinSettings()
+    kyc: KycSettings = KycSettings()
     logging: LoggingSettings = LoggingSettings()
     cors: CorsSettings = CorsSettings()
     dev: DevSettings = DevSettings()

@@ -6,6 +6,7 @@ that fails a rule is not echoed into a log.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,16 +25,41 @@ MIN_JWT_SECRET_BYTES = 32
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "0.0.0.0", "host.docker.internal"}
 
 
-def _published_secrets() -> set[str]:
-    found = set(_PUBLISHED_JWT_SECRETS)
+def _published_yaml_values(section: str, key: str) -> set[str]:
+    """Values of ``section.key`` in the committed development and test files (so not secret)."""
+    found: set[str] = set()
     for name in ("development.yaml", "test.yaml"):
         path: Path = CONFIG_DIR / name
         if path.exists():
-            doc = yaml.safe_load(path.read_text()) or {}
-            secret = (doc.get("auth") or {}).get("jwt_secret")
-            if secret:
-                found.add(str(secret))
+            value = ((yaml.safe_load(path.read_text()) or {}).get(section) or {}).get(key)
+            if isinstance(value, dict):
+                found.update(str(v) for v in value.values())
+            elif value:
+                found.add(str(value))
     return found
+
+
+def _published_secrets() -> set[str]:
+    return _PUBLISHED_JWT_SECRETS | _published_yaml_values("auth", "jwt_secret")
+
+
+def _kyc_key_problems(s: Settings) -> list[str]:
+    problems = []
+    keys = s.kyc.encryption_keys
+    for key_id, key in keys.items():
+        try:
+            if len(base64.b64decode(key.get_secret_value(), validate=True)) != 32:
+                raise ValueError
+        except ValueError:
+            problems.append(f"config: kyc.encryption_keys.{key_id}: must be base64 of 32 bytes (AES-256)")
+    if s.kyc.active_key_id not in keys:
+        problems.append("config: kyc.active_key_id: must name one of kyc.encryption_keys")
+    if s.app_env == "production":
+        published = _published_yaml_values("kyc", "encryption_keys")
+        for key_id, key in keys.items():
+            if key.get_secret_value() in published:
+                problems.append(f"config: kyc.encryption_keys.{key_id}: is a published development key")
+    return problems
 
 
 def is_local_url(url: str) -> bool:
@@ -106,6 +132,7 @@ def check_settings(s: Settings) -> list[str]:
     if s.auth.jwt_algorithm.startswith("HS") and not s.auth.jwt_secret.get_secret_value():
         if s.app_env != "production":
             problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
+    problems.extend(_kyc_key_problems(s))
     if s.app_env == "production":
         problems.extend(_production_problems(s))
     return problems

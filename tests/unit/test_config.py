@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+
 import pytest
 
 from config.settings import ConfigError, load_settings
@@ -15,6 +19,8 @@ def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
     monkeypatch.setenv("SOROBAN_RPC_URL", "https://rpc.example.org")
     monkeypatch.setenv("ESPLORA_URL", "https://esplora.example.org/api")
+    monkeypatch.setenv("CUSTODY_KYC__ENCRYPTION_KEYS", json.dumps({"prod-1": base64.b64encode(os.urandom(32)).decode()}))
+    monkeypatch.setenv("CUSTODY_KYC__ACTIVE_KEY_ID", "prod-1")
     return monkeypatch
 
 
@@ -144,3 +150,20 @@ def test_secrets_are_hidden_in_repr(production: pytest.MonkeyPatch) -> None:
 def test_database_url_redaction() -> None:
     s = load_settings(database={"url": "postgresql://app:hunter2@db.example/custody"})
     assert "hunter2" not in s.database.redacted_url()
+
+
+def test_production_refuses_the_published_kyc_key(production: pytest.MonkeyPatch) -> None:
+    published = "Ld5orypBD841TU6dQOuKH8SQO9yjEPzMWZHXefEB03g="  # config/development.yaml
+    production.setenv("CUSTODY_KYC__ENCRYPTION_KEYS", json.dumps({"prod-1": published}))
+    found = problems()
+    assert found == ["config: kyc.encryption_keys.prod-1: is a published development key"]
+    assert published not in found[0]
+
+
+def test_kyc_key_must_be_32_bytes_and_the_active_id_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODY_KYC__ENCRYPTION_KEYS", json.dumps({"k1": base64.b64encode(b"short").decode()}))
+    monkeypatch.setenv("CUSTODY_KYC__ACTIVE_KEY_ID", "k2")
+    assert problems() == [
+        "config: kyc.encryption_keys.k1: must be base64 of 32 bytes (AES-256)",
+        "config: kyc.active_key_id: must name one of kyc.encryption_keys",
+    ]
