@@ -9,9 +9,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from api.auth.services import AuthServices
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routers import system
+from api.routers import admin_audit_logs, admin_users, auth, system, users
 from api.state import AppState
 from api.version import API_VERSION
 from config.settings import Settings
@@ -45,8 +46,11 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     )
     api = APIRouter(prefix="/api")
     api.include_router(system.router)
+    for area in (auth, users, admin_users, admin_audit_logs):
+        api.include_router(area.router)
     app.include_router(api)
 
+    app.state.auth = AuthServices.from_settings(settings)
     install_error_handlers(app)
     if settings.cors.allow_origins:
         app.add_middleware(

@@ -43,6 +43,8 @@ HTTP_CODES: dict[int, str] = {
 #: Status for each stable code raised by ``domain/`` or ``chains/`` (exceptions with a ``code``).
 DOMAIN_STATUS: dict[str, int] = {
     "illegal_transition": 409,
+    "email_taken": 409,
+    "self_modification": 409,
 }
 
 

@@ -1,0 +1,1 @@
+"""Named query functions, by table."""

@@ -1,0 +1,46 @@
+"""Reading and writing ``users`` rows, by intent."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import User
+from db.queries.keyset import Position, newest_first
+
+
+async def get_by_id(session: AsyncSession, *, user_id: uuid.UUID, for_update: bool = False) -> User | None:
+    """The user, or None. ``for_update`` locks the row until the transaction ends."""
+    stmt = select(User).where(User.id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_email(session: AsyncSession, *, email: str) -> User | None:
+    """The user with this normalised e-mail address, or None."""
+    return (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+
+
+async def email_exists(session: AsyncSession, *, email: str) -> bool:
+    return (await session.execute(select(User.id).where(User.email == email))).first() is not None
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    after: Position | None,
+    limit: int,
+    role: str | None = None,
+    is_active: bool | None = None,
+) -> list[User]:
+    """Up to ``limit + 1`` users, newest first, optionally of one role or activity state."""
+    stmt = select(User)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if is_active is not None:
+        stmt = stmt.where(User.is_active == is_active)
+    stmt = newest_first(stmt, created_at=User.created_at, id_=User.id, after=after, limit=limit)
+    return list((await session.execute(stmt)).scalars())

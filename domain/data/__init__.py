@@ -1,0 +1,1 @@
+"""Reference data shipped with the engine (read with :mod:`importlib.resources`)."""
