@@ -1,0 +1,1 @@
+"""Chain clients (Soroban, Bitcoin) and their local sandboxes."""

@@ -1,0 +1,1 @@
+"""Bitcoin chain layer: Esplora client, custody wallet, deposit verification, payouts and signers."""

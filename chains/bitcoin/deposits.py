@@ -1,0 +1,118 @@
+"""Deposit verification: does transaction ``txid`` pay the user's deposit address what they claim?
+
+Called by the deposit workflow's activity, first to admit a deposit and then on every poll
+while it waits for confirmations. Deposits are keyed by outpoint (DESIGN §6): the result lists
+every output of the transaction that pays the address. Depth counts on the canonical chain only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chains.bitcoin.errors import TxNotFound
+from chains.bitcoin.esplora import EsploraClient
+from domain.bitcoin_address import Network, parse_address
+from domain.bitcoin_chain import confirmations
+
+
+class DepositOutcome(StrEnum):
+    """What the chain says about a claimed deposit."""
+
+    CONFIRMED = "confirmed"
+    """In a canonical block, paying the claimed amount; see ``confirmations``."""
+    UNCONFIRMED = "unconfirmed"
+    """In the mempool, paying the claimed amount."""
+    NOT_FOUND = "not_found"
+    """The chain source does not know the txid (never seen before)."""
+    NO_OUTPUT_TO_ADDRESS = "no_output_to_address"
+    """The transaction exists but pays nothing to this user's deposit address."""
+    AMOUNT_MISMATCH = "amount_mismatch"
+    """Outputs to the address sum to another amount than claimed (``amount_sats`` has the real one)."""
+    REORGED_OUT = "reorged_out"
+    """Seen before, but it vanished, went back to the mempool, or sits in another block now."""
+
+
+@dataclass(frozen=True)
+class DepositOutput:
+    """One output paying the deposit address: ``outpoint`` is ``txid:vout``, amount in sats."""
+
+    outpoint: str
+    vout: int
+    amount_sats: int
+
+
+@dataclass(frozen=True)
+class DepositVerification:
+    """Result of ``verify_deposit``. Block fields are None unless the tx is in a canonical block."""
+
+    outcome: DepositOutcome
+    txid: str
+    outputs: tuple[DepositOutput, ...] = ()
+    amount_sats: int = 0
+    confirmations: int = 0
+    block_height: int | None = None
+    block_hash: str | None = None
+    detail: str = ""
+
+
+async def verify_deposit(
+    esplora: EsploraClient,
+    *,
+    txid: str,
+    claimed_amount_sats: int,
+    deposit_address: str,
+    network: Network | str,
+    expected_block_hash: str | None = None,
+    seen_before: bool = False,
+) -> DepositVerification:
+    """Check a claimed deposit against the canonical chain.
+
+    Args:
+        txid: the deposit transaction id (hex).
+        claimed_amount_sats: what the user says they sent (sats), summed over outputs to the address.
+        deposit_address: the user's deposit address (validated for ``network``).
+        expected_block_hash: the block it was last seen in; a different block (or none) is a reorg.
+        seen_before: the tx was seen earlier (mempool); vanishing then is a reorg, not "not found".
+
+    Returns:
+        DepositVerification; the outcome decides, in this order: not found / reorged out (vanished),
+        no output to address, reorged out (block changed), amount mismatch, unconfirmed, confirmed.
+
+    Raises:
+        AddressError: ``deposit_address`` invalid for ``network``.
+        ChainUnavailable, ChainResponseError: the chain source failed (retry later).
+    """
+    script_hex = parse_address(deposit_address, network).script_pubkey.hex()
+    try:
+        tx = await esplora.transaction(txid)
+    except TxNotFound:
+        if expected_block_hash or seen_before:
+            return DepositVerification(DepositOutcome.REORGED_OUT, txid, detail="transaction vanished from the chain")
+        return DepositVerification(DepositOutcome.NOT_FOUND, txid, detail="unknown txid")
+    outputs = tuple(
+        DepositOutput(f"{txid}:{o.vout}", o.vout, o.amount_sats) for o in tx.outputs if o.script_pubkey == script_hex
+    )
+    if not outputs:
+        return DepositVerification(DepositOutcome.NO_OUTPUT_TO_ADDRESS, txid, detail="no output pays the deposit address")
+    amount = sum(o.amount_sats for o in outputs)
+    status = tx.status
+    depth = confirmations(await esplora.tip_height(), status.block_height) if status.confirmed else 0
+    found = DepositVerification(
+        DepositOutcome.CONFIRMED, txid, outputs, amount, depth, status.block_height, status.block_hash
+    )
+    if expected_block_hash and status.block_hash != expected_block_hash:
+        where = f"block {status.block_hash}" if status.confirmed else "the mempool"
+        return _with(found, DepositOutcome.REORGED_OUT, f"block {expected_block_hash} orphaned; tx now in {where}")
+    if amount != claimed_amount_sats:
+        return _with(found, DepositOutcome.AMOUNT_MISMATCH, f"pays {amount} sats, {claimed_amount_sats} claimed")
+    if not status.confirmed:
+        return _with(found, DepositOutcome.UNCONFIRMED, "in the mempool")
+    return found
+
+
+def _with(result: DepositVerification, outcome: DepositOutcome, detail: str) -> DepositVerification:
+    return DepositVerification(
+        outcome, result.txid, result.outputs, result.amount_sats, result.confirmations,
+        result.block_height, result.block_hash, detail,
+    )

@@ -1,0 +1,1 @@
+"""Local stand-ins for the chains the engine talks to (development and tests only)."""

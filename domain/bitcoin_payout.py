@@ -1,0 +1,187 @@
+"""Payout arithmetic (pure): dust limits, transaction size, fee rate bounds, coin selection.
+
+Amounts are integer satoshis, fee rates integer sat/vB, sizes virtual bytes (vB) or
+weight units (WU, 4 WU = 1 vB). The custody wallet is BIP 84, so every input is P2WPKH.
+
+Exception tree::
+
+    PayoutError (code)
+     ├── DustOutput          dust_output
+     ├── InsufficientFunds   insufficient_funds
+     └── InvalidFeeBounds    invalid_fee_bounds
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from domain.bitcoin_address import ScriptType
+
+DUST_LIMIT_SATS = 546
+"""Smallest output the engine creates: the P2PKH dust threshold at Bitcoin Core's 3 sat/vB dust relay fee."""
+
+DUST_THRESHOLD_SATS: Mapping[ScriptType, int] = {
+    ScriptType.P2PKH: 546,
+    ScriptType.P2SH: 540,
+    ScriptType.P2WPKH: 294,
+    ScriptType.P2WSH: 330,
+    ScriptType.P2TR: 330,
+}
+"""Per-script dust thresholds of Bitcoin Core policy (GetDustThreshold, dustrelayfee 3000 sat/kvB)."""
+
+_OUTPUT_SCRIPT_BYTES = {
+    ScriptType.P2PKH: 25,
+    ScriptType.P2SH: 23,
+    ScriptType.P2WPKH: 22,
+    ScriptType.P2WSH: 34,
+    ScriptType.P2TR: 34,
+}
+TX_OVERHEAD_WU = 4 * (4 + 4 + 1 + 1) + 2
+"""version + locktime + input/output counts (non-witness, x4) + segwit marker and flag (WU)."""
+P2WPKH_INPUT_WU = 4 * (32 + 4 + 1 + 4) + (1 + 1 + 72 + 1 + 33)
+"""outpoint + empty scriptSig + sequence (x4), plus witness: item count, DER sig (<= 72 with
+sighash byte) and compressed pubkey. An upper bound: real signatures are 71 bytes or less."""
+
+
+class PayoutError(ValueError):
+    """A payout cannot be planned; ``code`` is stable."""
+
+    code = "payout_error"
+
+
+class DustOutput(PayoutError):
+    """An output amount is below the dust limit of its script."""
+
+    code = "dust_output"
+
+
+class InsufficientFunds(PayoutError):
+    """The spendable UTXOs cannot cover the amount plus the fee."""
+
+    code = "insufficient_funds"
+
+
+class InvalidFeeBounds(PayoutError):
+    """The configured fee floor is above the cap, or below 1 sat/vB."""
+
+    code = "invalid_fee_bounds"
+
+
+@dataclass(frozen=True)
+class SpendableUtxo:
+    """A custody output the wallet can sign for.
+
+    Attributes:
+        txid: transaction id (hex, display order).
+        vout: output index.
+        amount_sats: value in satoshis.
+        branch: 0 receive chain, 1 change (internal) chain (BIP 84).
+        derivation_index: index on that chain.
+    """
+
+    txid: str
+    vout: int
+    amount_sats: int
+    branch: int
+    derivation_index: int
+
+    @property
+    def outpoint(self) -> str:
+        return f"{self.txid}:{self.vout}"
+
+
+@dataclass(frozen=True)
+class PayoutPlan:
+    """Inputs, fee and change of one payout. ``change_sats`` is 0 when no change output is made."""
+
+    inputs: tuple[SpendableUtxo, ...]
+    amount_sats: int
+    fee_sats: int
+    change_sats: int
+    fee_rate_sat_vb: int
+    vsize_vb: int
+
+    @property
+    def input_sats(self) -> int:
+        return sum(u.amount_sats for u in self.inputs)
+
+
+def min_output_sats(script_type: ScriptType, dust_limit_sats: int = DUST_LIMIT_SATS) -> int:
+    """Smallest amount (sats) the engine pays to ``script_type``: max(Core dust threshold, configured limit)."""
+    return max(DUST_THRESHOLD_SATS[script_type], dust_limit_sats)
+
+
+def estimate_vsize(n_inputs: int, output_types: Sequence[ScriptType]) -> int:
+    """Upper bound of the virtual size (vB) of a tx with ``n_inputs`` P2WPKH inputs. Source: BIP 141 weight."""
+    weight = TX_OVERHEAD_WU + n_inputs * P2WPKH_INPUT_WU
+    weight += sum(4 * (8 + 1 + _OUTPUT_SCRIPT_BYTES[t]) for t in output_types)
+    return -(-weight // 4)
+
+
+def clamp_fee_rate(
+    estimates_sat_vb: Mapping[int, int], *, target_blocks: int, floor_sat_vb: int, cap_sat_vb: int
+) -> int:
+    """Fee rate (sat/vB) for confirmation within ``target_blocks``, bounded by config.
+
+    Uses the estimate of the largest target <= ``target_blocks`` (the next larger one if none);
+    no estimates at all gives the floor.
+
+    Raises:
+        InvalidFeeBounds: floor < 1 or floor > cap.
+    """
+    if floor_sat_vb < 1 or floor_sat_vb > cap_sat_vb:
+        raise InvalidFeeBounds(f"fee floor {floor_sat_vb} / cap {cap_sat_vb} sat/vB")
+    within = [t for t in estimates_sat_vb if t <= target_blocks]
+    later = [t for t in estimates_sat_vb if t > target_blocks]
+    if within:
+        rate = estimates_sat_vb[max(within)]
+    elif later:
+        rate = estimates_sat_vb[min(later)]
+    else:
+        rate = floor_sat_vb
+    return min(max(rate, floor_sat_vb), cap_sat_vb)
+
+
+def plan_payout(
+    *,
+    amount_sats: int,
+    recipient_type: ScriptType,
+    fee_rate_sat_vb: int,
+    utxos: Sequence[SpendableUtxo],
+    dust_limit_sats: int = DUST_LIMIT_SATS,
+) -> PayoutPlan:
+    """Choose inputs and change for one BTC payout (largest-first, P2WPKH change).
+
+    Args:
+        amount_sats: what the recipient receives, in satoshis.
+        recipient_type: the recipient's script template.
+        fee_rate_sat_vb: fee rate in sat/vB, already clamped to config bounds.
+        utxos: spendable custody outputs.
+        dust_limit_sats: smallest output the engine creates (default 546).
+
+    Returns:
+        The plan; the fee is ``fee_rate_sat_vb * estimate_vsize(...)``. Change below the dust
+        limit is left to the fee instead of making an output.
+
+    Raises:
+        DustOutput: amount below ``min_output_sats(recipient_type)``.
+        InsufficientFunds: the UTXOs cannot cover amount plus fee.
+
+    Source: BIP 141 (weight), Bitcoin Core dust policy.
+    """
+    if amount_sats < min_output_sats(recipient_type, dust_limit_sats):
+        raise DustOutput(f"{amount_sats} sats is below the dust limit for {recipient_type}")
+    chosen: list[SpendableUtxo] = []
+    total = 0
+    for utxo in sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout)):
+        chosen.append(utxo)
+        total += utxo.amount_sats
+        with_change = estimate_vsize(len(chosen), [recipient_type, ScriptType.P2WPKH])
+        change = total - amount_sats - fee_rate_sat_vb * with_change
+        if change >= min_output_sats(ScriptType.P2WPKH, dust_limit_sats):
+            return PayoutPlan(tuple(chosen), amount_sats, fee_rate_sat_vb * with_change, change, fee_rate_sat_vb, with_change)
+        no_change = estimate_vsize(len(chosen), [recipient_type])
+        if total - amount_sats >= fee_rate_sat_vb * no_change:
+            return PayoutPlan(tuple(chosen), amount_sats, total - amount_sats, 0, fee_rate_sat_vb, no_change)
+    raise InsufficientFunds(f"{total} sats in {len(chosen)} UTXOs cannot pay {amount_sats} sats plus fee")
