@@ -1,9 +1,11 @@
 # The two commands a newcomer needs:  make dev  (whole stack)   make test  (whole suite)
-# Python >= 3.11 is required; 3.12+ is preferred (Temporal's sandbox has an import race on 3.11,
-# sdk-python#585), so a pyenv-installed 3.12/3.13 is used when one exists.
+# Python >= 3.11 is required; 3.13 is preferred (Temporal's sandbox has an import race on 3.11,
+# sdk-python#585, and 3.12.1 can crash at interpreter exit after running workflows), so a
+# pyenv-installed 3.13 or 3.12 is used when one exists.
 
 VENV ?= .venv
-PY_CANDIDATES := python3.13 python3.12 $(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12 python3.11 python3
+PY_CANDIDATES := python3.13 $(shell pyenv prefix 3.13 2>/dev/null)/bin/python3.13 \
+	python3.12 $(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12 python3.11 python3
 PYTHON ?= $(shell for p in $(PY_CANDIDATES); do \
 	if $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 STAMP := $(VENV)/.installed
@@ -29,3 +31,6 @@ test: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+lint: venv
+	$(VENV)/bin/ruff check .

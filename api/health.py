@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from stellar_sdk import SorobanServerAsync
 
 from api.temporal import TemporalGateway
+from chains.bitcoin.esplora import EsploraClient
 
 Probe = Callable[[], Awaitable[str | None]]
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -57,6 +59,28 @@ def database_probe(engine: AsyncEngine) -> Probe:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return None
+
+    return probe
+
+
+def esplora_probe(client: EsploraClient) -> Probe:
+    async def probe() -> str | None:
+        return f"tip height {await client.tip_height()}"
+
+    return probe
+
+
+def soroban_probe(server: SorobanServerAsync, passphrase: str) -> Probe:
+    """Healthy RPC on the configured network (a passphrase mismatch is reported as down)."""
+
+    async def probe() -> str | None:
+        network = await server.get_network()
+        if network.passphrase != passphrase:
+            raise RuntimeError("RPC serves another network than configured")
+        health = await server.get_health()
+        if health.status != "healthy":
+            raise RuntimeError(f"RPC status {health.status}")
+        return f"ledger {health.latest_ledger}"
 
     return probe
 

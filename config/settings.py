@@ -145,14 +145,20 @@ class BitcoinSettings(BaseModel):
     min_confirmations: int = Field(6, ge=1)
     large_deposit_threshold_sats: int = Field(100_000_000, gt=0)
     large_deposit_confirmations: int = Field(6, ge=1)
-    #: Public BIP84 account descriptor of the custody wallet (no private keys).
+    #: Public BIP84 account descriptor of the custody wallet (no private keys), multipath
+    #: ``wpkh([fp/84'/1'/0']tpub…/<0;1>/*)``; or a file holding it (development bootstraps one).
     custody_descriptor: str = ""
+    custody_descriptor_file: Path | None = None
     signer: Literal["hot", "external"] = "hot"
+    #: Extended private key (tprv) of the hot signer; from the environment or a secret file only.
     signing_secret: SecretStr | None = None
     signing_secret_file: Path | None = None
     fee_rate_floor_sat_vb: int = Field(1, ge=1)
-    fee_rate_cap_sat_vb: int = Field(500, ge=1)
+    fee_rate_cap_sat_vb: int = Field(100, ge=1)
+    fee_target_blocks: int = Field(3, ge=1)
+    dust_limit_sats: int = Field(546, ge=1)
     request_timeout_seconds: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0)
 
 
 class TierLimitSettings(BaseModel):
@@ -207,6 +213,10 @@ class DevSettings(BaseModel):
     temporal_ui_port: int = 8233
     soroban_sandbox_port: int = 8000
     bitcoin_sandbox_port: int = 3002
+    #: The Bitcoin sandbox mines a block this often (0: only on ``POST /sandbox/mine``).
+    bitcoin_mine_interval_seconds: float = 10.0
+    #: The Soroban sandbox closes a ledger this often.
+    soroban_ledger_interval_seconds: float = 1.0
 
 
 _SEED_ENV_NAMES: dict[str, tuple[str, ...]] = {

@@ -129,9 +129,9 @@ def check_settings(s: Settings) -> list[str]:
         problems.append("config: bitcoin.fee_rate_floor_sat_vb: greater than bitcoin.fee_rate_cap_sat_vb")
     if "*" in s.cors.allow_origins and s.cors.allow_credentials:
         problems.append("config: cors.allow_origins: '*' cannot be combined with cors.allow_credentials")
-    if s.auth.jwt_algorithm.startswith("HS") and not s.auth.jwt_secret.get_secret_value():
-        if s.app_env != "production":
-            problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
+    hmac_without_secret = s.auth.jwt_algorithm.startswith("HS") and not s.auth.jwt_secret.get_secret_value()
+    if hmac_without_secret and s.app_env != "production":  # production says it more strongly below
+        problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
     problems.extend(_kyc_key_problems(s))
     if s.app_env == "production":
         problems.extend(_production_problems(s))

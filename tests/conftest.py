@@ -4,4 +4,10 @@ import os
 
 os.environ.setdefault("APP_ENV", "test")
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.temporal", "tests.fixtures.api"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.temporal",
+    "tests.fixtures.chains",
+    "tests.fixtures.api",
+    "tests.fixtures.identity",
+]

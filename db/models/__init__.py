@@ -1,9 +1,23 @@
 """Every table, imported here so ``SQLModel.metadata`` (alembic's target) knows them all."""
 
 from db.models.audit_log import AuditLog
+from db.models.chain_submission import ChainSubmission
+from db.models.deposit_address import DepositAddress
 from db.models.kyc_record import KycRecord
 from db.models.operation import Operation
+from db.models.rate_limit_counter import RateLimitCounter
+from db.models.revoked_token import RevokedToken
 from db.models.token_balance import TokenBalance
 from db.models.user import User
 
-__all__ = ["AuditLog", "KycRecord", "Operation", "TokenBalance", "User"]
+__all__ = [
+    "AuditLog",
+    "ChainSubmission",
+    "DepositAddress",
+    "KycRecord", 
+    "Operation",
+    "RateLimitCounter",
+    "RevokedToken",
+    "TokenBalance",
+    "User",
+]

@@ -12,12 +12,17 @@ from api.state import AppState
 from config.settings import Settings
 
 
-async def test_health_reports_database_and_temporal_ok(api_client: httpx.AsyncClient) -> None:
+async def test_health_reports_every_dependency_ok(api_client: httpx.AsyncClient) -> None:
     resp = await api_client.get("/api/system/health")
     assert resp.status_code == 200
     body = resp.json()
     assert body["status"] == "ok"
-    assert {name: d["status"] for name, d in body["dependencies"].items()} == {"database": "ok", "temporal": "ok"}
+    assert {name: d["status"] for name, d in body["dependencies"].items()} == {
+        "database": "ok",
+        "temporal": "ok",
+        "bitcoin": "ok",
+        "soroban": "ok",
+    }
 
 
 async def test_health_is_503_naming_the_database_when_it_is_unreachable_and_keeps_serving(
