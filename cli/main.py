@@ -81,8 +81,8 @@ def check_config() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
-    """Apply migrations up to REVISION (default head)."""
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+    """Apply migrations up to REVISION (default: all heads)."""
     from db import migrate
 
     migrate.upgrade(settings_or_exit(), revision)
@@ -101,7 +101,7 @@ def db_current() -> None:
     """Print the revision the database is at."""
     from db import migrate
 
-    typer.echo(migrate.current(settings_or_exit()) or "(empty: no migration applied)")
+    typer.echo(", ".join(sorted(migrate.current(settings_or_exit()))) or "(empty: no migration applied)")
 
 
 @db_app.command("reset")

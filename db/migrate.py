@@ -30,7 +30,8 @@ def alembic_config(settings: Settings) -> Config:
     return cfg
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
+    """Apply migrations up to ``revision`` (default: every head, so parallel branches all apply)."""
     command.upgrade(alembic_config(settings), revision)
 
 
@@ -38,18 +39,19 @@ def downgrade(settings: Settings, revision: str = "-1") -> None:
     command.downgrade(alembic_config(settings), revision)
 
 
-def current(settings: Settings) -> str | None:
-    """The revision the database is at (``None`` when unmigrated)."""
+def current(settings: Settings) -> set[str]:
+    """The revisions the database is at (empty when unmigrated)."""
     engine = make_sync_engine(settings.database)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return set(MigrationContext.configure(conn).get_current_heads())
     finally:
         engine.dispose()
 
 
-def head() -> str | None:
-    return ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+def heads() -> set[str]:
+    """Head revisions of the migration scripts."""
+    return set(ScriptDirectory.from_config(alembic_config_for_scripts()).get_heads())
 
 
 def alembic_config_for_scripts() -> Config:

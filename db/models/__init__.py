@@ -7,6 +7,7 @@ from db.models.kyc_record import KycRecord
 from db.models.operation import Operation
 from db.models.rate_limit_counter import RateLimitCounter
 from db.models.revoked_token import RevokedToken
+from db.models.system_state import SystemState
 from db.models.token_balance import TokenBalance
 from db.models.user import User
 
@@ -18,6 +19,7 @@ __all__ = [
     "Operation",
     "RateLimitCounter",
     "RevokedToken",
+    "SystemState",
     "TokenBalance",
     "User",
 ]

@@ -59,16 +59,16 @@ def scratch_db():
 
 def test_migrations_go_up_down_and_up_again(scratch_db) -> None:
     migrate.upgrade(scratch_db)
-    assert migrate.current(scratch_db) == migrate.head()
+    assert migrate.current(scratch_db) == migrate.heads()
     migrate.downgrade(scratch_db, "base")
-    assert migrate.current(scratch_db) is None
+    assert migrate.current(scratch_db) == set()
     with psycopg.connect(scratch_db.database.libpq_url()) as conn:
         tables = conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_name <> 'alembic_version'"
         ).fetchall()
     assert tables == []
     migrate.upgrade(scratch_db)
-    assert migrate.current(scratch_db) == migrate.head()
+    assert migrate.current(scratch_db) == migrate.heads()
 
 
 def test_models_and_migrations_do_not_drift(settings) -> None:

@@ -6,6 +6,7 @@ from enum import IntEnum
 
 from stellar_sdk import scval
 
+from chains.soroban.client import StoreCallback
 from chains.soroban.contracts.base import ContractWrapper
 from chains.soroban.outcomes import InvokeResult
 
@@ -25,8 +26,16 @@ class KycRegistry(ContractWrapper):
         return await self._invoke("initialize", scval.to_address(admin))
 
     async def register_customer(
-        self, customer: str, tier: int, jurisdiction: str, expires_at: int, *, caller: str | None = None
+        self,
+        customer: str,
+        tier: int,
+        jurisdiction: str,
+        expires_at: int,
+        *,
+        caller: str | None = None,
+        store: StoreCallback | None = None,
     ) -> InvokeResult:
+        """Register or re-register ``customer`` at ``tier`` until ``expires_at`` (unix seconds)."""
         return await self._invoke(
             "register_customer",
             scval.to_address(self._caller(caller)),
@@ -34,20 +43,37 @@ class KycRegistry(ContractWrapper):
             scval.to_uint32(tier),
             scval.to_string(jurisdiction),
             scval.to_uint64(expires_at),
+            store=store,
         )
 
-    async def update_customer_tier(self, customer: str, tier: int, *, caller: str | None = None) -> InvokeResult:
+    async def update_customer_tier(
+        self, customer: str, tier: int, *, caller: str | None = None, store: StoreCallback | None = None
+    ) -> InvokeResult:
         return await self._invoke(
-            "update_customer_tier", scval.to_address(self._caller(caller)), scval.to_address(customer), scval.to_uint32(tier)
+            "update_customer_tier",
+            scval.to_address(self._caller(caller)),
+            scval.to_address(customer),
+            scval.to_uint32(tier),
+            store=store,
         )
 
-    async def set_sanctions_status(self, customer: str, cleared: bool, *, caller: str | None = None) -> InvokeResult:
+    async def set_sanctions_status(
+        self, customer: str, cleared: bool, *, caller: str | None = None, store: StoreCallback | None = None
+    ) -> InvokeResult:
         return await self._invoke(
-            "set_sanctions_status", scval.to_address(self._caller(caller)), scval.to_address(customer), scval.to_bool(cleared)
+            "set_sanctions_status",
+            scval.to_address(self._caller(caller)),
+            scval.to_address(customer),
+            scval.to_bool(cleared),
+            store=store,
         )
 
-    async def revoke_customer(self, customer: str, *, caller: str | None = None) -> InvokeResult:
-        return await self._invoke("revoke_customer", scval.to_address(self._caller(caller)), scval.to_address(customer))
+    async def revoke_customer(
+        self, customer: str, *, caller: str | None = None, store: StoreCallback | None = None
+    ) -> InvokeResult:
+        return await self._invoke(
+            "revoke_customer", scval.to_address(self._caller(caller)), scval.to_address(customer), store=store
+        )
 
     async def add_compliance_officer(self, officer: str, *, caller: str | None = None) -> InvokeResult:
         return await self._invoke(

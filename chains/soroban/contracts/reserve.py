@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from stellar_sdk import scval
 
+from chains.soroban.client import StoreCallback
 from chains.soroban.contracts.base import ContractWrapper
 from chains.soroban.outcomes import InvokeResult
 
@@ -71,6 +72,7 @@ class ReserveManager(ContractWrapper):
         ledger: int,
         *,
         caller: str | None = None,
+        store: StoreCallback | None = None,
     ) -> InvokeResult:
         """Publish a proof of reserves; ``.value`` is None, the event carries ``ratio_bps``."""
         return await self._invoke(
@@ -82,6 +84,7 @@ class ReserveManager(ContractWrapper):
             scval.to_int128(supply_units),
             scval.to_uint64(btc_height),
             scval.to_uint32(ledger),
+            store=store,
         )
 
     async def get_total_reserves(self) -> int:

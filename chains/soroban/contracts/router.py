@@ -98,11 +98,17 @@ class IntegrationRouter(ContractWrapper):
             "cancel_withdrawal", scval.to_address(self._caller(caller)), scval.to_bytes(withdrawal_id), store=store
         )
 
-    async def emergency_pause(self, reason: str, *, signer: Keypair | None = None) -> InvokeResult:
-        return await self._invoke("emergency_pause", self._as(signer), scval.to_string(reason), auth_signers=_keys(signer))
+    async def emergency_pause(
+        self, reason: str, *, signer: Keypair | None = None, store: StoreCallback | None = None
+    ) -> InvokeResult:
+        return await self._invoke(
+            "emergency_pause", self._as(signer), scval.to_string(reason), auth_signers=_keys(signer), store=store
+        )
 
-    async def resume_operations(self, *, signer: Keypair | None = None) -> InvokeResult:
-        return await self._invoke("resume_operations", self._as(signer), auth_signers=_keys(signer))
+    async def resume_operations(
+        self, *, signer: Keypair | None = None, store: StoreCallback | None = None
+    ) -> InvokeResult:
+        return await self._invoke("resume_operations", self._as(signer), auth_signers=_keys(signer), store=store)
 
     def _as(self, signer: Keypair | None):
         return scval.to_address(signer.public_key if signer else self.client.operator_address)

@@ -1,0 +1,55 @@
+"""Reading KYC state by intent: a user's effective tier, records, the review queue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import KycRecord
+from domain.kyc import KycStatus, KycTier
+
+
+async def current_tier(session: AsyncSession, *, user_id: uuid.UUID, now: datetime) -> int:
+    """Highest tier of the user's approved, unexpired records; 0 (None) when there is none."""
+    tier = (
+        await session.execute(
+            select(func.max(KycRecord.tier)).where(
+                KycRecord.user_id == user_id,
+                KycRecord.status == KycStatus.APPROVED.value,
+                KycRecord.expires_at > now,
+            )
+        )
+    ).scalar_one_or_none()
+    return int(tier) if tier is not None else KycTier.NONE
+
+
+async def get_record(session: AsyncSession, *, record_id: uuid.UUID, for_update: bool = False) -> KycRecord | None:
+    stmt = select(KycRecord).where(KycRecord.id == record_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_record(session: AsyncSession, *, user_id: uuid.UUID) -> KycRecord | None:
+    """The user's most recent submission, whatever its status."""
+    return (
+        await session.execute(
+            select(KycRecord).where(KycRecord.user_id == user_id).order_by(KycRecord.created_at.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def newer_approved_exists(session: AsyncSession, *, record: KycRecord) -> bool:
+    """Whether the user has an approved record newer than ``record`` (then ``record`` is superseded)."""
+    return (
+        await session.execute(
+            select(KycRecord.id).where(
+                KycRecord.user_id == record.user_id,
+                KycRecord.status == KycStatus.APPROVED.value,
+                KycRecord.created_at > record.created_at,
+            )
+        )
+    ).first() is not None
