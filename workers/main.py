@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from config.settings import Settings
 from db.session import make_async_engine, make_sessionmaker
 from workers import registry
+from workers.schedules import ensure_schedules
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ async def run_worker(settings: Settings) -> None:
     engine = make_async_engine(settings.database)
     deps = registry.WorkerDeps(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
     client = await connect(settings)
+    await ensure_schedules(client, settings)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
