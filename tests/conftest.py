@@ -9,5 +9,6 @@ pytest_plugins = [
     "tests.fixtures.temporal",
     "tests.fixtures.chains",
     "tests.fixtures.api",
+    "tests.fixtures.worker",
     "tests.fixtures.identity",
 ]

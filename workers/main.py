@@ -16,7 +16,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from config.settings import Settings
-from db.session import make_async_engine, make_sessionmaker
 from workers import registry
 from workers.schedules import ensure_schedules
 
@@ -52,8 +51,7 @@ def build_worker(client: Client, settings: Settings, deps: registry.WorkerDeps, 
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    engine = make_async_engine(settings.database)
-    deps = registry.WorkerDeps(settings=settings, engine=engine, sessions=make_sessionmaker(engine))
+    deps = await registry.WorkerDeps.build(settings)
     client = await connect(settings)
     await ensure_schedules(client, settings)
     worker = build_worker(client, settings, deps)
@@ -65,5 +63,5 @@ async def run_worker(settings: Settings) -> None:
     async with worker:
         await stop.wait()
         log.info("worker stopping; letting running activities finish")
-    await engine.dispose()
+    await deps.close()
     log.info("worker stopped")

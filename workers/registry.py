@@ -13,7 +13,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activities.baseline import noop
+from activities.chain_submissions import ChainSubmitter
+from chains.bitcoin.esplora import EsploraClient
+from chains.bitcoin.setup import custody_wallet, esplora_client
+from chains.bitcoin.wallet import CustodyWallet
+from chains.soroban.client import SorobanClient
+from chains.soroban.contracts import Contracts
+from chains.soroban.setup import soroban_client
 from config.settings import Settings
+from db.session import make_async_engine, make_sessionmaker
 from workflows.baseline import BaselineWorkflow
 
 
@@ -24,6 +32,39 @@ class WorkerDeps:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    esplora: EsploraClient
+    soroban: SorobanClient
+    contracts: Contracts
+    submitter: ChainSubmitter
+    wallet: CustodyWallet
+
+    @classmethod
+    async def build(cls, settings: Settings, *, soroban_overrides: dict[str, Any] | None = None) -> WorkerDeps:
+        """Open the pool and the chain clients; refuse a Stellar RPC on another network.
+
+        Raises:
+            NetworkMismatch: the RPC's passphrase differs from ``soroban.network_passphrase``.
+            OperatorKeyError, WalletError: keys or descriptor missing or invalid.
+        """
+        engine = make_async_engine(settings.database)
+        sessions = make_sessionmaker(engine)
+        soroban = soroban_client(settings.soroban, **(soroban_overrides or {}))
+        await soroban.check_network()
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            esplora=esplora_client(settings.bitcoin),
+            soroban=soroban,
+            contracts=Contracts.for_client(soroban),
+            submitter=ChainSubmitter(sessions, soroban),
+            wallet=custody_wallet(settings.bitcoin),
+        )
+
+    async def close(self) -> None:
+        await self.esplora.aclose()
+        await self.soroban.close()
+        await self.engine.dispose()
 
 
 def workflows() -> list[type]:

@@ -12,30 +12,30 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from db.session import make_sessionmaker
-from workers import registry
-from workers.main import build_worker
 from workflows.baseline import BaselineInput, BaselineWorkflow
 
 
-async def test_worker_runs_a_workflow_with_the_pydantic_converter(
-    temporal_client: Client, settings: Settings, db_engine, task_queue: str
-) -> None:
-    deps = registry.WorkerDeps(settings=settings, engine=db_engine, sessions=make_sessionmaker(db_engine))
-    async with build_worker(temporal_client, settings, deps, task_queue=task_queue):
-        result = await temporal_client.execute_workflow(
-            BaselineWorkflow.run, BaselineInput(activities=3), id=f"baseline-{uuid.uuid4()}", task_queue=task_queue
-        )
+async def test_worker_runs_a_workflow_with_the_pydantic_converter(temporal_client: Client, engine_worker) -> None:
+    result = await temporal_client.execute_workflow(
+        BaselineWorkflow.run,
+        BaselineInput(activities=3),
+        id=f"baseline-{uuid.uuid4()}",
+        task_queue=engine_worker.task_queue,
+    )
     assert result == 3
 
 
 async def test_worker_process_polls_and_stops_cleanly_on_sigterm(
-    temporal_env: WorkflowEnvironment, database_url: str, task_queue: str
+    temporal_env: WorkflowEnvironment, settings: Settings, task_queue: str
 ) -> None:
     env = {
         **os.environ,
         "APP_ENV": "test",
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": settings.database.url,
+        "SOROBAN_RPC_URL": settings.soroban.rpc_url,
+        "CUSTODY_SOROBAN__OPERATOR_SECRET_FILE": str(settings.soroban.operator_secret_file),
+        "ESPLORA_URL": settings.bitcoin.esplora_url,
+        "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": settings.bitcoin.custody_descriptor,
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
         "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
         "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "5",
