@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from api.auth.services import AuthServices
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routers import admin_audit_logs, admin_users, auth, system, users
+from api.routers import admin_audit_logs, admin_kyc, admin_users, auth, kyc, system, users
 from api.state import AppState
 from api.version import API_VERSION
 from config.settings import Settings
@@ -46,7 +46,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     )
     api = APIRouter(prefix="/api")
     api.include_router(system.router)
-    for area in (auth, users, admin_users, admin_audit_logs):
+    for area in (auth, users, admin_users, admin_audit_logs, kyc, admin_kyc):
         api.include_router(area.router)
     app.include_router(api)
 

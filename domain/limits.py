@@ -12,8 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from domain.errors import DomainError
+
+if TYPE_CHECKING:  # config types only for annotations: workflows import this module
+    from config.settings import KycSettings
 
 DAILY_WINDOW = timedelta(hours=24)
 MONTHLY_WINDOW = timedelta(days=30)
@@ -37,6 +41,17 @@ class TierLimits:
 class LimitPolicy:
     min_tier: Mapping[LimitedOperation, int]
     tiers: Mapping[int, TierLimits]
+
+    @classmethod
+    def from_settings(cls, kyc: KycSettings) -> LimitPolicy:
+        """The policy configured in ``settings.kyc`` (minimum tiers and per-tier limits)."""
+        return cls(
+            min_tier={
+                LimitedOperation.DEPOSIT: kyc.min_tier_deposit,
+                LimitedOperation.WITHDRAWAL: kyc.min_tier_withdrawal,
+            },
+            tiers={int(t): TierLimits(v.single_sats, v.daily_sats, v.monthly_sats) for t, v in kyc.tier_limits.items()},
+        )
 
 
 @dataclass(frozen=True)

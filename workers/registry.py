@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activities.baseline import noop
 from activities.chain_submissions import ChainSubmitter
+from activities.kyc import KycActivities
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.setup import custody_wallet, esplora_client
 from chains.bitcoin.wallet import CustodyWallet
@@ -21,8 +22,11 @@ from chains.soroban.client import SorobanClient
 from chains.soroban.contracts import Contracts
 from chains.soroban.setup import soroban_client
 from config.settings import Settings
+from db.encryption import RecordCipher
 from db.session import make_async_engine, make_sessionmaker
+from domain.sanctions import SanctionsList
 from workflows.baseline import BaselineWorkflow
+from workflows.kyc import KycApprovalWorkflow
 
 
 @dataclass
@@ -67,9 +71,20 @@ class WorkerDeps:
         await self.engine.dispose()
 
 
+def kyc_activities(deps: WorkerDeps) -> KycActivities:
+    kyc = deps.settings.kyc
+    return KycActivities(
+        sessions=deps.sessions,
+        contracts=deps.contracts,
+        submitter=deps.submitter,
+        cipher=RecordCipher(kyc.encryption_keys, kyc.active_key_id),
+        sanctions=SanctionsList.load(kyc.sanctions_list_file),
+    )
+
+
 def workflows() -> list[type]:
-    return [BaselineWorkflow]
+    return [BaselineWorkflow, KycApprovalWorkflow]
 
 
 def activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    return [noop]
+    return [noop, *kyc_activities(deps).all()]

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import KycRecord
+from db.models import KycRecord, User
+from db.queries.keyset import Position, newest_first
 from domain.kyc import KycStatus, KycTier
 
 
@@ -53,3 +54,14 @@ async def newer_approved_exists(session: AsyncSession, *, record: KycRecord) -> 
             )
         )
     ).first() is not None
+
+
+async def list_by_status(
+    session: AsyncSession, *, status: str | None, after: Position | None, limit: int
+) -> list[tuple[KycRecord, str]]:
+    """Records (with the subject's e-mail), newest first, ``limit + 1`` rows for paging."""
+    stmt = select(KycRecord, User.email).join(User, User.id == KycRecord.user_id)
+    if status is not None:
+        stmt = stmt.where(KycRecord.status == status)
+    stmt = newest_first(stmt, created_at=KycRecord.created_at, id_=KycRecord.id, after=after, limit=limit)
+    return [(record, email) for record, email in (await session.execute(stmt)).all()]

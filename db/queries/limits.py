@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Operation
-from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, Usage
+from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, LimitedOperation, LimitPolicy, Usage, check_operation
 from domain.operations import OperationStatus
 
 _RELEASED = (OperationStatus.FAILED.value, OperationStatus.CANCELLED.value)
@@ -46,3 +46,30 @@ async def get_usage(session: AsyncSession, *, user_id: uuid.UUID, operation_type
         )
     ).one()
     return Usage(daily_sats=int(row[0]), monthly_sats=int(row[1]))
+
+
+async def check_and_hold(
+    session: AsyncSession,
+    *,
+    policy: LimitPolicy,
+    operation: LimitedOperation,
+    user_id: uuid.UUID,
+    tier: int,
+    amount_sats: int,
+    now: datetime,
+) -> Usage:
+    """Lock the user's limit usage, then check ``amount_sats`` against ``policy``.
+
+    The caller inserts its ``operations`` row in the same transaction: from then on the amount
+    counts as used, and the lock (held to commit) keeps concurrent requests from overshooting.
+
+    Returns:
+        The usage before this operation.
+
+    Raises:
+        InsufficientTier, LimitExceeded: from :func:`domain.limits.check_operation`.
+    """
+    await lock_user_limits(session, user_id=user_id)
+    usage = await get_usage(session, user_id=user_id, operation_type=operation.value, now=now)
+    check_operation(policy, operation, tier, amount_sats, usage)
+    return usage

@@ -1,0 +1,166 @@
+"""KYC requests from the API: record a submission and start its workflow, report status,
+pass a compliance officer's decision to the workflow.
+
+A submission inserts the encrypted record, audits it and starts ``kyc-<user>-<record>`` inside
+the request's transaction: if Temporal is down the insert rolls back (503), so no record is
+left without a workflow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth.dependencies import Principal, RequestMeta
+from api.errors import ApiError
+from api.schemas.kyc import KycDecisionIn, KycStatusOut, KycSubmission, LimitOut
+from api.state import AppState
+from api.temporal import TemporalUnavailable
+from db.audit import record_audit
+from db.encryption import RecordCipher
+from db.models import KycRecord
+from db.queries import kyc as kyc_q
+from db.queries.limits import get_usage
+from domain.kyc import KycDecision, KycStage, KycStatus, SelfReview
+from domain.limits import LimitedOperation, LimitPolicy, view
+from workflows import search_attributes as sa
+from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
+
+
+def kyc_workflow_id(user_id: uuid.UUID, record_id: uuid.UUID) -> str:
+    return f"kyc-{user_id}-{record_id}"
+
+
+def cipher_for(state: AppState) -> RecordCipher:
+    kyc = state.settings.kyc
+    return RecordCipher(kyc.encryption_keys, kyc.active_key_id)
+
+
+async def submit(
+    session: AsyncSession, state: AppState, principal: Principal, meta: RequestMeta, body: KycSubmission
+) -> KycRecord:
+    """Record a pending submission and start its approval workflow.
+
+    Raises:
+        ApiError: 409 ``stellar_address_required``, 409 ``kyc_already_pending``,
+            503 ``temporal_unavailable``.
+    """
+    user = principal.user
+    if not user.stellar_address:
+        raise ApiError(409, "stellar_address_required", "set a Stellar address on your profile first")
+    record_id = uuid.uuid4()
+    cipher = cipher_for(state)
+    document = body.verification_data.model_dump(exclude_none=True)
+    record = KycRecord(
+        id=record_id,
+        user_id=user.id,
+        tier=body.tier,
+        status=KycStatus.PENDING.value,
+        verification_data=cipher.encrypt(document, record_id=str(record_id)),
+        encryption_key_id=cipher.active_key_id,
+        jurisdiction=body.verification_data.country,
+        workflow_id=kyc_workflow_id(user.id, record_id),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(record)
+            await session.flush()
+    except IntegrityError:
+        raise ApiError(409, "kyc_already_pending", "a KYC submission is already pending") from None
+    record_audit(
+        session, action="kyc.submitted", resource_type="kyc_record", resource_id=record_id, actor_id=user.id,
+        new_values={"tier": body.tier, "document_type": body.verification_data.document_type},
+        ip_address=meta.ip_address, user_agent=meta.user_agent,
+    )
+    await _start_workflow(state, record, str(user.id))
+    return record
+
+
+async def _start_workflow(state: AppState, record: KycRecord, user_id: str) -> None:
+    try:
+        client = await state.temporal.client()
+        await client.start_workflow(
+            KycApprovalWorkflow.run,
+            KycWorkflowInput(record_id=str(record.id), user_id=user_id, tier=record.tier,
+                             validity_days=state.settings.kyc.approval_validity_days),
+            id=record.workflow_id,
+            task_queue=state.settings.temporal.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.OPERATION_TYPE, "kyc"),
+                    SearchAttributePair(sa.STAGE, KycStage.SCREENING.value),
+                    SearchAttributePair(sa.USER_ID, user_id),
+                ]
+            ),
+        )
+    except (TemporalUnavailable, RPCError) as exc:
+        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
+
+
+async def status(session: AsyncSession, state: AppState, principal: Principal) -> KycStatusOut:
+    """The caller's KYC status, effective tier, expiry and limits with usage."""
+    now = datetime.now(UTC)
+    user_id = principal.user.id
+    latest = await kyc_q.latest_record(session, user_id=user_id)
+    tier = await kyc_q.current_tier(session, user_id=user_id, now=now)
+    policy = LimitPolicy.from_settings(state.settings.kyc)
+    limits: dict[str, LimitOut | None] = {}
+    for op in LimitedOperation:
+        usage = await get_usage(session, user_id=user_id, operation_type=op.value, now=now)
+        allowed = tier >= policy.min_tier[op]
+        limit_view = view(policy, tier, usage) if allowed else None
+        limits[op.value] = LimitOut(**limit_view.__dict__) if limit_view else None
+    return KycStatusOut(
+        status=latest.status if latest else "none",
+        tier=tier,
+        expires_at=latest.expires_at if latest and latest.status == KycStatus.APPROVED.value else None,
+        record_id=latest.id if latest else None,
+        limits=limits,
+    )
+
+
+async def decide(
+    session: AsyncSession, state: AppState, principal: Principal, meta: RequestMeta,
+    record_id: uuid.UUID, body: KycDecisionIn,
+) -> str:
+    """Hand an officer's decision to the record's workflow (Temporal update); return its stage.
+
+    Raises:
+        ApiError: 404 ``kyc_record_not_found``; 403 ``self_review``; 409 ``illegal_kyc_transition``
+            (not pending) or ``not_awaiting_decision`` (still screening, or already decided);
+            422 ``invalid_decision``; 503 ``temporal_unavailable``.
+    """
+    record = await kyc_q.get_record(session, record_id=record_id)
+    if record is None:
+        raise ApiError(404, "kyc_record_not_found", "no such KYC record")
+    if record.user_id == principal.user.id:
+        raise ApiError(403, "self_review", str(SelfReview("a compliance officer cannot decide their own KYC record")))
+    if record.status != KycStatus.PENDING.value:
+        raise ApiError(409, "illegal_kyc_transition", f"the record is {record.status}, not pending")
+    if body.decision == "reject" and not body.reason:
+        raise ApiError(422, "invalid_decision", "a rejection needs a reason")
+    decision = KycDecision(body.decision, officer_id=str(principal.user.id), reason=body.reason)
+    try:
+        client = await state.temporal.client()
+        handle = client.get_workflow_handle(record.workflow_id or kyc_workflow_id(record.user_id, record.id))
+        stage = await handle.execute_update(KycApprovalWorkflow.decide, decision, id=f"decision-{record.id}")
+    except WorkflowUpdateFailedError as exc:
+        raise ApiError(409, "not_awaiting_decision", "the record is not awaiting a decision") from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "not_awaiting_decision", "the record's workflow is not running") from exc
+        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
+    except TemporalUnavailable as exc:
+        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
+    record_audit(
+        session, action="kyc.decision_submitted", resource_type="kyc_record", resource_id=record.id,
+        actor_id=principal.user.id, new_values={"decision": body.decision.value, "reason": body.reason},
+        ip_address=meta.ip_address, user_agent=meta.user_agent,
+    )
+    return stage

@@ -1,0 +1,166 @@
+"""``KycApprovalWorkflow`` (id ``kyc-<user id>-<record id>``): one KYC submission from screening
+to expiry.
+
+Stages: screening → (tier 1: automatic approval | tiers 2–4: awaiting_review until a compliance
+officer decides) → registering on ``kyc_registry`` → approved → (after the validity period)
+expired and revoked on chain. A sanctions hit rejects without reaching an officer.
+
+Messages: update ``decide`` (validated: awaiting review, officer is not the subject, reason to
+reject) and signal ``decide_signal`` with the same payload for the Temporal UI; signals
+``retry``/``cancel`` for a parked step; query ``get_state``. Payloads carry ids only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import kyc_types as t
+    from domain.kyc import (
+        APPROVAL_VALIDITY_DAYS,
+        DecisionKind,
+        KycDecision,
+        KycStage,
+        KycStatus,
+        validate_decision,
+    )
+    from workflows.operator_control import OperatorCancelled, OperatorControl
+
+DB_TIMEOUT = timedelta(seconds=30)
+CHAIN_TIMEOUT = timedelta(minutes=3)
+DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=20)
+CHAIN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=8,
+    non_retryable_error_types=["ContractError", "StellarAddressMissing"],
+)
+SANCTIONS_REASON = "sanctions_screening_hit"
+
+
+@dataclass(frozen=True)
+class KycWorkflowInput:
+    record_id: str
+    user_id: str
+    tier: int
+    validity_days: int = APPROVAL_VALIDITY_DAYS
+
+
+@dataclass(frozen=True)
+class KycState:
+    stage: str
+    status: str
+    error: str | None
+    expires_at: datetime | None
+
+
+@workflow.defn(name="KycApprovalWorkflow")
+class KycApprovalWorkflow(OperatorControl):
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = KycStatus.PENDING.value
+        self.expires_at: datetime | None = None
+        self._subject: str | None = None
+        self._decision: KycDecision | None = None
+
+    @workflow.run
+    async def run(self, inp: KycWorkflowInput) -> KycState:
+        self._subject = inp.user_id
+        ref = t.KycRecordRef(inp.record_id)
+        try:
+            await self._decide(inp, ref)
+            if self.status == KycStatus.APPROVED.value:
+                await self._wait_for_expiry(ref)
+        except OperatorCancelled as cancelled:
+            if self.status == KycStatus.PENDING.value:
+                await self._reject(ref, f"cancelled by operator: {cancelled.action.reason}", cancelled.action.operator_id)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.get_state()
+
+    async def _decide(self, inp: KycWorkflowInput, ref: t.KycRecordRef) -> None:
+        # 1. sanctions screening: a hit rejects without reaching an officer
+        self.set_stage(KycStage.SCREENING)
+        screen = await self.step(
+            t.SCREEN, ref, result_type=t.ScreenResult, start_to_close=DB_TIMEOUT, retry=DB_RETRY
+        )
+        if screen.hits:
+            await self._reject(ref, SANCTIONS_REASON, None)
+            return
+        # 2. Basic is approved automatically; higher tiers wait for a compliance officer
+        if inp.tier <= 1:
+            self._decision = KycDecision(DecisionKind.APPROVE, officer_id="", reason="automatic: tier 1 screening passed")
+        else:
+            self.set_stage(KycStage.AWAITING_REVIEW)
+            await workflow.wait_condition(lambda: self._decision is not None)
+        decision = self._decision
+        assert decision is not None
+        officer = decision.officer_id or None
+        if decision.decision == DecisionKind.REJECT:
+            await self._reject(ref, decision.reason or "", officer)
+            return
+        # 3. register on chain (tier, expiry, sanctions cleared), then mark the record approved
+        self.set_stage(KycStage.REGISTERING)
+        approved_at = workflow.now()
+        expires_at = approved_at + timedelta(days=inp.validity_days)
+        await self.step(
+            t.REGISTER_ON_CHAIN, t.RegisterOnChainInput(inp.record_id, expires_at),
+            start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY,
+        )
+        await self.step(
+            t.APPROVE, t.ApproveInput(inp.record_id, approved_at, expires_at, officer, decision.reason),
+            start_to_close=DB_TIMEOUT, retry=DB_RETRY,
+        )
+        self.status, self.expires_at = KycStatus.APPROVED.value, expires_at
+        self.set_stage(KycStage.APPROVED)
+
+    async def _reject(self, ref: t.KycRecordRef, reason: str, officer_id: str | None) -> None:
+        await self.step(
+            t.REJECT, t.RejectInput(ref.record_id, reason, officer_id), start_to_close=DB_TIMEOUT, retry=DB_RETRY
+        )
+        self.status = KycStatus.REJECTED.value
+        self.set_stage(KycStage.REJECTED)
+
+    async def _wait_for_expiry(self, ref: t.KycRecordRef) -> None:
+        assert self.expires_at is not None
+        await workflow.sleep(max(timedelta(0), self.expires_at - workflow.now()))
+        result = await self.step(
+            t.EXPIRE, ref, result_type=t.ExpireResult, start_to_close=DB_TIMEOUT, retry=DB_RETRY
+        )
+        if result.revoke_on_chain:
+            await self.step(t.REVOKE_ON_CHAIN, ref, start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY)
+        if result.expired:
+            self.status = KycStatus.EXPIRED.value
+            self.set_stage(KycStage.EXPIRED)
+
+    def _check_decision(self, decision: KycDecision) -> None:
+        if self.stage != KycStage.AWAITING_REVIEW or self._decision is not None:
+            raise ValueError("this KYC record is not awaiting a decision")
+        validate_decision(decision, self._subject or "")
+
+    @workflow.update
+    async def decide(self, decision: KycDecision) -> str:
+        """A compliance officer's decision; returns the stage it was recorded in."""
+        self._decision = decision
+        return self.stage
+
+    @decide.validator
+    def _validate_decide(self, decision: KycDecision) -> None:
+        self._check_decision(decision)
+
+    @workflow.signal
+    def decide_signal(self, decision: KycDecision) -> None:
+        """The same decision as a signal (Temporal UI); an invalid one is logged and ignored."""
+        try:
+            self._check_decision(decision)
+        except Exception as exc:  # signals cannot be rejected; say why in the workflow log
+            workflow.logger.warning("ignored KYC decision signal: %s", exc)
+            return
+        self._decision = decision
+
+    @workflow.query
+    def get_state(self) -> KycState:
+        return KycState(stage=self.stage, status=self.status, error=self.error, expires_at=self.expires_at)
