@@ -48,6 +48,9 @@ def verify_transaction(tx: Transaction, prevouts: Sequence[TransactionOutput]) -
 
 def verify_input(tx: Transaction, index: int, prevouts: Sequence[TransactionOutput]) -> None:
     """Check input ``index``. Raises InvalidSpend. Source: BIP 141, 143, 340, 341."""
+    # embit caches sighash midstates (amounts, prevouts) on the Transaction object; a cache filled
+    # by an earlier call with other prevouts would let a signature over the wrong amount pass.
+    tx.clear_cache()
     script = prevouts[index].script_pubkey
     kind = script.script_type()
     vin = tx.vin[index]
