@@ -34,3 +34,7 @@ clean:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+## Run the scripted journey against the stack that `make dev` runs (in another terminal).
+demo: venv
+	$(VENV)/bin/custody demo

@@ -9,10 +9,28 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from api import metrics
 from api.auth.services import AuthServices
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
-from api.routers import admin_audit_logs, admin_kyc, admin_users, auth, kyc, system, users
+from api.routers import (
+    admin_audit_logs,
+    admin_kyc,
+    admin_system,
+    admin_users,
+    auth,
+    deposits,
+    kyc,
+    operations,
+    overview,
+    reserves,
+    system,
+    system_info,
+    tokens,
+    users,
+    withdrawals,
+    ws,
+)
 from api.state import AppState
 from api.version import API_VERSION
 from config.settings import Settings
@@ -32,6 +50,8 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if getattr(app.state, "operation_updates", None) is not None:
+                await app.state.operation_updates.close()
             if state is None:
                 await app.state.custody.close()
 
@@ -48,7 +68,13 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     api.include_router(system.router)
     for area in (auth, users, admin_users, admin_audit_logs, kyc, admin_kyc):
         api.include_router(area.router)
+    for oversight in (reserves.router, reserves.admin_router, admin_system.router, overview.router):
+        api.include_router(oversight)
+    api.include_router(withdrawals.router)  # before operations: its /{action} route would shadow ours
+    for area in (system_info, deposits, operations, tokens, ws):
+        api.include_router(area.router)
     app.include_router(api)
+    app.include_router(metrics.router)
 
     app.state.auth = AuthServices.from_settings(settings)
     install_error_handlers(app)

@@ -45,6 +45,7 @@ DOMAIN_STATUS: dict[str, int] = {
     "illegal_transition": 409,
     "email_taken": 409,
     "self_modification": 409,
+    "system_paused": 503,
 }
 
 

@@ -20,10 +20,21 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from activities.proof_key import bootstrap_dev_signing_key
 from chains.bitcoin.setup import bootstrap_dev_wallet
 from cli.processes import Supervisor, port_open, wait_for_port
 from config.settings import Settings
 from workflows.search_attributes import dev_server_flags
+
+DEV_DATABASE_URL_FILE = "embedded-database-url"
+
+
+def use_dev_database(data_dir: Path = Path(".data")) -> None:
+    """Point this process at the embedded PostgreSQL of a running ``custody dev`` (if it started
+    one and ``DATABASE_URL`` is not set), so commands run beside the stack find its database."""
+    url_file = data_dir / DEV_DATABASE_URL_FILE
+    if "DATABASE_URL" not in os.environ and url_file.exists():
+        os.environ["DATABASE_URL"] = url_file.read_text().strip()
 
 
 def _maintenance_url(libpq_url: str) -> str:
@@ -80,6 +91,7 @@ class DevStack:
             socket_dir = urlsplit(self.embedded_pg.get_uri()).query.removeprefix("host=")  # type: ignore[attr-defined]
             url = f"postgresql://postgres@/{urlsplit(url).path.lstrip('/') or 'custody_dev'}?host={socket_dir}"
             self.env["DATABASE_URL"] = url
+            (self.data_dir / DEV_DATABASE_URL_FILE).write_text(url)  # for `custody demo` and friends
             self.lines.append(("Postgres", f"embedded, {self.data_dir / 'postgres'}"))
         _ensure_database(url)
 
@@ -109,6 +121,8 @@ class DevStack:
         b = self.settings.bitcoin
         if bootstrap_dev_wallet(b):
             print(f"bitcoin: created a random {b.network} custody wallet in {b.custody_descriptor_file}")
+        if bootstrap_dev_signing_key(self.settings.reserves, app_env=self.settings.app_env):
+            print(f"reserves: created a random proof-signing key in {self.settings.reserves.signing_key_file}")
         port = self.settings.dev.bitcoin_sandbox_port
         if port_open("127.0.0.1", port):
             print(f"bitcoin: using the Esplora API already on port {port}")
@@ -160,6 +174,7 @@ class DevStack:
         self.supervisor.stop_all()
         if self.embedded_pg is not None:
             self.embedded_pg.cleanup()  # type: ignore[attr-defined]
+            (self.data_dir / DEV_DATABASE_URL_FILE).unlink(missing_ok=True)
 
 
 def run_dev_stack(settings: Settings) -> int:

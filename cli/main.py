@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from cli.reserves import verify_proof
 from cli.sandbox import app as sandbox_app
 from cli.users import app as users_app
 from config.settings import ConfigError, Settings, load_settings
@@ -17,6 +18,7 @@ db_app = typer.Typer(help="Database schema (alembic) and backups.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(users_app, name="users")
+app.command("verify-proof")(verify_proof)
 
 
 def settings_or_exit() -> Settings:
@@ -71,6 +73,37 @@ def dev() -> None:
     from cli.devstack import run_dev_stack
 
     sys.exit(run_dev_stack(settings_or_exit()))
+
+
+@app.command()
+def demo(api_url: str | None = typer.Option(None, help="Default: http://<server.host>:<server.port>.")) -> None:
+    """Run the scripted journey (register, KYC, deposit, withdraw, proof of reserves) against the
+    running development stack (`make dev`), through its public protocols; exit 1 on the first
+    step that does not verify."""
+    import secrets
+    import uuid
+
+    from cli.demo import Journey, JourneyConfig, StepFailed
+    from cli.devstack import use_dev_database
+    from cli.users import create_admin
+
+    use_dev_database()
+    settings = settings_or_exit()
+    email, password = f"demo-admin-{uuid.uuid4().hex[:8]}@demo.example", secrets.token_urlsafe(24)
+    asyncio.run(create_admin(settings, email=email, password=password))
+    cfg = JourneyConfig(
+        api_url=api_url or f"http://{settings.server.host}:{settings.server.port}",
+        esplora_url=settings.bitcoin.esplora_url,
+        stellar_rpc_url=settings.soroban.rpc_url,
+        admin_email=email,
+        admin_password=password,
+    )
+    try:
+        asyncio.run(Journey(cfg, say=typer.echo).run())
+    except StepFailed as exc:
+        typer.echo(f"FAILED: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("journey complete: every step verified")
 
 
 @app.command("check-config")

@@ -28,8 +28,9 @@ def soroban(
     port: int = typer.Option(8000),
     state_dir: Path = typer.Option(Path(".data/soroban"), help="Chain state, operator key, contract addresses."),
     ledger_interval: float = typer.Option(1.0, help="Close a ledger every N seconds."),
+    min_confirmations: int = typer.Option(1, min=1, help="Router deposit depth (blocks), set on first start."),
 ) -> None:
     """Serve the Stellar RPC JSON-RPC protocol over the four contracts of CONTRACTS.md."""
     from chains.sandbox.soroban import serve
 
-    serve(host, port, state_dir, ledger_interval_seconds=ledger_interval)
+    serve(host, port, state_dir, ledger_interval_seconds=ledger_interval, min_confirmations=min_confirmations)

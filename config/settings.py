@@ -97,6 +97,8 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://127.0.0.1:8233"
     #: Time running activities get to finish when a worker stops.
     graceful_shutdown_seconds: int = Field(30, ge=0)
+    #: ``host:port`` where the worker serves Temporal SDK metrics for Prometheus ("" = off).
+    metrics_bind_address: str = ""
 
 
 class AuthSettings(BaseModel):
@@ -193,6 +195,79 @@ class KycSettings(BaseModel):
     active_key_id: str = ""
 
 
+class ReservesSettings(BaseModel):
+    """Proof of reserves, reconciliation, event monitor (issue 9). Ratios and bands in basis points."""
+
+    #: How often the proof-of-reserves schedule runs (daily; development.yaml: minutes).
+    proof_interval_seconds: int = Field(86_400, ge=60)
+    #: How often reconciliation runs (hourly); overlapping runs are skipped.
+    reconciliation_interval_seconds: int = Field(3_600, ge=60)
+    #: Reserve-ratio lines (CONTRACTS.md reserve_manager): below warning, critical, minimum.
+    warning_ratio_bps: int = Field(11_000, ge=0)
+    critical_ratio_bps: int = Field(10_500, ge=0)
+    minimum_ratio_bps: int = Field(10_000, ge=0)
+    #: Discrepancy bands: below warning is minor; emergency pauses minting and withdrawals.
+    warning_discrepancy_bps: int = Field(100, ge=1)
+    critical_discrepancy_bps: int = Field(300, ge=1)
+    emergency_discrepancy_bps: int = Field(500, ge=1)
+    #: Ed25519 key signing proofs: 32-byte seed as hex, from the environment or a secret file.
+    signing_key: SecretStr | None = None
+    signing_key_file: Path | None = None
+    #: Unused change addresses scanned past the last used one (BIP 44 gap limit).
+    change_gap_limit: int = Field(20, ge=1)
+    event_monitor_page_size: int = Field(100, ge=1, le=10_000)
+    event_monitor_poll_seconds: float = Field(5.0, gt=0)
+    #: Ledger the event monitor starts from on first run (0: the RPC's oldest retained ledger).
+    event_monitor_start_ledger: int = Field(0, ge=0)
+    #: Pages per event-monitor run before it continues as new (keeps its history short).
+    event_monitor_pages_per_run: int = Field(500, ge=1)
+
+
+class DepositSettings(BaseModel):
+    """The deposit workflow and its detection scan (issue 7). Depths in blocks, times in seconds."""
+
+    #: Smallest deposit accepted, in satoshis (keeps dust and fee-losing outputs out).
+    minimum_sats: int = Field(10_000, ge=1)
+    #: How long a deposit that left the chain (or was never seen) may stay away before it fails
+    #: as ``reorged`` / ``tx_not_found``, counted in blocks mined meanwhile.
+    reorg_window_blocks: int = Field(6, ge=1)
+    #: After the mint, keep watching the outpoint for this many more blocks (0: stop at once).
+    watch_blocks_after_mint: int = Field(6, ge=0)
+    #: Pause between chain polls of one deposit (durable timer).
+    poll_interval_seconds: float = Field(30.0, gt=0)
+    #: How often the scheduled scan of deposit addresses runs.
+    detection_interval_seconds: int = Field(60, ge=1)
+    #: Attempts of one activity before the operation moves to ``needs_attention``.
+    activity_max_attempts: int = Field(8, ge=1)
+    #: Start-to-close timeout of one deposit activity attempt; a worker that dies mid-attempt is
+    #: noticed after this (the mint also heartbeats, so it is noticed sooner).
+    activity_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class WithdrawalSettings(BaseModel):
+    """The withdrawal workflow (issue 8). Amounts in satoshis, depths in blocks, times in seconds.
+
+    Fee rule: the user pays the Bitcoin network fee out of the withdrawn amount (see
+    :mod:`domain.withdrawals`), so ``minimum_sats`` must cover the worst-case fee plus the 546-sat
+    dust limit (checked in :mod:`config.validation`).
+    """
+
+    #: Smallest withdrawal accepted, in satoshis (worst-case fee at the fee cap + 546 dust).
+    minimum_sats: int = Field(30_000, ge=547)
+    #: Withdrawals of at least this many satoshis wait for an operator's approval.
+    approval_threshold_sats: int = Field(10_000_000, ge=1)
+    #: How long a withdrawal waits for approval before it is cancelled (and released).
+    approval_timeout_seconds: int = Field(86_400, ge=1)
+    #: Depth the BTC payout must reach before the withdrawal completes on chain.
+    payout_confirmations: int = Field(3, ge=1)
+    #: Pause between chain polls of one withdrawal (durable timer).
+    poll_interval_seconds: float = Field(30.0, gt=0)
+    #: Attempts of one activity before the operation moves to ``needs_attention``.
+    activity_max_attempts: int = Field(8, ge=1)
+    #: Start-to-close timeout of one withdrawal activity attempt (chain calls also heartbeat).
+    activity_timeout_seconds: float = Field(60.0, gt=0)
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -264,6 +339,9 @@ class Settings(BaseSettings):
     soroban: SorobanSettings = SorobanSettings()
     bitcoin: BitcoinSettings = BitcoinSettings()
     kyc: KycSettings = KycSettings()
+    deposits: DepositSettings = DepositSettings()
+    reserves: ReservesSettings = ReservesSettings()
+    withdrawals: WithdrawalSettings = WithdrawalSettings()
     logging: LoggingSettings = LoggingSettings()
     cors: CorsSettings = CorsSettings()
     dev: DevSettings = DevSettings()

@@ -117,6 +117,20 @@ def _production_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _reserves_problems(s: Settings) -> list[str]:
+    r = s.reserves
+    problems = []
+    if not r.warning_ratio_bps >= r.critical_ratio_bps >= r.minimum_ratio_bps:
+        problems.append("config: reserves.warning_ratio_bps: must be >= critical_ratio_bps >= minimum_ratio_bps")
+    if not r.warning_discrepancy_bps <= r.critical_discrepancy_bps <= r.emergency_discrepancy_bps:
+        problems.append("config: reserves.warning_discrepancy_bps: must be <= critical <= emergency")
+    # A missing key stops the worker at start (SigningKeyMissing), like a missing operator key.
+    key = r.signing_key.get_secret_value() if r.signing_key is not None else None
+    if s.app_env == "production" and key in _published_yaml_values("reserves", "signing_key"):
+        problems.append("config: reserves.signing_key: is a published test key")
+    return problems
+
+
 def check_settings(s: Settings) -> list[str]:
     """Return one line per problem in ``s`` (empty when valid).
 
@@ -133,6 +147,11 @@ def check_settings(s: Settings) -> list[str]:
     if hmac_without_secret and s.app_env != "production":  # production says it more strongly below
         problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
     problems.extend(_kyc_key_problems(s))
+    problems.extend(_reserves_problems(s))
+    from domain.withdrawals import minimum_floor_sats  # pure; imported late to keep config first
+
+    if s.withdrawals.minimum_sats < minimum_floor_sats(s.bitcoin.fee_rate_cap_sat_vb, s.bitcoin.dust_limit_sats):
+        problems.append("config: withdrawals.minimum_sats: below the worst-case fee at the fee cap plus dust")
     if s.app_env == "production":
         problems.extend(_production_problems(s))
     return problems

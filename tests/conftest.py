@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.worker",
     "tests.fixtures.identity",
+    "tests.fixtures.kyc",
 ]

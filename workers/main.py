@@ -17,7 +17,9 @@ from temporalio.worker import Worker
 
 from config.settings import Settings
 from workers import registry
+from workers.oversight import ensure_event_monitor
 from workers.schedules import ensure_schedules
+from workers.telemetry import runtime_for
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ async def connect(settings: Settings, *, attempts: int = 30, delay_seconds: floa
                 settings.temporal.address,
                 namespace=settings.temporal.namespace,
                 data_converter=pydantic_data_converter,
+                runtime=runtime_for(settings.temporal.metrics_bind_address),
             )
         except Exception as exc:  # server still starting: connection refused / unavailable
             if attempt == attempts:
@@ -54,6 +57,7 @@ async def run_worker(settings: Settings) -> None:
     deps = await registry.WorkerDeps.build(settings)
     client = await connect(settings)
     await ensure_schedules(client, settings)
+    await ensure_event_monitor(client, settings)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activities.baseline import noop
 from activities.chain_submissions import ChainSubmitter
+from activities.deposit_detection import DepositDetection
+from activities.deposit_guards import DepositGuards
+from activities.deposits import DepositActivities
 from activities.kyc import KycActivities
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.setup import custody_wallet, esplora_client
@@ -25,7 +28,10 @@ from config.settings import Settings
 from db.encryption import RecordCipher
 from db.session import make_async_engine, make_sessionmaker
 from domain.sanctions import SanctionsList
+from workers import reserves_registry, withdrawals_registry
 from workflows.baseline import BaselineWorkflow
+from workflows.deposit import DepositWorkflow
+from workflows.deposit_scan import DepositScanWorkflow
 from workflows.kyc import KycApprovalWorkflow
 
 
@@ -82,9 +88,19 @@ def kyc_activities(deps: WorkerDeps) -> KycActivities:
     )
 
 
+def deposit_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    deposits = DepositActivities(
+        settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora,
+        contracts=deps.contracts, submitter=deps.submitter,
+    )
+    guards = DepositGuards(sessions=deps.sessions, esplora=deps.esplora, contracts=deps.contracts)
+    detection = DepositDetection(settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora)
+    return [*deposits.all(), *guards.all(), *detection.all()]
+
+
 def workflows() -> list[type]:
-    return [BaselineWorkflow, KycApprovalWorkflow]
+    return [BaselineWorkflow, KycApprovalWorkflow, DepositWorkflow, DepositScanWorkflow, *reserves_registry.WORKFLOWS, *withdrawals_registry.WORKFLOWS]
 
 
 def activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    return [noop, *kyc_activities(deps).all()]
+    return [noop, *kyc_activities(deps).all(), *deposit_activities(deps), *reserves_registry.activities(deps), *withdrawals_registry.activities(deps)]

@@ -27,7 +27,11 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from activities.deposit_types import ScanInput
 from config.settings import Settings
+from domain.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
+from workers.oversight import oversight_schedules
+from workflows.deposit_scan import DepositScanWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,13 @@ class ScheduledWorkflow:
 
 def scheduled_workflows(settings: Settings) -> list[ScheduledWorkflow]:
     """Every schedule of the engine (capabilities add theirs here)."""
-    return []
+    return [
+        ScheduledWorkflow(
+            DEPOSIT_SCAN_SCHEDULE_ID, DepositScanWorkflow.run, ScanInput(),
+            every=timedelta(seconds=settings.deposits.detection_interval_seconds),
+        ),
+        *oversight_schedules(settings),
+    ]
 
 
 def _schedule(item: ScheduledWorkflow, task_queue: str) -> Schedule:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import rate_limit
 from api.auth.services import AuthServices
@@ -110,6 +111,16 @@ async def current_principal(
     token: Annotated[str, Depends(bearer_token)], session: SessionDep, auth: AuthDep
 ) -> Principal:
     """The caller behind a valid, unrevoked token whose account is still as the token says."""
+    return await principal_for_token(token, session, auth)
+
+
+async def principal_for_token(token: str, session: AsyncSession, auth: AuthServices) -> Principal:
+    """Verify ``token`` as :func:`current_principal` does (also used by the WebSocket, where the
+    token comes in a query parameter or the first message).
+
+    Raises:
+        ApiError: 401 ``invalid_token``.
+    """
     try:
         claims = auth.tokens.decode(token)
     except InvalidToken:

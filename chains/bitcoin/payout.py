@@ -120,7 +120,22 @@ def build_payout(
         utxos=utxos,
         dust_limit_sats=dust_limit_sats,
     )
-    outputs = [PayoutOutput(recipient.script_pubkey, amount_sats)]
+    return build_payout_for_plan(wallet, recipient_address=recipient.address, plan=plan, change_index=change_index)
+
+
+def build_payout_for_plan(
+    wallet: CustodyWallet, *, recipient_address: str, plan: PayoutPlan, change_index: int
+) -> UnsignedPayout:
+    """The unsigned PSBT of an already chosen ``plan`` (``plan.amount_sats`` to the recipient,
+    ``plan.change_sats`` to internal-chain ``change_index`` when non-zero).
+
+    Raises:
+        AddressError: recipient invalid or of another network.
+
+    Source: BIP 174 (PSBT creator/updater), BIP 84 (change on branch 1), BIP 125 (RBF).
+    """
+    recipient = parse_address(recipient_address, wallet.network)
+    outputs = [PayoutOutput(recipient.script_pubkey, plan.amount_sats)]
     if plan.change_sats:
         outputs.append(PayoutOutput(wallet.derive(CHANGE_BRANCH, change_index).script_pubkey, plan.change_sats))
     tx = Transaction(

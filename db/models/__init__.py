@@ -1,11 +1,15 @@
 """Every table, imported here so ``SQLModel.metadata`` (alembic's target) knows them all."""
 
 from db.models.audit_log import AuditLog
+from db.models.chain_event import ChainEvent, EventCursor
 from db.models.chain_submission import ChainSubmission
 from db.models.deposit_address import DepositAddress
 from db.models.kyc_record import KycRecord
 from db.models.operation import Operation
+from db.models.payout import Payout
 from db.models.rate_limit_counter import RateLimitCounter
+from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationRun
+from db.models.reserve_proof import ReserveProof, ReserveProofLeaf, ReserveProofLevel
 from db.models.revoked_token import RevokedToken
 from db.models.system_state import SystemState
 from db.models.token_balance import TokenBalance
@@ -13,11 +17,19 @@ from db.models.user import User
 
 __all__ = [
     "AuditLog",
+    "ChainEvent",
     "ChainSubmission",
     "DepositAddress",
+    "EventCursor",
     "KycRecord", 
     "Operation",
+    "Payout",
     "RateLimitCounter",
+    "ReconciliationDiscrepancy",
+    "ReconciliationRun",
+    "ReserveProof",
+    "ReserveProofLeaf",
+    "ReserveProofLevel",
     "RevokedToken",
     "SystemState",
     "TokenBalance",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, String, text
+from sqlalchemy import CheckConstraint, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from db.models.base import jsonb, sats, timestamptz, user_fk, uuid_pk, varchar
@@ -23,6 +23,8 @@ class Operation(SQLModel, table=True):
         Index("ix_operations_user_created", "user_id", text("created_at DESC")),
         Index("ix_operations_btc_tx_hash", "btc_tx_hash"),
         Index("ix_operations_status_created", "status", "created_at"),
+        UniqueConstraint("outpoint", name="uq_operations_outpoint"),
+        CheckConstraint("confirmations IS NULL OR confirmations >= 0", name="ck_operations_confirmations_nonnegative"),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -53,3 +55,9 @@ class Operation(SQLModel, table=True):
     error: str | None = varchar()
     """Stable error code when the operation failed or needs attention."""
     updated_at: datetime = timestamptz()
+    outpoint: str | None = varchar()
+    """Deposits: ``txid:vout`` (unique while the claim stands; NULL once the chain disproved it)."""
+    confirmations: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """Deposits: depth last seen on the canonical chain, in blocks."""
+    required_confirmations: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """Deposits: depth needed before the mint, in blocks."""

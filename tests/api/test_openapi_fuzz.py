@@ -19,6 +19,7 @@ from config.settings import Settings
 from db.models import User
 from domain.roles import Role
 from tests.fixtures.chains import serve_in_thread, stop
+from tests.fixtures.worker import unpause_everything
 
 EXAMPLES_PER_OPERATION = 10
 
@@ -49,6 +50,13 @@ def admin_token(fuzz_admin: User, auth_services: AuthServices) -> Callable[[], s
     return lambda: auth_services.tokens.issue(user_id=fuzz_admin.id, role=Role.ADMIN).token
 
 
+@pytest.fixture
+async def leaves_system_unpaused(sessions, worker_deps):
+    yield
+    await unpause_everything(sessions, worker_deps)  # the fuzzer may have called the pause endpoint
+
+
+@pytest.mark.usefixtures("leaves_system_unpaused")
 def test_no_server_error_and_documented_responses(served_schema, served_api: str, admin_token) -> None:
     failures: list[str] = []
     calls = 0

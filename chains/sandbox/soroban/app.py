@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from chains.sandbox.soroban.bootstrap import CONTRACT_ADDRESSES, bootstrap
+from chains.sandbox.soroban.bootstrap import CONTRACT_ADDRESSES, DEFAULT_MIN_CONFIRMATIONS, bootstrap
 from chains.sandbox.soroban.chain import Faults, SandboxState
 from chains.sandbox.soroban.rpc import DroppedResponse, RpcError, RpcMethods
 
@@ -42,18 +42,21 @@ def create_app(
     ledger_interval_seconds: float | None = 1.0,
     seed: int | None = None,
     public_url: str | None = None,
+    min_confirmations: int = DEFAULT_MIN_CONFIRMATIONS,
 ) -> Starlette:
     """Build the sandbox app over ``state_dir`` (bootstrapping a fresh chain).
 
     Args:
         ledger_interval_seconds: close a ledger this often while serving; None = only by hand.
         seed: fault RNG seed. public_url: base URL advertised as ``friendbotUrl``.
+        min_confirmations: the router's deposit depth in blocks, fixed when a fresh chain is
+            bootstrapped (an existing state dir keeps its own).
 
     The :class:`SandboxState` is ``app.state.sandbox``.
     """
     state = SandboxState(state_dir, network_passphrase, seed=seed)
     if state.fresh:
-        operator = bootstrap(state)
+        operator = bootstrap(state, min_confirmations=min_confirmations)
         log.info("sandbox bootstrapped: operator %s, contracts %s", operator.public_key, CONTRACT_ADDRESSES)
     friendbot = f"{public_url.rstrip('/')}/friendbot" if public_url else None
     methods = RpcMethods(state, friendbot_url=friendbot)
@@ -159,10 +162,14 @@ def serve(
     state_dir: Path,
     network_passphrase: str = DEFAULT_PASSPHRASE,
     ledger_interval_seconds: float = 1.0,
+    min_confirmations: int = DEFAULT_MIN_CONFIRMATIONS,
 ) -> None:
     """Run the sandbox until interrupted (blocking; used by ``custody sandbox soroban``)."""
     import uvicorn
 
     public = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    app = create_app(Path(state_dir), network_passphrase, ledger_interval_seconds=ledger_interval_seconds, public_url=public)
+    app = create_app(
+        Path(state_dir), network_passphrase, ledger_interval_seconds=ledger_interval_seconds, public_url=public,
+        min_confirmations=min_confirmations,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -26,6 +26,8 @@ from chains.sandbox.soroban.host import Host
 from chains.sandbox.soroban.host_errors import HostFailure
 
 OPERATOR_SECRET_FILE = "operator.secret"
+#: The sandbox router's deposit depth unless told otherwise: development runs at depth 1.
+DEFAULT_MIN_CONFIRMATIONS = 1
 CONTRACTS_FILE = "contracts.json"
 CONTRACT_NAMES = ("integration_router", "kyc_registry", "istsi_token", "reserve_manager")
 
@@ -86,8 +88,10 @@ def submit_and_close(state: SandboxState, signer: Keypair, contract: str, fn: st
     return sent.hash
 
 
-def bootstrap(state: SandboxState) -> Keypair:
+def bootstrap(state: SandboxState, *, min_confirmations: int = DEFAULT_MIN_CONFIRMATIONS) -> Keypair:
     """Create the operator and contracts on a fresh chain and publish secret + addresses.
+
+    ``min_confirmations`` (blocks) is the router's deploy-time deposit depth.
 
     Returns the operator keypair. Raises RuntimeError if a setup call fails.
     """
@@ -99,7 +103,8 @@ def bootstrap(state: SandboxState) -> Keypair:
         state.chain.operator = op
         try:
             _deploy(state, "istsi_token", [scval.to_address(op)], op)
-            for name in ("integration_router", "kyc_registry", "reserve_manager"):
+            _deploy(state, "integration_router", [scval.to_uint32(min_confirmations)], op)
+            for name in ("kyc_registry", "reserve_manager"):
                 _deploy(state, name, [], op)
         except HostFailure as err:
             raise RuntimeError(f"bootstrap deploy failed: {err}") from err

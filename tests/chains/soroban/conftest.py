@@ -41,7 +41,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     state_dir = tmp_path_factory.mktemp("soroban-sandbox")
-    app = create_app(state_dir, ledger_interval_seconds=LEDGER_INTERVAL_SECONDS, seed=1234)
+    # Depth 6, as on mainnet: the router tests check that fewer confirmations are refused.
+    app = create_app(state_dir, ledger_interval_seconds=LEDGER_INTERVAL_SECONDS, seed=1234, min_confirmations=6)
     with SandboxServer(app) as server:
         yield server
 

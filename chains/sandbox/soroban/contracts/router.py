@@ -9,6 +9,8 @@ are authorized by the router being their direct caller. Errors (CONTRACTS.md):
 42 DuplicateOperation, 50 SystemPaused.
 
 Roles are a set per address (SuperAdmin does not imply Operator: separation of duties).
+The deposit depth the router demands is a deploy-time constructor argument (``__constructor``),
+so a sandbox can run at the engine's development depth (1) or a production-like one (6).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ class RouterContract(ContractModel):
         50: "SystemPaused",
     }
 
+    @contractfn(U32, name="__constructor")
+    def constructor(self, min_confirmations: int) -> None:
+        """Deploy-time constructor: the minimum deposit depth in blocks (>= 1)."""
+        if min_confirmations < 1:
+            self.fail(41)
+        self.store(U32, min_confirmations, "MinConfirmations")
+
     @contractfn(ADDRESS, ADDRESS, ADDRESS, ADDRESS)
     def initialize(self, admin: str, kyc_registry: str, istsi_token: str, reserve_manager: str) -> None:
         if self.load(CONFIG, "Config") is not None:
@@ -57,7 +66,7 @@ class RouterContract(ContractModel):
             "kyc_registry": kyc_registry,
             "istsi_token": istsi_token,
             "reserve_manager": reserve_manager,
-            "min_confirmations": DEFAULT_MIN_CONFIRMATIONS,
+            "min_confirmations": self.load(U32, "MinConfirmations", default=DEFAULT_MIN_CONFIRMATIONS),
         }
         self.store(CONFIG, config, "Config")
         self.store(BOOL, True, "Role", admin, SUPER_ADMIN)

@@ -1,0 +1,196 @@
+"""Inputs and outputs of the deposit workflow and its activities (plain dataclasses, no I/O).
+
+The workflow module imports this file inside ``imports_passed_through()``, so it must stay free
+of stellar_sdk, psycopg and HTTP clients, even transitively. One input dataclass per activity,
+so fields can be added without breaking recorded histories. Amounts are satoshis, depths are
+blocks, times are seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.deposits import AttentionReason, DepositFailure
+
+PLAN = "plan_deposit"
+OBSERVE = "observe_deposit"
+UPDATE = "update_deposit_operation"
+CHECK_POLICY = "check_deposit_policy"
+CHECK_SOLVENCY = "check_deposit_solvency"
+MINT = "mint_deposit"
+CREDIT = "credit_deposit"
+FLAG_VANISHED = "flag_vanished_deposit"
+SCAN = "scan_deposit_addresses"
+
+#: ``ApplicationError.type`` values that end a deposit as ``failed`` (never retried).
+FAILURE_TYPES: tuple[str, ...] = tuple(f.value for f in DepositFailure)
+#: Business refusals that need a person, not a retry: the operation waits in ``needs_attention``.
+ATTENTION_TYPES: tuple[str, ...] = tuple(a.value for a in AttentionReason)
+NON_RETRYABLE_TYPES: list[str] = [*FAILURE_TYPES, *ATTENTION_TYPES, "ContractError", "OperationMissing"]
+
+
+@dataclass(frozen=True)
+class DepositInput:
+    """Start argument of ``DepositWorkflow`` (id ``deposit-<txid>:<vout>``)."""
+
+    operation_id: str
+    user_id: str
+    txid: str
+    vout: int
+    amount_sats: int
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    operation_id: str
+    amount_sats: int
+
+
+@dataclass(frozen=True)
+class DepositPlan:
+    """Configuration captured once per deposit, so the workflow stays deterministic."""
+
+    required_confirmations: int
+    reorg_window_blocks: int
+    watch_blocks_after_mint: int
+    poll_interval_seconds: float
+    activity_timeout_seconds: float
+    activity_max_attempts: int
+
+
+@dataclass(frozen=True)
+class ObserveInput:
+    operation_id: str
+    user_id: str
+    txid: str
+    vout: int
+    amount_sats: int
+
+
+@dataclass(frozen=True)
+class DepositObservation:
+    """What the canonical chain says about the outpoint now.
+
+    ``outcome``: ``confirmed``, ``unconfirmed`` (mempool), ``not_found``, ``no_output_to_address``
+    or ``amount_mismatch``. ``amount_sats`` is what the output really pays (0 when unknown).
+    """
+
+    outcome: str
+    amount_sats: int
+    confirmations: int
+    block_height: int | None
+    block_hash: str | None
+    tip_height: int
+
+
+@dataclass(frozen=True)
+class OperationUpdate:
+    """A projection change of one operation; ``None`` fields are left as they are.
+
+    ``audit_action`` names the audit row written with it (none when None); ``actor_id`` and
+    ``reason`` come from an operator's signal. ``release_outpoint`` frees the outpoint of a
+    claim the chain disproved.
+    """
+
+    operation_id: str
+    stage: str | None = None
+    status: str | None = None
+    confirmations: int | None = None
+    required_confirmations: int | None = None
+    error: str | None = None
+    clear_error: bool = False
+    release_outpoint: bool = False
+    audit_action: str | None = None
+    actor_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    operation_id: str
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """``paused`` is True while minting is paused (the workflow waits and asks again)."""
+
+    paused: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SolvencyInput:
+    operation_id: str
+    txid: str
+    vout: int
+    amount_sats: int
+
+
+@dataclass(frozen=True)
+class MintInput:
+    operation_id: str
+    txid: str
+    vout: int
+    amount_sats: int
+    confirmations: int
+    block_height: int
+
+
+@dataclass(frozen=True)
+class MintResult:
+    """``already_minted``: the router answered DuplicateOperation (42): minted earlier."""
+
+    stellar_tx_hash: str | None
+    already_minted: bool = False
+
+
+@dataclass(frozen=True)
+class CreditInput:
+    operation_id: str
+    stellar_tx_hash: str | None
+    stage: str
+
+
+@dataclass(frozen=True)
+class FlagInput:
+    """A minted deposit's output left the canonical chain."""
+
+    operation_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """Argument of one detection scan; ``grace_seconds``: how old an operation still at stage
+    ``received`` must be before the scan (re)starts its workflow (its API request may be mid-way)."""
+
+    grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What one detection scan did: deposits it recorded and workflows it (re)started."""
+
+    addresses: int
+    recorded: int
+    started: int
+
+
+@dataclass(frozen=True)
+class DepositState:
+    """What ``get_state`` answers."""
+
+    stage: str
+    status: str
+    confirmations: int
+    required_confirmations: int
+    stellar_tx_hash: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DepositResult:
+    operation_id: str
+    status: str
+    stellar_tx_hash: str | None
+    error: str | None = None

@@ -1,0 +1,289 @@
+"""Activities of the deposit workflow: every side effect of crediting one BTC output.
+
+Each activity is idempotent, keyed by the operation id: a retry after a crash finds the work
+done and returns the stored result. Postgres writes run in one transaction with their audit
+row; the mint goes through :class:`ChainSubmitter` (signed envelope stored before sending,
+re-driven on retry), so it happens at most once per operation.
+
+Failures the workflow acts on are ``ApplicationError`` types from :mod:`activities.deposit_types`
+(``AttentionReason`` values park the deposit for an operator); chain and database outages are
+ordinary retryable errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import deposit_types as t
+from activities.chain_errors import soroban_failure
+from activities.chain_submissions import ChainSubmitter
+from chains.bitcoin.deposits import DepositOutcome, verify_deposit
+from chains.bitcoin.esplora import EsploraClient
+from chains.soroban import Contracts, KycOp
+from chains.soroban.errors import ContractError, SorobanError
+from config.settings import Settings
+from db.audit import record_audit
+from db.models import Operation
+from db.models.base import utcnow
+from db.queries import balances, deposit_addresses, kyc, limits, operations, system_state
+from db.queries import chain_submissions as submissions
+from db.session import transaction
+from domain.deposits import (
+    AttentionReason,
+    required_confirmations,
+    usage_without,
+)
+from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy, check_operation
+from domain.operations import OperationStatus, check_transition
+from domain.pause import PauseState
+from domain.workflow_ids import mint_submission_key
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+HEARTBEAT_EVERY_SECONDS = 1.0
+#: Esplora requests in flight at once while summing custody UTXOs.
+SCAN_CONCURRENCY = 8
+#: Router contract error codes (CONTRACTS.md) and what they mean for a deposit.
+_ROUTER_ATTENTION = {20: AttentionReason.COMPLIANCE_CHECK_FAILED, 21: AttentionReason.INSUFFICIENT_KYC_TIER}
+DUPLICATE_OPERATION, SYSTEM_PAUSED = 42, 50
+
+
+def _attention(reason: AttentionReason, message: str) -> ApplicationError:
+    return ApplicationError(message, type=reason.value, non_retryable=True)
+
+
+class DepositActivities:
+    """The deposit activities over one worker's clients (see :meth:`all`)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        esplora: EsploraClient,
+        contracts: Contracts,
+        submitter: ChainSubmitter,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._esplora = esplora
+        self._contracts = contracts
+        self._submitter = submitter
+        self._policy = LimitPolicy.from_settings(settings.kyc)
+
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
+        return [
+            self.plan_deposit, self.observe_deposit, self.update_operation, self.check_policy,
+            self.mint_deposit, self.credit_deposit,
+        ]
+
+    async def _operation(self, session: AsyncSession, operation_id: str, *, for_update: bool = False) -> Operation:
+        op = await operations.get_by_id(session, operation_id=uuid.UUID(operation_id), for_update=for_update)
+        if op is None:
+            raise ApplicationError(f"operation {operation_id} does not exist", type="OperationMissing", non_retryable=True)
+        return op
+
+    @activity.defn(name=t.PLAN)
+    async def plan_deposit(self, inp: t.PlanInput) -> t.DepositPlan:
+        """Fix the deposit's depth (configured, deeper when large, never below the router's) and
+        the workflow's timings. Raises a Soroban failure type when the router cannot be read."""
+        try:
+            router_min = await self._contracts.router.get_min_confirmations()
+        except SorobanError as exc:
+            raise soroban_failure(exc) from exc
+        b, d = self._settings.bitcoin, self._settings.deposits
+        return t.DepositPlan(
+            required_confirmations=required_confirmations(
+                inp.amount_sats,
+                min_confirmations=b.min_confirmations,
+                large_threshold_sats=b.large_deposit_threshold_sats,
+                large_confirmations=b.large_deposit_confirmations,
+                router_min_confirmations=router_min,
+            ),
+            reorg_window_blocks=d.reorg_window_blocks,
+            watch_blocks_after_mint=d.watch_blocks_after_mint,
+            poll_interval_seconds=d.poll_interval_seconds,
+            activity_timeout_seconds=d.activity_timeout_seconds,
+            activity_max_attempts=d.activity_max_attempts,
+        )
+
+    @activity.defn(name=t.OBSERVE)
+    async def observe_deposit(self, inp: t.ObserveInput) -> t.DepositObservation:
+        """Read the outpoint on the canonical chain (read-only; chain errors are retried).
+
+        The claim holds only for output ``vout`` itself: it must pay the user's deposit address
+        exactly ``amount_sats`` (other outputs of the same transaction do not count).
+        """
+        async with self._sessions() as session:
+            row = await deposit_addresses.get_by_user(session, user_id=uuid.UUID(inp.user_id))
+        tip = await self._esplora.tip_height()
+        if row is None:
+            return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
+        found = await verify_deposit(
+            self._esplora, txid=inp.txid, claimed_amount_sats=inp.amount_sats,
+            deposit_address=row.address, network=self._settings.bitcoin.network,
+        )
+        outcome, amount = found.outcome, 0
+        if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED, DepositOutcome.AMOUNT_MISMATCH):
+            output = next((o for o in found.outputs if o.vout == inp.vout), None)
+            amount = output.amount_sats if output else 0
+            if output is None:
+                outcome = DepositOutcome.NO_OUTPUT_TO_ADDRESS
+            elif output.amount_sats != inp.amount_sats:
+                outcome = DepositOutcome.AMOUNT_MISMATCH
+            else:
+                outcome = DepositOutcome.CONFIRMED if found.block_height is not None else DepositOutcome.UNCONFIRMED
+        return t.DepositObservation(outcome.value, amount, found.confirmations, found.block_height, found.block_hash, tip)
+
+    @activity.defn(name=t.UPDATE)
+    async def update_operation(self, inp: t.OperationUpdate) -> None:
+        """Apply a projection change (stage, status, depth, error) with its audit row.
+
+        Raises:
+            ApplicationError ``OperationMissing``; ``IllegalTransition`` (non-retryable) for a
+            status change the lifecycle forbids.
+        """
+        async with transaction(self._sessions) as session:
+            op = await self._operation(session, inp.operation_id, for_update=True)
+            before = operations.snapshot(op)
+            if inp.status is not None:
+                try:
+                    check_transition(OperationStatus(op.status), OperationStatus(inp.status))
+                except Exception as exc:  # IllegalTransition: a code bug, never fixed by retrying
+                    raise ApplicationError(str(exc), type="IllegalTransition", non_retryable=True) from exc
+                op.status = inp.status
+            for name in ("stage", "confirmations", "required_confirmations", "error"):
+                value = getattr(inp, name)
+                if value is not None:
+                    setattr(op, name, value)
+            if inp.clear_error:
+                op.error = None
+            if inp.release_outpoint and op.outpoint is not None:
+                # Free both unique keys, so the output can still be credited to whoever it pays.
+                op.meta = {**(op.meta or {}), "released_outpoint": op.outpoint}
+                op.outpoint, op.idempotency_key = None, f"{op.idempotency_key}#released:{op.id}"
+            op.updated_at = utcnow()
+            after = operations.snapshot(op)
+            changed = any(before[k] != after[k] for k in ("status", "stage", "error"))
+            if changed or inp.audit_action:
+                record_audit(
+                    session, action=inp.audit_action or "deposit.stage_changed", resource_type="operation",
+                    resource_id=op.id, actor_id=uuid.UUID(inp.actor_id) if inp.actor_id else None,
+                    old_values=before, new_values={**after, **({"reason": inp.reason} if inp.reason else {})},
+                )
+
+    @activity.defn(name=t.CHECK_POLICY)
+    async def check_policy(self, inp: t.PolicyInput) -> t.PolicyResult:
+        """Pause switch, KYC tier and limits in Postgres, then the router's pause and the
+        registry's approval on chain.
+
+        Raises ApplicationError (non-retryable, parks the deposit): ``insufficient_kyc_tier``,
+        ``limit_exceeded``, ``compliance_check_failed``.
+        """
+        now = utcnow()
+        async with transaction(self._sessions) as session:
+            op = await self._operation(session, inp.operation_id)
+            pause: PauseState = await system_state.get_pause(session)
+            if pause.minting:
+                return t.PolicyResult(paused=True, reason=pause.reason or "minting paused")
+            tier = await kyc.current_tier(session, user_id=op.user_id, now=now)
+            await limits.lock_user_limits(session, user_id=op.user_id)
+            usage = await limits.get_usage(session, user_id=op.user_id, operation_type=op.operation_type, now=now)
+            usage = usage_without(usage, amount_sats=op.amount or 0, created_at=op.created_at, now=now)
+            try:
+                check_operation(self._policy, LimitedOperation.DEPOSIT, tier, op.amount or 0, usage)
+            except InsufficientTier as exc:
+                raise _attention(AttentionReason.INSUFFICIENT_KYC_TIER, str(exc)) from exc
+            except LimitExceeded as exc:
+                raise _attention(AttentionReason.LIMIT_EXCEEDED, str(exc)) from exc
+        stellar_address = (op.meta or {}).get("stellar_address", "")
+        try:
+            if await self._contracts.router.is_paused():
+                return t.PolicyResult(paused=True, reason="integration_router is paused")
+            approved = await self._contracts.kyc.is_approved(stellar_address, KycOp.DEPOSIT, op.amount or 0)
+        except SorobanError as exc:
+            raise soroban_failure(exc) from exc
+        if not approved:
+            raise _attention(AttentionReason.COMPLIANCE_CHECK_FAILED, "kyc_registry does not approve this deposit")
+        return t.PolicyResult(paused=False)
+
+    @activity.defn(name=t.MINT)
+    async def mint_deposit(self, inp: t.MintInput) -> t.MintResult:
+        """Mint through ``integration_router.execute_bitcoin_deposit``, at most once per operation.
+
+        DuplicateOperation (42) means this outpoint was minted already: the stored hash is
+        returned with ``already_minted``. SystemPaused (50) is retried; a KYC refusal or any other
+        contract error parks the deposit (``compliance_check_failed``, ``insufficient_kyc_tier``,
+        ``mint_rejected``).
+        """
+        async with self._sessions() as session:
+            op = await self._operation(session, inp.operation_id)
+        user = (op.meta or {}).get("stellar_address", "")
+        key = mint_submission_key(inp.operation_id)
+
+        async def invoke(store):  # type: ignore[no-untyped-def]
+            return await self._contracts.router.execute_bitcoin_deposit(
+                user, inp.amount_sats, bytes.fromhex(inp.txid), inp.vout, inp.confirmations, inp.block_height,
+                store=store,
+            )
+
+        submit = self._submitter.submit_once(
+            key, contract="integration_router", function="execute_bitcoin_deposit", invoke=invoke
+        )
+        try:
+            record = await _with_heartbeats(submit)
+        except ContractError as exc:
+            if exc.code == DUPLICATE_OPERATION:
+                row = await submissions.get_by_key(self._sessions, idempotency_key=key)
+                log.warning("deposit %s: outpoint already minted on chain", inp.operation_id)
+                return t.MintResult(stellar_tx_hash=row.tx_hash if row else None, already_minted=True)
+            if exc.code == SYSTEM_PAUSED:
+                raise ApplicationError("integration_router is paused", type="RouterPaused") from exc
+            reason = _ROUTER_ATTENTION.get(exc.code, AttentionReason.MINT_REJECTED)
+            raise _attention(reason, str(exc)) from exc
+        except SorobanError as exc:
+            raise soroban_failure(exc) from exc
+        return t.MintResult(stellar_tx_hash=record["tx_hash"])
+
+    @activity.defn(name=t.CREDIT)
+    async def credit_deposit(self, inp: t.CreditInput) -> None:
+        """Credit ``token_balances``, complete the operation and audit it, in one transaction.
+
+        Idempotent: an operation already ``completed`` is left as it is.
+        """
+        async with transaction(self._sessions) as session:
+            op = await self._operation(session, inp.operation_id, for_update=True)
+            if op.status == OperationStatus.COMPLETED.value:
+                return
+            before = operations.snapshot(op)
+            balance = await balances.credit(
+                session, user_id=op.user_id, token_address=op.token_address or "", amount_units=op.amount or 0
+            )
+            now = utcnow()
+            op.status, op.stage, op.error = OperationStatus.COMPLETED.value, inp.stage, None
+            op.stellar_tx_hash, op.completed_at, op.updated_at = inp.stellar_tx_hash, now, now
+            record_audit(
+                session, action="deposit.credited", resource_type="operation", resource_id=op.id,
+                old_values=before, new_values={**operations.snapshot(op), "amount": op.amount, "balance": balance},
+            )
+
+async def _with_heartbeats(work: Awaitable[T]) -> T:
+    """Await ``work`` while heartbeating, so a dead worker is noticed within the heartbeat timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        if not task.done():
+            task.cancel()

@@ -1,0 +1,236 @@
+"""Withdrawal activities on Bitcoin: build and sign the payout, store it, broadcast, follow it.
+
+No double send, by construction:
+
+1. ``prepare_payout`` selects coins under an advisory lock (inputs of unconfirmed payouts are
+   excluded), builds the PSBT (BIP 174) and, with the hot signer, signs it; the row with the
+   signed transaction commits *before* anything is broadcast. A retry finds the row and returns
+   it: a withdrawal never signs a second transaction.
+2. With the external signer the row waits in ``awaiting_signature`` until
+   ``accept_signed_psbt`` checks the returned PSBT pays exactly the stored outputs.
+3. ``broadcast_payout`` sends the *stored* bytes. Esplora treats an already-known transaction as
+   success; a lost response (``ChainUnavailable``) is resolved by looking the txid up.
+4. ``check_payout`` reads the depth; a payout that fell out of the mempool is re-sent (same txid).
+
+Fee rule: see :mod:`domain.withdrawals` (the user pays the network fee).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import withdrawal_types as t
+from activities.withdrawal_support import audit, load_operation
+from chains.bitcoin.errors import ChainError, ChainUnavailable, SignerError, TxNotFound, TxRejected, WalletError
+from chains.bitcoin.esplora import EsploraClient
+from chains.bitcoin.payout import PayoutOutput, UnsignedPayout, build_payout_for_plan, collect_custody_utxos
+from chains.bitcoin.setup import payout_signer
+from chains.bitcoin.signers import ExternalSigner, SignedPayout, Signer
+from chains.bitcoin.wallet import CHANGE_BRANCH, CustodyWallet
+from config.settings import Settings
+from db.models import Payout
+from db.models.base import utcnow
+from db.queries import withdrawals as wq
+from db.queries.deposit_addresses import list_derivation_indexes
+from db.queries.operations import snapshot
+from db.session import transaction
+from domain.bitcoin_address import AddressError, ScriptType, parse_address
+from domain.bitcoin_payout import (
+    InsufficientFunds,
+    PayoutError,
+    PayoutPlan,
+    SpendableUtxo,
+    clamp_fee_rate,
+    estimate_vsize,
+)
+from domain.withdrawals import plan_withdrawal_payout
+
+log = logging.getLogger(__name__)
+
+
+def _state(row: Payout) -> t.PayoutState:
+    return t.PayoutState(row.status, row.txid, row.amount_sats, row.fee_sats, row.psbt)
+
+
+class PayoutActivities:
+    """Bitcoin steps of one withdrawal over the worker's Esplora client and custody wallet."""
+
+    def __init__(
+        self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient,
+        wallet: CustodyWallet, signer: Signer | None = None,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._esplora = esplora
+        self._wallet = wallet
+        self._signer = signer
+
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
+        return [self.prepare_payout, self.accept_signed_psbt, self.broadcast_payout, self.check_payout]
+
+    def signer(self) -> Signer:
+        """The configured signer, built on first use (a hot signer without its key refuses)."""
+        if self._signer is None:
+            try:
+                self._signer = payout_signer(self._settings.bitcoin, self._wallet)
+            except (WalletError, SignerError) as exc:
+                raise ApplicationError(str(exc), type="signer_unavailable", non_retryable=True) from exc
+        return self._signer
+
+    async def _spendable(self, session: AsyncSession, spoken_for: set[str]) -> list[SpendableUtxo]:
+        utxos = await collect_custody_utxos(
+            self._esplora, self._wallet, receive_indexes=await list_derivation_indexes(session),
+            change_indexes=await wq.used_change_indexes(session),
+        )
+        return [u for u in utxos if u.outpoint not in spoken_for]
+
+    @activity.defn(name=t.PREPARE_PAYOUT)
+    async def prepare_payout(self, ref: t.OperationRef) -> t.PayoutState:
+        """Build (and with the hot signer, sign) the payout and store it; return the stored one
+        on every later call.
+
+        Raises:
+            ApplicationError ``payout_unbuildable`` (non-retryable): funds, dust, address or
+            signing refused; ``signer_unavailable``: the hot signer has no usable key.
+            ChainError: Esplora unavailable (retried).
+        """
+        b = self._settings.bitcoin
+        signer = self.signer()
+        async with transaction(self._sessions) as session:
+            op = await load_operation(session, ref.operation_id, for_update=True)
+            existing = await wq.get_payout(session, operation_id=op.id)
+            if existing is not None:
+                return _state(existing)
+            await wq.lock_coin_selection(session)
+            try:
+                recipient = parse_address((op.meta or {})["btc_address"], b.network)
+                rate = clamp_fee_rate((await self._esplora.fee_estimates()).rates_sat_vb, target_blocks=b.fee_target_blocks,
+                                      floor_sat_vb=b.fee_rate_floor_sat_vb, cap_sat_vb=b.fee_rate_cap_sat_vb)
+                spoken_for = await wq.spoken_for_outpoints(session)
+                try:
+                    plan = plan_withdrawal_payout(amount_sats=op.amount or 0, recipient_type=recipient.script_type,
+                                                  fee_rate_sat_vb=rate, utxos=await self._spendable(session, spoken_for),
+                                                  dust_limit_sats=b.dust_limit_sats)
+                except InsufficientFunds:
+                    if not spoken_for:
+                        raise
+                    # Outputs are tied up in unconfirmed payouts whose change will come back.
+                    return t.PayoutState(t.FUNDS_PENDING, "", 0, 0, "")
+                change_index = await wq.next_change_index(session)
+                unsigned = build_payout_for_plan(self._wallet, recipient_address=recipient.address, plan=plan,
+                                                 change_index=change_index)
+                signed = signer.sign(unsigned)
+            except (PayoutError, AddressError, SignerError) as exc:
+                raise ApplicationError(str(exc), {"code": exc.code}, type=t.PAYOUT_UNBUILDABLE, non_retryable=True) from exc
+            row = Payout(
+                operation_id=op.id, recipient_address=recipient.address, amount_sats=plan.amount_sats,
+                fee_sats=plan.fee_sats, fee_rate_sat_vb=rate, change_sats=plan.change_sats, change_index=change_index,
+                inputs=wq.inputs_json(plan.inputs), psbt=unsigned.psbt, txid=unsigned.unsigned_txid,
+                status="signed" if isinstance(signed, SignedPayout) else "awaiting_signature",
+                tx_hex=signed.tx_hex if isinstance(signed, SignedPayout) else None,
+            )
+            session.add(row)
+            before = snapshot(op)
+            audit(session, op, f"withdrawal.payout_{row.status}", before,
+                  extra={"txid": row.txid, "fee_sats": row.fee_sats, "recipient_sats": row.amount_sats})
+        return _state(row)
+
+    def _unsigned(self, row: Payout) -> UnsignedPayout:
+        """The stored payout as the signer saw it (outputs and plan rebuilt from the row)."""
+        inputs = tuple(
+            SpendableUtxo(i["outpoint"].split(":")[0], int(i["outpoint"].split(":")[1]), i["amount_sats"], i["branch"],
+                          i["derivation_index"]) for i in row.inputs
+        )
+        recipient = parse_address(row.recipient_address, self._settings.bitcoin.network)
+        outputs = [PayoutOutput(recipient.script_pubkey, row.amount_sats)]
+        kinds = [recipient.script_type]
+        if row.change_sats:
+            outputs.append(PayoutOutput(self._wallet.derive(CHANGE_BRANCH, row.change_index).script_pubkey, row.change_sats))
+            kinds.append(ScriptType.P2WPKH)
+        plan = PayoutPlan(inputs, row.amount_sats, row.fee_sats, row.change_sats, row.fee_rate_sat_vb,
+                          estimate_vsize(len(inputs), kinds))
+        return UnsignedPayout(row.psbt, plan, tuple(outputs), row.recipient_address, row.change_index)
+
+    @activity.defn(name=t.ACCEPT_SIGNED_PSBT)
+    async def accept_signed_psbt(self, inp: t.SignedPsbtInput) -> t.PayoutState:
+        """Check an externally signed PSBT against the stored payout and store the transaction.
+
+        Raises ApplicationError ``invalid_signed_psbt`` (non-retryable): other inputs or outputs,
+        missing or bad signatures, or the payout is not awaiting a signature.
+        """
+        async with transaction(self._sessions) as session:
+            op = await load_operation(session, inp.operation_id, for_update=True)
+            row = await wq.get_payout(session, operation_id=op.id, for_update=True)
+            if row is None or row.status != "awaiting_signature":
+                if row is not None and row.status == "signed":
+                    return _state(row)  # a retry after commit
+                raise ApplicationError("no payout awaits a signature", type=t.INVALID_SIGNED_PSBT, non_retryable=True)
+            try:
+                signed = ExternalSigner().accept_signed(self._unsigned(row), inp.psbt)
+            except SignerError as exc:
+                raise ApplicationError(str(exc), {"code": exc.code}, type=t.INVALID_SIGNED_PSBT, non_retryable=True) from exc
+            before = snapshot(op)
+            row.tx_hex, row.status, row.updated_at = signed.tx_hex, "signed", utcnow()
+            audit(session, op, "withdrawal.payout_signed", before, actor_id=inp.operator_id, extra={"txid": row.txid})
+        return _state(row)
+
+    async def _stored(self, operation_id: str) -> Payout:
+        async with self._sessions() as session:
+            row = await wq.get_payout(session, operation_id=uuid.UUID(operation_id))
+        if row is None or row.tx_hex is None:
+            raise ApplicationError("the payout is not signed", type="withdrawal_state_conflict", non_retryable=True)
+        return row
+
+    @activity.defn(name=t.BROADCAST)
+    async def broadcast_payout(self, ref: t.OperationRef) -> str:
+        """Broadcast the stored transaction (idempotent); mark it ``broadcast``; return the txid.
+
+        Raises:
+            ApplicationError ``payout_rejected`` (non-retryable): the node refused it and does
+            not know it. ChainError: Esplora unavailable and the txid not found (retried).
+        """
+        row = await self._stored(ref.operation_id)
+        assert row.tx_hex is not None
+        try:
+            await self._esplora.broadcast(row.tx_hex)
+        except ChainUnavailable:
+            # The request may have reached the node: ask for the txid before anything else.
+            await self._esplora.transaction_status(row.txid)  # TxNotFound → retried, same bytes
+            log.warning("broadcast of %s had no answer, but the chain knows it", row.txid)
+        except TxRejected as exc:
+            raise ApplicationError(exc.reason, type="payout_rejected", non_retryable=True) from exc
+        async with transaction(self._sessions) as session:
+            op = await load_operation(session, ref.operation_id, for_update=True)
+            payout = await wq.get_payout(session, operation_id=op.id, for_update=True)
+            assert payout is not None
+            if payout.status == "signed":
+                before = snapshot(op)
+                payout.status, payout.updated_at = "broadcast", utcnow()
+                op.btc_tx_hash, op.updated_at = payout.txid, utcnow()
+                audit(session, op, "withdrawal.payout_broadcast", before, extra={"txid": payout.txid})
+        return row.txid
+
+    @activity.defn(name=t.CHECK_PAYOUT)
+    async def check_payout(self, ref: t.OperationRef) -> t.PayoutDepth:
+        """Depth of the payout on the canonical chain; re-send the stored bytes if it is unknown."""
+        row = await self._stored(ref.operation_id)
+        assert row.tx_hex is not None
+        try:
+            status = await self._esplora.transaction_status(row.txid)
+        except TxNotFound:
+            try:
+                await self._esplora.broadcast(row.tx_hex)  # evicted or reorged out: same txid again
+            except (TxRejected, ChainError) as exc:
+                log.warning("re-broadcast of %s failed: %s", row.txid, exc)
+            return t.PayoutDepth(0, None)
+        if not status.confirmed or status.block_height is None:
+            return t.PayoutDepth(0, None)
+        tip = await self._esplora.tip_height()
+        return t.PayoutDepth(tip - status.block_height + 1, status.block_height)

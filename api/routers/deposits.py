@@ -1,0 +1,58 @@
+"""``/api/integration``: a user's BTC deposit address and deposit requests."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, status
+
+from api import deposit_requests
+from api.auth.dependencies import AUTH_RESPONSES, UserAuth
+from api.deps import SessionDep, StateDep
+from api.schemas.deposits import DepositAccepted, DepositAddressOut, DepositRequest
+from chains.bitcoin.setup import custody_descriptor
+from chains.bitcoin.wallet import CustodyWallet
+from db.queries import deposit_addresses
+
+router = APIRouter(prefix="/integration", tags=["deposits"])
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+_POST_RESPONSES = {
+    **AUTH_RESPONSES,
+    409: {"description": "outpoint_claimed, idempotency_key_reused"},
+    422: {"description": "invalid input, below_minimum, stellar_address_missing|mismatch, no_deposit_address"},
+    503: {"description": "system_paused, temporal_unavailable"},
+}
+
+
+@lru_cache(maxsize=4)
+def _wallet(descriptor: str, network: str) -> CustodyWallet:
+    return CustodyWallet(descriptor, network)
+
+
+def get_wallet(state: StateDep) -> CustodyWallet:
+    """The custody wallet (public descriptor only: the API derives addresses, never signs)."""
+    return _wallet(custody_descriptor(state.settings.bitcoin), state.settings.bitcoin.network)
+
+
+WalletDep = Annotated[CustodyWallet, Depends(get_wallet)]
+
+
+@router.get("/deposit-address", responses=AUTH_RESPONSES)
+async def get_deposit_address(principal: UserAuth, session: SessionDep, state: StateDep, wallet: WalletDep) -> DepositAddressOut:
+    """The caller's BTC deposit address (assigned on first request, then always the same)."""
+    row = await deposit_addresses.assign_deposit_address(
+        session, user_id=principal.user.id, derive_address=wallet.receive_address
+    )
+    return DepositAddressOut(address=row.address, network=state.settings.bitcoin.network)
+
+
+@router.post("/bitcoin-deposit", status_code=status.HTTP_202_ACCEPTED, responses=_POST_RESPONSES)
+async def request_deposit(
+    body: DepositRequest, principal: UserAuth, session: SessionDep, state: StateDep, idempotency_key: IdempotencyKeyHeader = None
+) -> DepositAccepted:
+    """Credit the output ``btc_tx_hash:vout``; the same outpoint again answers the same operation."""
+    recorded = await deposit_requests.record(session, state, principal.user, body, idempotency_key)
+    await session.commit()  # the workflow reads the row: it must be visible before the start
+    await deposit_requests.start(state, recorded.operation)
+    return DepositAccepted.of(recorded.operation)

@@ -1,0 +1,91 @@
+"""Operations: a user's own (``/api/integration/operations``) and operator steering of parked ones
+(``/api/admin/operations/{id}/retry|cancel``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
+from api.deps import SessionDep, StateDep
+from api.errors import ApiError
+from api.pagination import CursorPage, PageDep, build_page
+from api.schemas.operations import OperationOut, OperatorActionAccepted, OperatorActionIn, StageChange
+from api.temporal import TemporalUnavailable
+from db.audit import record_audit
+from db.queries import operations
+from db.queries.operations import OperationFilter
+from domain.operations import OperationStage, OperationStatus, OperationType
+
+router = APIRouter(tags=["operations"])
+_NOT_FOUND = {404: {"description": "operation_not_found (absent or not yours)"}}
+
+
+@router.get("/integration/operations", responses=AUTH_RESPONSES)
+async def list_operations(
+    principal: UserAuth,
+    session: SessionDep,
+    page: PageDep,
+    operation_type: Annotated[OperationType | None, Query(alias="type")] = None,
+    status_: Annotated[OperationStatus | None, Query(alias="status")] = None,
+) -> CursorPage[OperationOut]:
+    """The caller's operations, newest first, optionally of one type and status."""
+    where = OperationFilter(operation_type and operation_type.value, status_ and status_.value)
+    rows = await operations.list_page(session, user_id=principal.user.id, where=where, after=page.after, limit=page.limit)
+    return build_page(rows, page, OperationOut.of)
+
+
+@router.get("/integration/operations/{operation_id}", responses={**AUTH_RESPONSES, **_NOT_FOUND})
+async def get_operation(operation_id: uuid.UUID, principal: UserAuth, session: SessionDep) -> OperationOut:
+    """Status, stage, depth seen and required, chain hashes, amounts, timestamps and error."""
+    op = await operations.get_for_user(session, operation_id=operation_id, user_id=principal.user.id)
+    if op is None:
+        raise ApiError(404, "operation_not_found", "no such operation")
+    history = await operations.stage_history(session, operation_id=op.id)
+    stages = [StageChange(stage=stage, status=status_, at=at) for stage, status_, at in history]
+    return OperationOut.of(op).model_copy(update={"stages": stages})
+
+
+_ACTION_RESPONSES = {
+    **ROLE_RESPONSES, **_NOT_FOUND,
+    409: {"description": "not_needing_attention, workflow_not_running"},
+    503: {"description": "temporal_unavailable"},
+}
+
+
+@router.post(
+    "/admin/operations/{operation_id}/{action}", status_code=status.HTTP_202_ACCEPTED, responses=_ACTION_RESPONSES
+)
+async def steer_operation(
+    operation_id: uuid.UUID,
+    action: Literal["retry", "cancel"],
+    body: OperatorActionIn,
+    operator: OperatorAuth,
+    session: SessionDep,
+    state: StateDep,
+    meta: RequestMetaDep,
+) -> OperatorActionAccepted:
+    """Send ``retry`` or ``cancel`` to an operation parked in ``needs_attention`` (audited with the reason)."""
+    op = await operations.get_by_id(session, operation_id=operation_id)
+    if op is None or not op.workflow_id:
+        raise ApiError(404, "operation_not_found", "no such operation")
+    if op.stage != OperationStage.NEEDS_ATTENTION.value:
+        raise ApiError(409, "not_needing_attention", f"the operation is at stage {op.stage}, not needs_attention")
+    try:
+        handle = (await state.temporal.client()).get_workflow_handle(op.workflow_id)
+        await handle.signal(action, {"reason": body.reason, "operator_id": str(operator.user.id)})
+    except TemporalUnavailable as exc:
+        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "workflow_not_running", "the operation's workflow is not running") from exc
+        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
+    record_audit(
+        session, action=f"operation.{action}_requested", resource_type="operation", resource_id=op.id,
+        actor_id=operator.user.id, new_values={"reason": body.reason, "stage": op.stage, "error": op.error},
+        ip_address=meta.ip_address, user_agent=meta.user_agent,
+    )
+    return OperatorActionAccepted(operation_id=op.id, action=action, workflow_id=op.workflow_id)

@@ -1,0 +1,126 @@
+"""Withdrawals: a user's request and cancel (``/api/integration``), and operator approval,
+rejection, payout view and external signature (``/api/admin/operations/{id}/...``).
+
+Include this router *before* ``api.routers.operations``: its ``/admin/operations/{id}/{action}``
+pattern would otherwise capture ``approve``/``reject``/``signed-psbt`` and answer 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
+
+from api import withdrawal_flow
+from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
+from api.deps import SessionDep, StateDep
+from api.errors import ApiError
+from api.schemas.withdrawals import (
+    CancelAccepted,
+    DecisionIn,
+    DecisionOut,
+    PayoutOut,
+    SignedPsbtAccepted,
+    SignedPsbtIn,
+    UserCancelIn,
+    WithdrawalAccepted,
+    WithdrawalRequest,
+)
+from db.queries import withdrawals as wq
+from domain.withdrawals import DecisionKind
+
+router = APIRouter(tags=["withdrawals"])
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+_NOT_FOUND = {404: {"description": "operation_not_found (absent, not a withdrawal, or not yours)"}}
+_UNAVAILABLE = {503: {"description": "temporal_unavailable"}}
+
+
+@router.post(
+    "/integration/token-withdrawal",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **AUTH_RESPONSES,
+        403: {"description": "insufficient_kyc_tier or limit_exceeded (with the limit)"},
+        409: {"description": "allowance_required (spender, amount), insufficient_balance, stellar_address_required, "
+                             "idempotency_key_reused"},
+        422: {"description": "amount_below_minimum, invalid_token_address, invalid or wrong-network btc_address"},
+        503: {"description": "system_paused, soroban_unavailable, temporal_unavailable"},
+    },
+)
+async def request_withdrawal(
+    body: WithdrawalRequest, principal: UserAuth, session: SessionDep, state: StateDep, meta: RequestMetaDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> WithdrawalAccepted:
+    """Redeem iSTSi for BTC: the amount is held now, burned and paid out by the workflow."""
+    op = await withdrawal_flow.request(session, state, principal, meta, body, idempotency_key)
+    return WithdrawalAccepted.of(op)
+
+
+@router.post(
+    "/integration/operations/{operation_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**AUTH_RESPONSES, **_NOT_FOUND, 409: {"description": "not_cancellable (burn started or finished)"},
+               **_UNAVAILABLE},
+)
+async def cancel_withdrawal(
+    operation_id: uuid.UUID, principal: UserAuth, session: SessionDep, state: StateDep, meta: RequestMetaDep,
+    body: UserCancelIn | None = None,
+) -> CancelAccepted:
+    """Cancel one's own withdrawal before the burn; the hold is released."""
+    stage = await withdrawal_flow.cancel(session, state, principal, meta, operation_id, body.reason if body else "")
+    return CancelAccepted(operation_id=operation_id, stage=stage)
+
+
+_DECISION_RESPONSES = {
+    **ROLE_RESPONSES, **_NOT_FOUND, **_UNAVAILABLE,
+    403: {"description": "forbidden (role) or self_approval"},
+    409: {"description": "not_awaiting_approval"},
+    422: {"description": "validation_error (a reason is required)"},
+}
+
+
+@router.post("/admin/operations/{operation_id}/approve", status_code=status.HTTP_202_ACCEPTED,
+             responses=_DECISION_RESPONSES)
+async def approve_withdrawal(
+    operation_id: uuid.UUID, body: DecisionIn, operator: OperatorAuth, session: SessionDep, state: StateDep,
+    meta: RequestMetaDep,
+) -> DecisionOut:
+    """Approve a withdrawal awaiting approval (not one's own)."""
+    stage = await withdrawal_flow.decide(session, state, operator, meta, operation_id, DecisionKind.APPROVE, body.reason)
+    return DecisionOut(operation_id=operation_id, decision=DecisionKind.APPROVE.value, stage=stage)
+
+
+@router.post("/admin/operations/{operation_id}/reject", status_code=status.HTTP_202_ACCEPTED,
+             responses=_DECISION_RESPONSES)
+async def reject_withdrawal(
+    operation_id: uuid.UUID, body: DecisionIn, operator: OperatorAuth, session: SessionDep, state: StateDep,
+    meta: RequestMetaDep,
+) -> DecisionOut:
+    """Reject a withdrawal awaiting approval; its hold is released, nothing is burned."""
+    stage = await withdrawal_flow.decide(session, state, operator, meta, operation_id, DecisionKind.REJECT, body.reason)
+    return DecisionOut(operation_id=operation_id, decision=DecisionKind.REJECT.value, stage=stage)
+
+
+@router.get("/admin/operations/{operation_id}/payout", responses={**ROLE_RESPONSES, **_NOT_FOUND})
+async def get_payout(operation_id: uuid.UUID, operator: OperatorAuth, session: SessionDep) -> PayoutOut:
+    """The stored payout: PSBT to sign (external signer), txid, amounts and status."""
+    row = await wq.get_payout(session, operation_id=operation_id)
+    if row is None:
+        raise ApiError(404, "payout_not_found", "this operation has no payout yet")
+    return PayoutOut.of(row)
+
+
+@router.post(
+    "/admin/operations/{operation_id}/signed-psbt",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**ROLE_RESPONSES, **_NOT_FOUND, **_UNAVAILABLE,
+               409: {"description": "not_awaiting_signature"},
+               422: {"description": "invalid_signed_psbt (other inputs/outputs, missing or bad signatures)"}},
+)
+async def submit_signed_psbt(
+    operation_id: uuid.UUID, body: SignedPsbtIn, operator: OperatorAuth, session: SessionDep, state: StateDep,
+) -> SignedPsbtAccepted:
+    """The external signer's PSBT; checked against the stored payout, then broadcast by the workflow."""
+    txid = await withdrawal_flow.submit_signed_psbt(session, state, operator, operation_id, body.psbt)
+    return SignedPsbtAccepted(operation_id=operation_id, txid=txid)

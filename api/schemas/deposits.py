@@ -1,0 +1,49 @@
+"""Deposit payloads: the request to credit a BTC output, its acceptance, the deposit address."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from api.schemas.users import stellar_address_or_none
+from db.models import Operation
+from domain.workflow_ids import MAX_VOUT
+
+TxId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class DepositRequest(BaseModel):
+    """``POST /api/integration/bitcoin-deposit``: the output ``btc_tx_hash:vout`` pays ``btc_amount`` sats
+    to the caller's deposit address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    btc_amount: int = Field(gt=0, description="Amount of the output in satoshis")
+    btc_tx_hash: TxId = Field(description="Bitcoin txid, 64 hex characters")
+    vout: int = Field(0, ge=0, le=MAX_VOUT, description="Output index (default 0)")
+    stellar_address: str | None = Field(None, description="Where to mint; must be your profile's (default)")
+
+    @field_validator("stellar_address")
+    @classmethod
+    def _check_stellar(cls, value: str | None) -> str | None:
+        return stellar_address_or_none(value)
+
+
+class DepositAccepted(BaseModel):
+    """202 answer: the operation to follow (``GET /api/integration/operations/{id}``)."""
+
+    operation_id: uuid.UUID
+    status: str
+    workflow_id: str
+
+    @classmethod
+    def of(cls, op: Operation) -> DepositAccepted:
+        return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
+
+
+class DepositAddressOut(BaseModel):
+    address: str
+    network: str
+    """Bitcoin network the address is for (``regtest``, ``signet``, ``testnet``, ``mainnet``)."""

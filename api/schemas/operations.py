@@ -1,0 +1,65 @@
+"""Operation payloads: a deposit or withdrawal as clients and operators see it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from db.models import Operation
+
+
+class StageChange(BaseModel):
+    stage: str
+    status: str | None
+    at: datetime
+
+
+class OperationOut(BaseModel):
+    """One operation (the Postgres projection of its workflow). Amounts in satoshis, depths in blocks."""
+
+    id: uuid.UUID
+    operation_type: str
+    status: str
+    stage: str | None
+    amount_sats: int | None
+    btc_tx_hash: str | None
+    vout: int | None
+    confirmations: int | None
+    required_confirmations: int | None
+    stellar_tx_hash: str | None
+    stellar_address: str | None
+    workflow_id: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    stages: list[StageChange] | None = None
+    """Each stage the operation went through, oldest first (single-operation reads only)."""
+
+    @classmethod
+    def of(cls, op: Operation) -> OperationOut:
+        meta = op.meta or {}
+        return cls(
+            id=op.id, operation_type=op.operation_type, status=op.status, stage=op.stage, amount_sats=op.amount,
+            btc_tx_hash=op.btc_tx_hash, vout=meta.get("vout"), confirmations=op.confirmations,
+            required_confirmations=op.required_confirmations, stellar_tx_hash=op.stellar_tx_hash,
+            stellar_address=meta.get("stellar_address"), workflow_id=op.workflow_id, error=op.error,
+            created_at=op.created_at, updated_at=op.updated_at, completed_at=op.completed_at,
+        )
+
+
+class OperatorActionIn(BaseModel):
+    """``POST /api/admin/operations/{id}/retry|cancel``: why (kept in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+
+
+class OperatorActionAccepted(BaseModel):
+    operation_id: uuid.UUID
+    action: str
+    workflow_id: str

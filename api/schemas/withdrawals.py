@@ -1,0 +1,95 @@
+"""Withdrawal payloads: the request, its acceptance, operator decisions, the external signer's PSBT."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from db.models import Operation, Payout
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+
+
+class WithdrawalRequest(BaseModel):
+    """``POST /api/integration/token-withdrawal``: burn ``token_amount`` iSTSi, receive BTC at
+    ``btc_address``. The network fee comes out of the amount (README, "Withdrawals")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_amount: int = Field(gt=0, description="iSTSi base units to redeem (1 unit = 1 satoshi)")
+    btc_address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=14, max_length=100)]
+    token_address: str | None = Field(None, description="Must be the configured iSTSi contract when given")
+
+
+class WithdrawalAccepted(BaseModel):
+    """202 answer: the operation to follow (``GET /api/integration/operations/{id}``)."""
+
+    operation_id: uuid.UUID
+    status: str
+    workflow_id: str
+
+    @classmethod
+    def of(cls, op: Operation) -> WithdrawalAccepted:
+        return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
+
+
+class DecisionIn(BaseModel):
+    """``POST /api/admin/operations/{id}/approve|reject``: why (required, audited)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+class DecisionOut(BaseModel):
+    operation_id: uuid.UUID
+    decision: str
+    stage: str
+
+
+class UserCancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class CancelAccepted(BaseModel):
+    operation_id: uuid.UUID
+    stage: str
+
+
+class SignedPsbtIn(BaseModel):
+    """``POST /api/admin/operations/{id}/signed-psbt``: the payout PSBT (base64, BIP 174), signed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    psbt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=400_000)]
+
+
+class SignedPsbtAccepted(BaseModel):
+    operation_id: uuid.UUID
+    txid: str
+
+
+class PayoutOut(BaseModel):
+    """The stored payout of a withdrawal (for operators and external signers). Amounts in sats."""
+
+    operation_id: uuid.UUID
+    status: str
+    txid: str
+    recipient_address: str
+    amount_sats: int
+    fee_sats: int
+    fee_rate_sat_vb: int
+    change_sats: int
+    psbt: str
+
+    @classmethod
+    def of(cls, row: Payout) -> PayoutOut:
+        return cls(
+            operation_id=row.operation_id, status=row.status, txid=row.txid, recipient_address=row.recipient_address,
+            amount_sats=row.amount_sats, fee_sats=row.fee_sats, fee_rate_sat_vb=row.fee_rate_sat_vb,
+            change_sats=row.change_sats, psbt=row.psbt,
+        )

@@ -1,0 +1,76 @@
+"""deposits: operations keyed by outpoint, confirmation progress, change notifications
+
+Revision ID: 0006_deposits
+Revises: 0005_system_state
+
+* ``operations.outpoint`` (``txid:vout``) is UNIQUE: one live or credited deposit per output,
+  whoever started it (API, detection scan). A claim the chain disproves sets it back to NULL.
+* ``confirmations`` / ``required_confirmations``: depth seen and needed, in blocks.
+* A trigger NOTIFYs ``operation_updates`` with a small JSON row whenever an operation is
+  inserted or its status, stage, confirmations or error change. Each API replica LISTENs and
+  pushes the update to that user's WebSockets; NOTIFY is delivered at commit, so a rolled-back
+  change is never announced.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006_deposits"
+down_revision: str | Sequence[str] | None = "0005_system_state"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_NOTIFY_FUNCTION = """
+CREATE FUNCTION notify_operation_update() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'INSERT'
+       OR NEW.status IS DISTINCT FROM OLD.status
+       OR NEW.stage IS DISTINCT FROM OLD.stage
+       OR NEW.confirmations IS DISTINCT FROM OLD.confirmations
+       OR NEW.error IS DISTINCT FROM OLD.error THEN
+        PERFORM pg_notify('operation_updates', json_build_object(
+            'id', NEW.id,
+            'user_id', NEW.user_id,
+            'operation_type', NEW.operation_type,
+            'status', NEW.status,
+            'stage', NEW.stage,
+            'amount', NEW.amount,
+            'confirmations', NEW.confirmations,
+            'required_confirmations', NEW.required_confirmations,
+            'btc_tx_hash', NEW.btc_tx_hash,
+            'stellar_tx_hash', NEW.stellar_tx_hash,
+            'error', NEW.error,
+            'updated_at', NEW.updated_at
+        )::text);
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def upgrade() -> None:
+    op.add_column("operations", sa.Column("outpoint", sa.String(), nullable=True))
+    op.add_column("operations", sa.Column("confirmations", sa.Integer(), nullable=True))
+    op.add_column("operations", sa.Column("required_confirmations", sa.Integer(), nullable=True))
+    op.create_unique_constraint("uq_operations_outpoint", "operations", ["outpoint"])
+    op.create_check_constraint(
+        "ck_operations_confirmations_nonnegative", "operations", "confirmations IS NULL OR confirmations >= 0"
+    )
+    op.execute(_NOTIFY_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER operations_notify AFTER INSERT OR UPDATE ON operations "
+        "FOR EACH ROW EXECUTE FUNCTION notify_operation_update()"
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER operations_notify ON operations")
+    op.execute("DROP FUNCTION notify_operation_update()")
+    op.drop_constraint("ck_operations_confirmations_nonnegative", "operations", type_="check")
+    op.drop_constraint("uq_operations_outpoint", "operations", type_="unique")
+    op.drop_column("operations", "required_confirmations")
+    op.drop_column("operations", "confirmations")
+    op.drop_column("operations", "outpoint")

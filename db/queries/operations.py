@@ -1,0 +1,177 @@
+"""Reading and writing ``operations`` rows (the projection of each workflow), by intent.
+
+Writers run inside the caller's transaction; the ``operations_notify`` trigger announces every
+status/stage change at commit (``LISTEN operation_updates``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AuditLog, Operation
+from db.queries.keyset import Position, newest_first
+from domain.operations import OperationStage, OperationStatus, OperationType
+
+
+@dataclass(frozen=True)
+class NewDeposit:
+    """A deposit claim to record: outpoint parts, amount in sats, who and where to mint."""
+
+    user_id: uuid.UUID
+    txid: str
+    vout: int
+    amount_sats: int
+    idempotency_key: str
+    workflow_id: str
+    token_address: str
+    stellar_address: str
+    source: str
+    """``api`` or ``detection``."""
+
+
+async def insert_deposit(session: AsyncSession, new: NewDeposit) -> Operation | None:
+    """Insert a ``pending`` deposit; None when the outpoint or idempotency key is already taken.
+
+    ``ON CONFLICT DO NOTHING`` makes concurrent identical requests safe: one insert wins, the
+    others wait for it to commit and then find nothing inserted (read the winner with
+    :func:`get_by_outpoint`).
+    """
+    stmt = (
+        insert(Operation)
+        .values(
+            id=uuid.uuid4(),
+            user_id=new.user_id,
+            operation_type=OperationType.DEPOSIT.value,
+            status=OperationStatus.PENDING.value,
+            stage=OperationStage.RECEIVED.value,
+            amount=new.amount_sats,
+            token_address=new.token_address,
+            btc_tx_hash=new.txid,
+            outpoint=f"{new.txid}:{new.vout}",
+            workflow_id=new.workflow_id,
+            idempotency_key=new.idempotency_key,
+            meta={"vout": new.vout, "stellar_address": new.stellar_address, "source": new.source},
+        )
+        .on_conflict_do_nothing()
+        .returning(Operation)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_id(session: AsyncSession, *, operation_id: uuid.UUID, for_update: bool = False) -> Operation | None:
+    """The operation, or None. ``for_update`` locks the row until the transaction ends."""
+    stmt = select(Operation).where(Operation.id == operation_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_for_user(session: AsyncSession, *, operation_id: uuid.UUID, user_id: uuid.UUID) -> Operation | None:
+    """The operation if it belongs to ``user_id`` (None for absent and for not yours alike)."""
+    stmt = select(Operation).where(Operation.id == operation_id, Operation.user_id == user_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_outpoint(session: AsyncSession, *, outpoint: str) -> Operation | None:
+    """The operation currently holding ``txid:vout``, or None."""
+    return (await session.execute(select(Operation).where(Operation.outpoint == outpoint))).scalar_one_or_none()
+
+
+async def get_by_idempotency_key(session: AsyncSession, *, idempotency_key: str) -> Operation | None:
+    stmt = select(Operation).where(Operation.idempotency_key == idempotency_key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def held_outpoints(session: AsyncSession, *, outpoints: list[str]) -> set[str]:
+    """Which of ``outpoints`` an operation already holds (the scan skips those)."""
+    if not outpoints:
+        return set()
+    rows = await session.execute(select(Operation.outpoint).where(Operation.outpoint.in_(outpoints)))
+    return {r for r in rows.scalars() if r is not None}
+
+
+async def list_unfinished_deposits(session: AsyncSession, *, limit: int = 500) -> list[Operation]:
+    """Deposits not yet final, oldest first (the scan makes sure each has a running workflow)."""
+    stmt = (
+        select(Operation)
+        .where(
+            Operation.operation_type == OperationType.DEPOSIT.value,
+            Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
+        )
+        .order_by(Operation.created_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class OperationFilter:
+    """``None`` means any."""
+
+    operation_type: str | None = None
+    status: str | None = None
+
+
+async def list_page(
+    session: AsyncSession, *, user_id: uuid.UUID, where: OperationFilter, after: Position | None, limit: int
+) -> list[Operation]:
+    """Up to ``limit + 1`` of the user's operations, newest first."""
+    stmt = select(Operation).where(Operation.user_id == user_id)
+    if where.operation_type is not None:
+        stmt = stmt.where(Operation.operation_type == where.operation_type)
+    if where.status is not None:
+        stmt = stmt.where(Operation.status == where.status)
+    stmt = newest_first(stmt, created_at=Operation.created_at, id_=Operation.id, after=after, limit=limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_balance_history(
+    session: AsyncSession, *, user_id: uuid.UUID, after: Position | None, limit: int
+) -> list[Operation]:
+    """Up to ``limit + 1`` of the user's operations that changed their balance, newest first.
+
+    Completed deposits credited; withdrawals debit from the moment they burn (any status past
+    pending that carries a Stellar hash).
+    """
+    stmt = select(Operation).where(
+        Operation.user_id == user_id,
+        or_(
+            Operation.status == OperationStatus.COMPLETED.value,
+            Operation.stellar_tx_hash.is_not(None),
+        ),
+    )
+    stmt = newest_first(stmt, created_at=Operation.created_at, id_=Operation.id, after=after, limit=limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def stage_history(session: AsyncSession, *, operation_id: uuid.UUID) -> list[tuple[str, str, Any]]:
+    """``(stage, status, at)`` of each recorded stage change of the operation, oldest first
+    (from its audit rows, which are written in the same transaction as each change)."""
+    rows = await session.execute(
+        select(AuditLog.new_values, AuditLog.created_at)
+        .where(AuditLog.resource_type == "operation", AuditLog.resource_id == str(operation_id))
+        .order_by(AuditLog.created_at, AuditLog.id)
+    )
+    history: list[tuple[str, str, Any]] = []
+    for values, at in rows:
+        stage, status = (values or {}).get("stage"), (values or {}).get("status")
+        if stage and (not history or history[-1][0] != stage):
+            history.append((stage, status, at))
+    return history
+
+
+def snapshot(op: Operation) -> dict[str, Any]:
+    """The fields an audit row keeps of an operation's state."""
+    return {
+        "status": op.status,
+        "stage": op.stage,
+        "confirmations": op.confirmations,
+        "error": op.error,
+        "stellar_tx_hash": op.stellar_tx_hash,
+    }

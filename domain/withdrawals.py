@@ -1,0 +1,205 @@
+"""Withdrawal rules (pure): the fee rule, the approval rule, user cancel, ids and keys.
+
+**Fee rule — the user pays the Bitcoin network fee.** A withdrawal of ``amount_sats`` burns
+exactly ``amount_sats`` iSTSi and takes exactly ``amount_sats`` out of custody: the recipient
+receives ``amount_sats - fee_sats`` and the miners ``fee_sats``, where ``fee_sats`` is the fee
+rate (sat/vB, clamped to ``bitcoin.fee_rate_floor_sat_vb``..``fee_rate_cap_sat_vb``) times the
+upper-bound virtual size of the payout. Any surplus of the chosen inputs returns to custody as a
+change output; a surplus below the dust limit is never made (another input is added instead), so
+the reserves move by the burned amount to the satoshi. ``minimum_sats`` must therefore cover the
+worst-case fee plus the 546-sat dust limit (:func:`worst_case_fee_sats`).
+
+Exception tree (all ``DomainError`` with a stable ``code``)::
+
+    WithdrawalError
+     ├── BelowMinimum           amount_below_minimum
+     ├── WrongToken             invalid_token_address
+     ├── InsufficientBalance    insufficient_balance
+     ├── AllowanceRequired      allowance_required
+     └── InvalidDecision        invalid_decision (reason missing, self-approval)
+
+Source: BIP 141 (virtual size), Bitcoin Core dust policy, SEP-41 (allowance).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.bitcoin_address import ScriptType
+from domain.bitcoin_payout import (
+    DUST_LIMIT_SATS,
+    DustOutput,
+    InsufficientFunds,
+    PayoutPlan,
+    SpendableUtxo,
+    estimate_vsize,
+    min_output_sats,
+)
+from domain.errors import DomainError
+from domain.operations import OperationStage
+
+#: Inputs assumed by the worst-case fee that ``minimum_sats`` must cover.
+WORST_CASE_INPUTS = 3
+#: Largest output script we pay (P2WSH / P2TR, 34 bytes): the worst case for the fee.
+_WORST_RECIPIENT = ScriptType.P2TR
+#: Stages in which the user may still cancel: nothing has touched the chain yet.
+CANCELLABLE_STAGES = frozenset(
+    {OperationStage.RECEIVED, OperationStage.KYC_CHECK, OperationStage.RESERVING, OperationStage.AWAITING_APPROVAL}
+)
+
+
+class WithdrawalError(DomainError):
+    code = "withdrawal_error"
+
+
+class BelowMinimum(WithdrawalError):
+    code = "amount_below_minimum"
+
+
+class WrongToken(WithdrawalError):
+    code = "invalid_token_address"
+
+
+class InsufficientBalance(WithdrawalError):
+    """Available balance (``balance - reserved_balance``) is below the amount."""
+
+    code = "insufficient_balance"
+
+
+class AllowanceRequired(WithdrawalError):
+    """The router's SEP-41 allowance from the user is below the amount."""
+
+    code = "allowance_required"
+
+
+class InvalidDecision(WithdrawalError):
+    code = "invalid_decision"
+
+
+class DecisionKind(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """An operator's decision on a withdrawal awaiting approval (payload of update and signal)."""
+
+    decision: DecisionKind
+    approver_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UserCancel:
+    """A user's request to cancel their own withdrawal before the burn."""
+
+    user_id: str
+    reason: str = ""
+
+
+def worst_case_fee_sats(fee_rate_cap_sat_vb: int) -> int:
+    """Fee (sats) of a payout with :data:`WORST_CASE_INPUTS` inputs, a P2TR recipient and change, at the cap."""
+    return fee_rate_cap_sat_vb * estimate_vsize(WORST_CASE_INPUTS, [_WORST_RECIPIENT, ScriptType.P2WPKH])
+
+
+def minimum_floor_sats(fee_rate_cap_sat_vb: int, dust_limit_sats: int = DUST_LIMIT_SATS) -> int:
+    """The lowest ``withdrawals.minimum_sats`` that always leaves the recipient a non-dust output."""
+    return worst_case_fee_sats(fee_rate_cap_sat_vb) + dust_limit_sats
+
+
+def needs_approval(amount_sats: int, threshold_sats: int) -> bool:
+    """At or above the threshold an operator must approve (issue 8)."""
+    return amount_sats >= threshold_sats
+
+
+def check_request(*, amount_sats: int, minimum_sats: int, token_address: str | None, istsi_token: str) -> None:
+    """Amount and token of a withdrawal request.
+
+    Raises:
+        BelowMinimum: ``amount_sats < minimum_sats``.
+        WrongToken: a token other than the configured iSTSi contract was named.
+    """
+    if token_address is not None and token_address != istsi_token:
+        raise WrongToken("token_address must be the configured iSTSi contract")
+    if amount_sats < minimum_sats:
+        raise BelowMinimum(f"the minimum withdrawal is {minimum_sats} sats")
+
+
+def check_available(*, balance: int, reserved: int, amount_sats: int) -> None:
+    """Raise :class:`InsufficientBalance` unless ``balance - reserved >= amount_sats`` (base units)."""
+    if balance - reserved < amount_sats:
+        raise InsufficientBalance(f"available {balance - reserved}, requested {amount_sats}")
+
+
+def validate_decision(decision: ApprovalDecision, requester_id: str) -> None:
+    """A decision needs a reason, and the approver may not be the requester (four eyes).
+
+    Raises:
+        InvalidDecision: reason empty, or approver is the requester.
+    """
+    if not decision.reason.strip():
+        raise InvalidDecision("a decision needs a reason")
+    if decision.approver_id == requester_id:
+        raise InvalidDecision("an operator cannot approve or reject their own withdrawal")
+
+
+def plan_withdrawal_payout(
+    *,
+    amount_sats: int,
+    recipient_type: ScriptType,
+    fee_rate_sat_vb: int,
+    utxos: Sequence[SpendableUtxo],
+    dust_limit_sats: int = DUST_LIMIT_SATS,
+) -> PayoutPlan:
+    """Choose inputs for a payout that takes exactly ``amount_sats`` out of custody (fee rule above).
+
+    Inputs are taken largest first until they equal ``amount_sats`` (no change) or exceed it by at
+    least the change dust limit; ``plan.amount_sats`` is what the recipient receives.
+
+    Raises:
+        InsufficientFunds: the UTXOs cannot cover ``amount_sats`` with a non-dust change.
+        DustOutput: after the fee the recipient would receive less than its dust limit.
+    """
+    chosen: list[SpendableUtxo] = []
+    total = 0
+    min_change = min_output_sats(ScriptType.P2WPKH, dust_limit_sats)
+    for utxo in sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout)):
+        chosen.append(utxo)
+        total += utxo.amount_sats
+        change = total - amount_sats
+        if change == 0 or change >= min_change:
+            outputs = [recipient_type] + ([ScriptType.P2WPKH] if change else [])
+            vsize = estimate_vsize(len(chosen), outputs)
+            fee = fee_rate_sat_vb * vsize
+            receives = amount_sats - fee
+            if receives < min_output_sats(recipient_type, dust_limit_sats):
+                raise DustOutput(f"{amount_sats} sats minus a {fee}-sat fee is below the dust limit")
+            return PayoutPlan(tuple(chosen), receives, fee, change, fee_rate_sat_vb, vsize)
+    raise InsufficientFunds(f"{total} sats in {len(chosen)} UTXOs cannot pay {amount_sats} sats")
+
+
+def withdrawal_workflow_id(operation_id: str | uuid.UUID) -> str:
+    """``withdrawal-<operation id>`` (DESIGN §5)."""
+    return f"withdrawal-{operation_id}"
+
+
+def router_withdrawal_id(operation_id: str | uuid.UUID) -> bytes:
+    """The router's ``withdrawal_id: BytesN<32>``: the operation UUID's 16 bytes, zero padded."""
+    return uuid.UUID(str(operation_id)).bytes + bytes(16)
+
+
+def burn_key(operation_id: str) -> str:
+    """``chain_submissions.idempotency_key`` of the withdrawal's one burn."""
+    return f"withdrawal-burn:{operation_id}"
+
+
+def complete_key(operation_id: str) -> str:
+    return f"withdrawal-complete:{operation_id}"
+
+
+def cancel_key(operation_id: str) -> str:
+    return f"withdrawal-cancel:{operation_id}"

@@ -1,0 +1,163 @@
+"""The worker process is SIGKILLed at each stage of a deposit and restarted: every deposit still
+completes with exactly one mint, and the DESIGN §3 invariants hold."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.state import AppState
+from config.settings import Settings
+from db.models import ChainSubmission, DepositAddress
+from db.queries import balances, system_state
+from domain.pause import PauseState
+from tests.deposits.conftest import post_deposit
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("minting_enabled")]
+AMOUNT = 45_000
+
+
+class WorkerProcess:
+    """``python -m cli.main worker`` on the test's task queue, killable and restartable."""
+
+    def __init__(self, env: dict[str, str], log_path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cli.main", "worker", env=self.env, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGKILL)
+            await self.proc.wait()
+
+
+@pytest.fixture
+async def worker_process(
+    temporal_env: WorkflowEnvironment, settings: Settings, task_queue: str, tmp_path
+) -> AsyncIterator[WorkerProcess]:
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": settings.database.url,
+        "SOROBAN_RPC_URL": settings.soroban.rpc_url,
+        "CUSTODY_SOROBAN__OPERATOR_SECRET_FILE": str(settings.soroban.operator_secret_file),
+        "ESPLORA_URL": settings.bitcoin.esplora_url,
+        "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": settings.bitcoin.custody_descriptor,
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
+        "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "0",
+        # keep the scheduled scan out of the way; watch two blocks after the mint
+        "CUSTODY_DEPOSITS__DETECTION_INTERVAL_SECONDS": "3600",
+        "CUSTODY_DEPOSITS__WATCH_BLOCKS_AFTER_MINT": "2",
+    }
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    yield worker
+    await worker.kill()
+    print((tmp_path / "worker.log").read_text()[-3000:])  # shown when the test fails
+
+
+@pytest.fixture
+async def queue_client(settings: Settings, temporal_client, task_queue: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client whose app starts workflows on the test's task queue."""
+    temporal = settings.temporal.model_copy(update={"task_queue": task_queue})
+    app_settings = settings.model_copy(update={"temporal": temporal})
+    state = AppState.build(app_settings, temporal_client=temporal_client)
+    app = create_app(app_settings, state=state)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.9", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+    await state.close()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def _assert_invariants(sessions, worker_deps) -> None:
+    contracts = worker_deps.contracts
+    supply = await contracts.token.total_supply()
+    async with sessions() as session:
+        credited = await balances.total_credited(session, token_address=contracts.token.address)
+        addresses = list((await session.execute(select(DepositAddress.address))).scalars())
+    assert supply == credited, "token supply on chain == sum of credited balances"
+    held = 0
+    for address in addresses:
+        held += sum(u.amount_sats for u in await worker_deps.esplora.address_utxos(address) if u.status.confirmed)
+    pending = await contracts.reserve.get_pending_withdrawals()
+    assert held >= supply + pending, "BTC held >= token supply + withdrawals not yet paid"
+
+
+@pytest.mark.parametrize("stage", ["received", "awaiting_confirmations", "kyc_check", "minting", "watching"])
+async def test_sigkill_at_each_stage_still_mints_exactly_once(
+    stage, worker_process, queue_client, make_depositor, btc, wait_for, sessions, worker_deps, soroban_sandbox,
+) -> None:
+    depositor = await make_depositor()
+    txid, vout = await btc.pay(depositor.deposit_address, AMOUNT)
+    if stage != "received":
+        await worker_process.start()
+    if stage == "minting":  # slow inclusion, so the worker dies with the envelope in flight
+        soroban_sandbox.state.faults.inclusion_delay_ledgers = 40
+
+    try:
+        response = await post_deposit(queue_client, depositor, txid, vout, AMOUNT)
+        assert response.status_code == 202, response.text
+        op_id = response.json()["operation_id"]
+        if stage == "kyc_check":  # hold the deposit at the policy check: minting is paused
+            async with sessions() as session, session.begin():
+                await system_state.set_pause(session, state=PauseState(minting=True, reason="crash test"), actor_id=None)
+        if stage == "received":  # no worker at all yet: the workflow waits for one
+            await asyncio.sleep(0.5)
+        else:
+            if stage != "awaiting_confirmations":
+                await btc.mine(1)
+            await wait_for(op_id, stage=stage, timeout=60)
+            if stage == "minting":
+                async def envelope_stored() -> bool:
+                    async with sessions() as session:
+                        row = await session.scalar(select(ChainSubmission).where(ChainSubmission.idempotency_key == f"mint:{op_id}"))
+                    return row is not None
+                await _until(envelope_stored)
+            await worker_process.kill()
+    finally:
+        soroban_sandbox.state.faults.inclusion_delay_ledgers = 0
+        if stage == "kyc_check":
+            async with sessions() as session, session.begin():
+                await system_state.set_pause(session, state=PauseState(), actor_id=None)
+
+    await worker_process.start()
+    if stage in ("received", "awaiting_confirmations"):
+        await btc.mine(1)
+    await wait_for(op_id, status="completed", timeout=90)
+    if stage == "watching":
+        await btc.mine(2)
+        await wait_for(op_id, stage="completed", timeout=60)
+
+    async with sessions() as session:
+        mints = await session.scalar(
+            select(func.count()).select_from(ChainSubmission).where(ChainSubmission.idempotency_key == f"mint:{op_id}")
+        )
+    assert mints == 1
+    assert await worker_deps.contracts.token.balance(depositor.stellar_address) == AMOUNT
+    await _assert_invariants(sessions, worker_deps)

@@ -1,0 +1,81 @@
+"""Helpers for reserves tests: chain users with a KYC tier, iSTSi minted, and a projected balance."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import text
+from stellar_sdk import Keypair
+
+from workers.registry import WorkerDeps
+
+FAR_FUTURE = int(time.time()) + 365 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ChainUser:
+    user_id: uuid.UUID
+    keypair: Keypair
+    mint_ledger: int
+
+    @property
+    def address(self) -> str:
+        return self.keypair.public_key
+
+
+@pytest.fixture
+def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, settings):
+    """``await chain_user(minted, db_balance)``: a user whose on-chain iSTSi is ``minted`` and whose
+    projected balance is ``db_balance`` (None: no balance row)."""
+
+    async def make(minted: int, db_balance: int | None) -> ChainUser:
+        account = await make_user()
+        kp = Keypair.random()
+        httpx.get(f"{soroban_sandbox.url}/friendbot", params={"addr": kp.public_key}).raise_for_status()
+        contracts = worker_deps.contracts
+        await contracts.kyc.register_customer(kp.public_key, 2, "CH", FAR_FUTURE)
+        ledger = 0
+        if minted:
+            ledger = (await contracts.router.execute_bitcoin_deposit(kp.public_key, minted, os.urandom(32), 0, 6, 1)).ledger
+        async with sessions() as session, session.begin():
+            await session.execute(text("UPDATE users SET stellar_address = :a WHERE id = :u"), {"a": kp.public_key, "u": account.id})
+            if db_balance is not None:
+                await session.execute(
+                    text("INSERT INTO token_balances (user_id, token_address, balance) VALUES (:u, :t, :b)"),
+                    {"u": account.id, "t": settings.soroban.contracts.istsi_token, "b": db_balance},
+                )
+        return ChainUser(account.id, kp, ledger)
+
+    return make
+
+
+async def db_balance(sessions, user_id: uuid.UUID) -> int:
+    async with sessions() as session:
+        return (await session.execute(text("SELECT balance FROM token_balances WHERE user_id = :u"), {"u": user_id})).scalar_one()
+
+
+async def maybe_record(client, workflow_id: str, name: str, *, run_id: str | None = None) -> None:
+    """With ``RECORD_HISTORIES=1``, save the run as a golden history for tests/workflow/test_replay.py
+    (the latest run of ``workflow_id`` unless ``run_id`` names one)."""
+    if not os.environ.get("RECORD_HISTORIES"):
+        return
+    from tests.workflow.record_history import HISTORIES
+
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    history = await handle.fetch_history()
+    desc = await handle.describe()
+    doc = {"workflow_id": workflow_id, "workflow_type": desc.workflow_type, "history": json.loads(history.to_json())}
+    (HISTORIES / f"{name}.json").write_text(json.dumps(doc, indent=1))
+
+
+@pytest.fixture
+def custody_queue_worker(custody_worker):
+    """The session's worker on the configured task queue, where API-started workflows go (a
+    second worker on that queue is refused by Temporal)."""
+    return custody_worker

@@ -1,0 +1,29 @@
+"""``ChainPauseWorkflow``: mirror an admin's pause or resume onto the router contract.
+
+Started by ``POST /api/admin/system/pause|resume`` with id ``chain-pause-<audit row id>``; the
+engine flag was already set in the request's transaction, this makes the contracts agree.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.pause import PauseActivities
+    from activities.reconciliation_types import ChainPauseInput
+
+START_TO_CLOSE = timedelta(minutes=2)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn(name="ChainPauseWorkflow")
+class ChainPauseWorkflow:
+    @workflow.run
+    async def run(self, inp: ChainPauseInput) -> str | None:
+        """Return the router transaction's hash (None when the router already agreed)."""
+        return await workflow.execute_activity_method(
+            PauseActivities.apply_chain_pause, inp, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        )

@@ -1,0 +1,30 @@
+"""``DepositScanWorkflow``: one run of the scheduled deposit detection (schedule ``deposit-scan``).
+
+The work is one heartbeating activity (Esplora and Postgres are I/O); overlapping runs are
+skipped by the schedule, and a failed run is simply followed by the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import deposit_types as t
+
+SCAN_START_TO_CLOSE = timedelta(minutes=10)
+SCAN_HEARTBEAT = timedelta(seconds=60)
+SCAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
+
+
+@workflow.defn(name="DepositScanWorkflow")
+class DepositScanWorkflow:
+    @workflow.run
+    async def run(self, inp: t.ScanInput) -> t.ScanResult:
+        """Scan every deposit address once; returns what was recorded and started."""
+        return await workflow.execute_activity(
+            t.SCAN, inp, result_type=t.ScanResult, start_to_close_timeout=SCAN_START_TO_CLOSE,
+            heartbeat_timeout=SCAN_HEARTBEAT, retry_policy=SCAN_RETRY,
+        )

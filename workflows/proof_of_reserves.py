@@ -1,0 +1,69 @@
+"""``ProofOfReservesWorkflow``: snapshot → Merkle-sum tree → signed document → published root.
+
+Scheduled (``reserve-proof``, daily by default) and on demand (``POST /api/admin/reserves/proof``,
+workflow id ``reserve-proof-<proof_id>``). Only ids and small figures travel through history;
+the tree and the document live in Postgres (DESIGN §8).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.reserves import ProofActivities
+    from activities.reserves_types import ProofInput, ProofResult, ProofStepInput, SnapshotInput
+
+SNAPSHOT_START_TO_CLOSE = timedelta(minutes=5)
+TREE_START_TO_CLOSE = timedelta(minutes=30)
+TREE_HEARTBEAT = timedelta(seconds=30)
+SIGN_START_TO_CLOSE = timedelta(seconds=30)
+PUBLISH_START_TO_CLOSE = timedelta(minutes=5)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
+
+
+def proof_workflow_id(proof_id: object) -> str:
+    return f"reserve-proof-{proof_id}"
+
+
+@workflow.defn(name="ProofOfReservesWorkflow")
+class ProofOfReservesWorkflow:
+    """Query ``get_stage`` returns the current stage (``snapshot``, ``tree``, ``signing``, ``publishing``, ``done``)."""
+
+    def __init__(self) -> None:
+        self.stage = "snapshot"
+
+    @workflow.query
+    def get_stage(self) -> str:
+        return self.stage
+
+    @workflow.run
+    async def run(self, inp: ProofInput) -> ProofResult:
+        proof_id = inp.proof_id or workflow.uuid4()
+        step = ProofStepInput(proof_id)
+        # Pin the Bitcoin height and Stellar ledger; read reserves, supply, burned-unpaid.
+        await workflow.execute_activity_method(
+            ProofActivities.snapshot_reserves, SnapshotInput(proof_id),
+            start_to_close_timeout=SNAPSHOT_START_TO_CLOSE, retry_policy=RETRY,
+        )
+        # Build the liability tree from Postgres rows and store it beside the proof.
+        self.stage = "tree"
+        tree = await workflow.execute_activity_method(
+            ProofActivities.build_liability_tree, step,
+            start_to_close_timeout=TREE_START_TO_CLOSE, heartbeat_timeout=TREE_HEARTBEAT, retry_policy=RETRY,
+        )
+        # Sign the canonical document with the engine key.
+        self.stage = "signing"
+        signed = await workflow.execute_activity_method(
+            ProofActivities.sign_reserve_proof, step, start_to_close_timeout=SIGN_START_TO_CLOSE, retry_policy=RETRY,
+        )
+        # Publish proof hash, root and totals on reserve_manager (exactly once).
+        self.stage = "publishing"
+        tx_hash = await workflow.execute_activity_method(
+            ProofActivities.publish_reserve_proof, step,
+            start_to_close_timeout=PUBLISH_START_TO_CLOSE, retry_policy=RETRY,
+        )
+        self.stage = "done"
+        return ProofResult(proof_id, tree.root_hash, signed.ratio_bps, signed.reserve_status, tx_hash)

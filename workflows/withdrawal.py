@@ -1,0 +1,381 @@
+"""``WithdrawalWorkflow`` (id ``withdrawal-<operation id>``): redeem iSTSi for BTC, once.
+
+Stages: received → kyc_check (pause switch, tier, limits, on-chain approval; waits while paused)
+→ reserving (the hold in ``reserved_balance``) → awaiting_approval (amounts at or above the
+threshold; an operator approves or rejects, the approval timeout cancels) → burning (router
+``execute_token_withdrawal``, exactly once) → signing (build + sign and store the payout, or wait
+for an external signed PSBT) → paying_out (broadcast the stored bytes) →
+awaiting_payout_confirmations → settling (router ``complete_withdrawal``, then balances,
+operation and audit in one transaction) → completed.
+
+Compensation: before the burn, a refusal, rejection, timeout or cancel releases the hold. A
+payout that cannot be built or signed after the burn cancels the withdrawal on chain (re-mint)
+and credits the tokens back (stage compensating). Once a payout is signed nothing is compensated:
+trouble parks the step at ``needs_attention`` and an operator's ``cancel`` is refused.
+
+Messages: update ``decide`` (validated: awaiting approval, reason given, approver is not the
+requester) and signal ``decide_signal`` for the Temporal UI; update ``cancel_by_user`` (before
+the burn); update ``submit_signed_psbt`` (external signer); signals ``retry``/``cancel``
+(``OperatorControl``); query ``get_state``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import withdrawal_types as t
+    from domain.operations import OperationStage as S
+    from domain.operations import OperationStatus
+    from domain.withdrawals import ApprovalDecision, DecisionKind, UserCancel, validate_decision
+    from workflows import search_attributes as sa
+    from workflows.operator_control import OperatorAction, OperatorCancelled, OperatorControl, failure_type
+
+PLAN_TIMEOUT = timedelta(seconds=30)
+PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+CHAIN_START_TO_CLOSE = timedelta(minutes=10)
+CHAIN_HEARTBEAT = timedelta(seconds=5)
+#: Terminal projection writes retry until Postgres answers: giving up would leave a wrong row.
+FINAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+class _Ended(Exception):
+    """The withdrawal ends before the burn (internal): final status, error code, who decided."""
+
+    def __init__(self, status: OperationStatus, error: str, actor_id: str | None = None, reason: str | None = None):
+        super().__init__(error)
+        self.status, self.error, self.actor_id, self.reason = status, error, actor_id, reason
+
+
+@workflow.defn(name="WithdrawalWorkflow")
+class WithdrawalWorkflow(OperatorControl):
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = OperationStatus.PENDING.value
+        self.stellar_tx_hash: str | None = None
+        self.btc_txid: str | None = None
+        self.confirmations = 0
+        self._inp: t.WithdrawalInput | None = None
+        self._plan: t.WithdrawalPlan | None = None
+        self._decision: ApprovalDecision | None = None
+        self._user_cancel: UserCancel | None = None
+        self._burn_started = False
+        self._awaiting_signature = False
+        self._accepting = False
+        self._signed = False
+        self._row_parked = False
+
+    @workflow.run
+    async def run(self, inp: t.WithdrawalInput) -> t.WithdrawalResult:
+        self._inp = inp
+        ref = t.OperationRef(inp.operation_id)
+        self._plan = await self.step(t.PLAN, inp, result_type=t.WithdrawalPlan, start_to_close=PLAN_TIMEOUT, retry=PLAN_RETRY)
+        try:
+            await self._before_burn(ref)
+        except _Ended as ended:
+            await self._release(ended)
+            return await self._result()
+        try:
+            await self._prepare_payout(ref)
+        except (_Ended, OperatorCancelled) as stopped:
+            await self._compensate(ref, stopped)
+            return await self._result()
+        await self._pay_and_settle(ref)
+        return await self._result()
+
+    # ---- before the burn: policy, hold, approval, burn -----------------------------------
+    async def _before_burn(self, ref: t.OperationRef) -> None:
+        try:
+            await self._stage(S.KYC_CHECK, OperationStatus.PROCESSING)
+            while (await self._call(t.CHECK_POLICY, ref, t.PolicyResult, fail_on=t.REFUSALS)).paused:  # wait while paused
+                await self._wait_or_user_cancel(timedelta(seconds=self._plan_().poll_interval_seconds))
+            self._check_user_cancel()
+            await self._stage(S.RESERVING)
+            await self._call(t.HOLD, ref, fail_on=t.REFUSALS)
+            if self._plan_().needs_approval:
+                await self._await_approval()
+            self._check_user_cancel()
+            self._burn_started = True  # from here on the user cannot cancel
+            await self._stage(S.BURNING)
+            burned: t.BurnResult = await self._burn(ref)
+            self.stellar_tx_hash = burned.stellar_tx_hash
+        except ActivityError as err:
+            raise _Ended(OperationStatus.FAILED, failure_type(err) or "activity_failed") from err
+        except OperatorCancelled as cancelled:
+            who = self._user_cancel
+            if who is not None:
+                raise _Ended(OperationStatus.CANCELLED, "cancelled_by_user", who.user_id, who.reason) from None
+            action = cancelled.action
+            raise _Ended(OperationStatus.CANCELLED, "cancelled_by_operator", action.operator_id, action.reason) from None
+
+    async def _burn(self, ref: t.OperationRef) -> t.BurnResult:
+        """The burn step; an operator's cancel is honoured only if the release proves nothing burned."""
+        while True:
+            try:
+                return await self._call(t.BURN, ref, t.BurnResult, fail_on=t.REFUSALS, chain=True)
+            except OperatorCancelled as cancelled:
+                try:
+                    await workflow.execute_activity(
+                        t.RELEASE, self._finish_input(_Ended(OperationStatus.CANCELLED, "cancelled_by_operator",
+                                                             cancelled.action.operator_id, cancelled.action.reason)),
+                        start_to_close_timeout=self._timeout(), retry_policy=self._retry(),
+                    )
+                except ActivityError:
+                    await self._update(t.OperationUpdate(ref.operation_id, audit_action="withdrawal.cancel_refused",
+                                                         actor_id=cancelled.action.operator_id, reason=cancelled.action.reason))
+                    continue
+                self.status, self.error = OperationStatus.CANCELLED.value, "cancelled_by_operator"
+                self.set_stage(S.CANCELLED)
+                raise _Ended(OperationStatus.CANCELLED, "released") from None
+
+    async def _await_approval(self) -> None:
+        await self._stage(S.AWAITING_APPROVAL)
+        plan = self._plan_()
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None or self._user_cancel is not None,
+                timeout=timedelta(seconds=plan.approval_timeout_seconds),
+            )
+        except TimeoutError:
+            raise _Ended(OperationStatus.CANCELLED, "approval_timeout") from None
+        self._check_user_cancel()
+        decision = self._decision
+        assert decision is not None
+        if decision.decision == DecisionKind.REJECT:
+            raise _Ended(OperationStatus.FAILED, "rejected", decision.approver_id, decision.reason)
+        await self._update(t.OperationUpdate(
+            self._ref().operation_id, audit_action="withdrawal.approved", actor_id=decision.approver_id, reason=decision.reason,
+        ))
+
+    async def _release(self, ended: _Ended) -> None:
+        if self.status in (OperationStatus.CANCELLED.value, OperationStatus.FAILED.value):
+            return  # released already (operator cancel during the burn step)
+        await workflow.execute_activity(
+            t.RELEASE, self._finish_input(ended), start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY
+        )
+        self.status, self.error = ended.status.value, ended.error
+        self.set_stage(S.CANCELLED if ended.status == OperationStatus.CANCELLED else S.FAILED)
+
+    # ---- after the burn: payout, compensation ----------------------------------------------
+    async def _prepare_payout(self, ref: t.OperationRef) -> None:
+        await self._stage(S.SIGNING)
+        while True:
+            try:
+                payout: t.PayoutState = await self._call(t.PREPARE_PAYOUT, ref, t.PayoutState,
+                                                         fail_on=(t.PAYOUT_UNBUILDABLE,))
+            except ActivityError as err:
+                raise _Ended(OperationStatus.FAILED, "payout_failed") from err
+            if payout.status != t.FUNDS_PENDING:
+                break
+            await workflow.sleep(timedelta(seconds=self._plan_().poll_interval_seconds))  # change confirms
+        self.btc_txid = payout.txid
+        if payout.status == "awaiting_signature":
+            # Waiting for people: an operator's ``cancel`` signal is accepted like a parked step's.
+            self._awaiting_signature, self._parked, self._action = True, True, None
+            await workflow.wait_condition(lambda: self._signed or (self._action is not None and self._action[0] == "cancel"))
+            self._awaiting_signature, self._parked = False, False
+            if not self._signed:
+                assert self._action is not None
+                raise OperatorCancelled(self._action[1])
+
+    async def _compensate(self, ref: t.OperationRef, stopped: Exception) -> None:
+        """Cancel on chain (re-mint) and credit back; never after a payout was signed."""
+        if isinstance(stopped, OperatorCancelled):
+            status, error = OperationStatus.CANCELLED, "cancelled_by_operator"
+            actor, reason = stopped.action.operator_id, stopped.action.reason
+        else:
+            assert isinstance(stopped, _Ended)
+            status, error, actor, reason = stopped.status, stopped.error, None, None
+        await self._stage(S.COMPENSATING)
+        await self._must(t.CANCEL_ON_CHAIN, ref, chain=True)
+        await self._must(t.RECREDIT, t.FinishInput(ref.operation_id, status.value, S.CANCELLED.value if
+                                                    status == OperationStatus.CANCELLED else S.FAILED.value,
+                                                    error, actor, reason))
+        self.status, self.error = status.value, error
+        self.set_stage(S.CANCELLED if status == OperationStatus.CANCELLED else S.FAILED)
+
+    async def _pay_and_settle(self, ref: t.OperationRef) -> None:
+        plan = self._plan_()
+        await self._stage(S.PAYING_OUT)
+        self.btc_txid = await self._must(t.BROADCAST, ref, str)
+        if workflow.info().typed_search_attributes.get(sa.STAGE) is not None:
+            workflow.upsert_search_attributes([sa.BTC_TXID.value_set(self.btc_txid)])
+        await self._stage(S.AWAITING_PAYOUT_CONFIRMATIONS, confirmations=0, required=plan.payout_confirmations)
+        while True:
+            depth: t.PayoutDepth = await self._must(t.CHECK_PAYOUT, ref, t.PayoutDepth)
+            if depth.confirmations != self.confirmations:
+                self.confirmations = depth.confirmations
+                await self._stage(S.AWAITING_PAYOUT_CONFIRMATIONS, confirmations=depth.confirmations)
+            if depth.confirmations >= plan.payout_confirmations:
+                break
+            await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
+        await self._stage(S.SETTLING)
+        assert self.btc_txid is not None
+        await self._must(t.COMPLETE_ON_CHAIN, t.CompleteInput(ref.operation_id, self.btc_txid), str, chain=True)
+        await workflow.execute_activity(
+            t.SETTLE, t.SettleInput(ref.operation_id, self.btc_txid, depth.confirmations, depth.block_height),
+            start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
+        )
+        self.status = OperationStatus.COMPLETED.value
+        self.set_stage(S.COMPLETED)
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _plan_(self) -> t.WithdrawalPlan:
+        assert self._plan is not None
+        return self._plan
+
+    def _ref(self) -> t.OperationRef:
+        assert self._inp is not None
+        return t.OperationRef(self._inp.operation_id)
+
+    def _timeout(self) -> timedelta:
+        return timedelta(seconds=self._plan_().activity_timeout_seconds)
+
+    def _retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30),
+            maximum_attempts=self._plan_().activity_max_attempts, non_retryable_error_types=t.NON_RETRYABLE_TYPES,
+        )
+
+    async def _call(self, activity: str, arg: Any, result_type: type | None = None, *,
+                    fail_on: tuple[str, ...] = (), chain: bool = False) -> Any:
+        """One activity through ``OperatorControl.step``: past its retry budget it parks."""
+        parked_before = self.stage
+        result = await self.step(
+            activity, arg, result_type=result_type, retry=self._retry(), fail_on=fail_on, on_park=self._park,
+            start_to_close=CHAIN_START_TO_CLOSE if chain else self._timeout(), heartbeat=CHAIN_HEARTBEAT if chain else None,
+        )
+        if self._row_parked:
+            self._row_parked = False
+            await self._update(t.OperationUpdate(self._ref().operation_id, stage=parked_before, clear_error=True,
+                                                 audit_action="withdrawal.retried"))
+        return result
+
+    async def _must(self, activity: str, arg: Any, result_type: type | None = None, *, chain: bool = False) -> Any:
+        """A step that may not be given up (money moved): an operator's cancel is refused, audited."""
+        while True:
+            try:
+                return await self._call(activity, arg, result_type, chain=chain)
+            except OperatorCancelled as cancelled:
+                await self._update(t.OperationUpdate(
+                    self._ref().operation_id, audit_action="withdrawal.cancel_refused",
+                    actor_id=cancelled.action.operator_id, reason=cancelled.action.reason,
+                ))
+
+    async def _park(self, error: str) -> None:
+        """Show a parked step on the operation row (best effort: the store may be what is down)."""
+        self._row_parked = True
+        try:
+            await workflow.execute_activity(
+                t.UPDATE, t.OperationUpdate(self._ref().operation_id, stage=S.NEEDS_ATTENTION.value, error=error),
+                start_to_close_timeout=PLAN_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            workflow.logger.warning("could not mark withdrawal %s as needing attention", self._ref().operation_id)
+
+    async def _update(self, update: t.OperationUpdate) -> None:
+        await self._call(t.UPDATE, update)
+
+    async def _stage(self, stage: S, status: OperationStatus | None = None, *,
+                     confirmations: int | None = None, required: int | None = None) -> None:
+        """Write the stage to the operation row, then to ``CustodyStage`` and the query state."""
+        await self._update(t.OperationUpdate(
+            self._ref().operation_id, stage=stage.value, status=status.value if status else None,
+            confirmations=confirmations, required_confirmations=required,
+        ))
+        if status is not None:
+            self.status = status.value
+        self.set_stage(stage.value)
+
+    def _check_user_cancel(self) -> None:
+        if self._user_cancel is not None:
+            raise _Ended(OperationStatus.CANCELLED, "cancelled_by_user", self._user_cancel.user_id, self._user_cancel.reason)
+
+    async def _wait_or_user_cancel(self, pause: timedelta) -> None:
+        try:
+            await workflow.wait_condition(lambda: self._user_cancel is not None, timeout=pause)
+        except TimeoutError:
+            return
+        self._check_user_cancel()
+
+    def _finish_input(self, ended: _Ended) -> t.FinishInput:
+        stage = S.CANCELLED if ended.status == OperationStatus.CANCELLED else S.FAILED
+        return t.FinishInput(self._ref().operation_id, ended.status.value, stage.value, ended.error,
+                             ended.actor_id, ended.reason)
+
+    async def _result(self) -> t.WithdrawalResult:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return t.WithdrawalResult(self._ref().operation_id, self.status, self.stellar_tx_hash, self.btc_txid, self.error)
+
+    # ---- messages ------------------------------------------------------------------------
+    def _check_decision(self, decision: ApprovalDecision) -> None:
+        if self.stage != S.AWAITING_APPROVAL or self._decision is not None or self._user_cancel is not None:
+            raise ValueError("this withdrawal is not awaiting approval")
+        assert self._inp is not None
+        validate_decision(decision, self._inp.user_id)
+
+    @workflow.update
+    async def decide(self, decision: ApprovalDecision) -> str:
+        """An operator approves or rejects; returns the stage it was recorded in."""
+        self._decision = decision
+        return self.stage
+
+    @decide.validator
+    def _validate_decide(self, decision: ApprovalDecision) -> None:
+        self._check_decision(decision)
+
+    @workflow.signal
+    def decide_signal(self, decision: ApprovalDecision) -> None:
+        """The same decision as a signal (Temporal UI); an invalid one is logged and ignored."""
+        try:
+            self._check_decision(decision)
+        except Exception as exc:  # signals cannot be rejected; say why in the workflow log
+            workflow.logger.warning("ignored withdrawal decision signal: %s", exc)
+            return
+        self._decision = decision
+
+    @workflow.update
+    async def cancel_by_user(self, request: UserCancel) -> str:
+        """The requester cancels before the burn; returns the stage it was recorded in."""
+        self._user_cancel = request
+        if self._parked:  # a parked pre-burn step gives way to the user's cancel
+            self._action = ("cancel", OperatorAction(reason=request.reason or "cancelled by the user"))
+        return self.stage
+
+    @cancel_by_user.validator
+    def _validate_cancel(self, request: UserCancel) -> None:
+        assert self._inp is not None
+        if request.user_id != self._inp.user_id:
+            raise ValueError("only the requester may cancel a withdrawal")
+        if self._burn_started or self._user_cancel is not None or OperationStatus(self.status).is_final:
+            raise ValueError("the withdrawal can no longer be cancelled")
+
+    @workflow.update
+    async def submit_signed_psbt(self, inp: t.SignedPsbtInput) -> str:
+        """An external signer's PSBT: checked and stored by an activity; returns the txid."""
+        self._accepting = True
+        try:
+            state: t.PayoutState = await workflow.execute_activity(
+                t.ACCEPT_SIGNED_PSBT, inp, result_type=t.PayoutState, start_to_close_timeout=self._timeout(),
+                retry_policy=self._retry(),
+            )
+        except ActivityError as err:
+            raise ApplicationError(str(err.cause or err), type=failure_type(err) or "activity_failed") from None
+        finally:
+            self._accepting = False
+        self._signed = True
+        return state.txid
+
+    @submit_signed_psbt.validator
+    def _validate_signed_psbt(self, inp: t.SignedPsbtInput) -> None:
+        if not self._awaiting_signature or self._accepting or self._signed:
+            raise ValueError("this withdrawal is not awaiting a signed PSBT")
+
+    @workflow.query
+    def get_state(self) -> t.WithdrawalState:
+        return t.WithdrawalState(self.stage, self.status, self.stellar_tx_hash, self.btc_txid, self.confirmations, self.error)
