@@ -52,6 +52,7 @@ class Journey:
         self.ws_url = cfg.api_url.replace("http", "ws", 1)
         self.facts: dict[str, Any] = {}
         self._step = 0
+        self._chains: dict[str, Contracts] = {}
 
     async def _do(self, title: str, action: Callable[[], Awaitable[str]]) -> None:
         self._step += 1
@@ -76,6 +77,8 @@ class Journey:
             await self._do("reserves, supply and balances agree", self.agreement)
         finally:
             await self.api.close()
+            for chain in self._chains.values():
+                await chain.token.client.close()
         return self.facts
 
     # --- steps -------------------------------------------------------------------------------
@@ -169,7 +172,7 @@ class Journey:
     async def approve_router(self) -> str:
         chain = self._chain(self.alice_key)
         router = self.facts["info"]["contracts"]["integration_router"]
-        latest = await chain.client.server.get_latest_ledger()
+        latest = await chain.token.client.server.get_latest_ledger()
         await chain.token.approve(
             self.alice_key.public_key, router, self.cfg.withdrawal_sats, latest.sequence + 100_000, signer=self.alice_key
         )
@@ -251,12 +254,15 @@ class Journey:
 
     # --- helpers -----------------------------------------------------------------------------
     def _chain(self, key: Keypair) -> Contracts:
-        info = self.facts["info"]
-        client = SorobanClient(
-            rpc_url=self.cfg.stellar_rpc_url, network_passphrase=info["stellar_network_passphrase"], operator=key,
-            contracts=ContractAddresses(**info["contracts"]), poll_interval_seconds=0.2, max_wait_seconds=60,
-        )
-        return Contracts.for_client(client)
+        """The four contracts over Stellar RPC, with ``key`` as transaction source and signer."""
+        if key.public_key not in self._chains:
+            info = self.facts["info"]
+            client = SorobanClient(
+                rpc_url=self.cfg.stellar_rpc_url, network_passphrase=info["stellar_network_passphrase"], operator=key,
+                contracts=ContractAddresses(**info["contracts"]), poll_interval_seconds=0.2, max_wait_seconds=60,
+            )
+            self._chains[key.public_key] = Contracts.for_client(client)
+        return self._chains[key.public_key]
 
     async def _api_balance(self, account: Account) -> int:
         balances = await self.api.call("GET", "/api/tokens/balances", account=account)

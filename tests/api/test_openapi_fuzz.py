@@ -4,7 +4,7 @@ response that contradicts its documented schema. Runs over real HTTP against a u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import schemathesis
@@ -13,22 +13,12 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.app import create_app
 from api.auth.services import AuthServices
-from config.settings import Settings
 from db.models import User
 from domain.roles import Role
-from tests.fixtures.chains import serve_in_thread, stop
 from tests.fixtures.worker import unpause_everything
 
 EXAMPLES_PER_OPERATION = 10
-
-@pytest.fixture(scope="session")
-def served_api(settings: Settings) -> Iterator[str]:
-    served = serve_in_thread(create_app(settings), ready_path="/openapi.json")
-    yield served.url
-    stop(served)
-
 
 @pytest.fixture(scope="session")
 def served_schema(served_api: str):
