@@ -12,11 +12,10 @@ ordinary retryable errors.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -25,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities import deposit_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
+from activities.heartbeats import with_heartbeats
 from chains.bitcoin.deposits import DepositOutcome, verify_deposit
 from chains.bitcoin.esplora import EsploraClient
 from chains.soroban import Contracts, KycOp
@@ -47,8 +47,6 @@ from domain.pause import PauseState
 from domain.workflow_ids import mint_submission_key
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-HEARTBEAT_EVERY_SECONDS = 1.0
 #: Esplora requests in flight at once while summing custody UTXOs.
 SCAN_CONCURRENCY = 8
 #: Router contract error codes (CONTRACTS.md) and what they mean for a deposit.
@@ -239,7 +237,7 @@ class DepositActivities:
             key, contract="integration_router", function="execute_bitcoin_deposit", invoke=invoke
         )
         try:
-            record = await _with_heartbeats(submit)
+            record = await with_heartbeats(submit)
         except ContractError as exc:
             if exc.code == DUPLICATE_OPERATION:
                 row = await submissions.get_by_key(self._sessions, idempotency_key=key)
@@ -274,16 +272,3 @@ class DepositActivities:
                 session, action="deposit.credited", resource_type="operation", resource_id=op.id,
                 old_values=before, new_values={**operations.snapshot(op), "amount": op.amount, "balance": balance},
             )
-
-async def _with_heartbeats(work: Awaitable[T]) -> T:
-    """Await ``work`` while heartbeating, so a dead worker is noticed within the heartbeat timeout."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()

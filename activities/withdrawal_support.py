@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.audit import record_audit
 from db.models import Operation
 from db.queries import operations
 from domain.operations import OperationType
-
-T = TypeVar("T")
-HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 async def load_operation(session: AsyncSession, operation_id: str, *, for_update: bool = False) -> Operation:
@@ -44,17 +38,3 @@ def audit(
         session, action=action, resource_type="operation", resource_id=op.id,
         actor_id=uuid.UUID(actor_id) if actor_id else None, old_values=before, new_values=after,
     )
-
-
-async def with_heartbeats(work: Awaitable[T]) -> T:
-    """Await ``work`` while heartbeating, so a dead worker is noticed within the heartbeat timeout."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
-            if done:
-                return task.result()
-            activity.heartbeat()
-    finally:
-        if not task.done():
-            task.cancel()

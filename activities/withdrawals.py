@@ -25,7 +25,8 @@ from temporalio.exceptions import ApplicationError
 from activities import withdrawal_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
-from activities.withdrawal_support import audit, load_operation, with_heartbeats
+from activities.heartbeats import with_heartbeats
+from activities.withdrawal_support import audit, load_operation
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
