@@ -73,6 +73,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     api.include_router(withdrawals.router)  # before operations: its /{action} route would shadow ours
     for area in (system_info, deposits, operations, tokens, ws):
         api.include_router(area.router)
+    app.include_router(system.index_router)
     app.include_router(api)
     app.include_router(metrics.router)
 

@@ -53,3 +53,6 @@ def configure_logging(settings: LoggingSettings, *, service: str) -> None:
         uv.propagate = True
     # Our own access log carries the request id; uvicorn's would duplicate it without one.
     logging.getLogger("uvicorn.access").disabled = True
+    # One INFO line per chain request drowns everything else; failures still log at WARNING.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

@@ -11,6 +11,20 @@ from api.schemas.system import DependencyHealth, HealthReport
 from api.version import API_VERSION
 
 router = APIRouter(prefix="/system", tags=["system"])
+index_router = APIRouter(tags=["system"])
+
+
+@index_router.get("/api")
+async def index() -> dict[str, str]:
+    """Where to start: the API's name and version and links to the docs, health and public info."""
+    return {
+        "name": "Bitcoin custody engine",
+        "version": API_VERSION,
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "health": "/api/system/health",
+        "info": "/api/system/info",
+    }
 
 
 @router.get(

@@ -120,3 +120,8 @@ async def test_body_over_one_megabyte_is_413(api_client: httpx.AsyncClient) -> N
 async def test_openapi_is_served_with_operation_ids(api_client: httpx.AsyncClient) -> None:
     spec = (await api_client.get("/openapi.json")).json()
     assert spec["paths"]["/api/system/health"]["get"]["operationId"] == "system-health"
+
+
+async def test_api_root_points_to_docs_and_health(api_client: httpx.AsyncClient) -> None:
+    body = (await api_client.get("/api")).json()
+    assert body["docs"] == "/docs" and body["health"] == "/api/system/health"

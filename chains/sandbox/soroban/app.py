@@ -23,6 +23,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from starlette.applications import Starlette
+from stellar_sdk import StrKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -81,10 +82,9 @@ def create_app(
 
     async def friendbot_route(request: Request) -> Response:
         addr = request.query_params.get("addr", "")
-        try:
-            created = await asyncio.to_thread(state.fund, addr)
-        except Exception:  # Keypair decoding raises several types for a bad strkey
-            return JSONResponse({"status": 400, "detail": "invalid address"}, status_code=400)
+        if not StrKey.is_valid_ed25519_public_key(addr):  # as the real friendbot: G… accounts only
+            return JSONResponse({"status": 400, "detail": "invalid address: a G… account strkey is required"}, status_code=400)
+        created = await asyncio.to_thread(state.fund, addr)
         if not created:
             return JSONResponse({"status": 400, "detail": "account already funded"}, status_code=400)
         return JSONResponse({"successful": True, "account": addr})
