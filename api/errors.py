@@ -46,6 +46,8 @@ DOMAIN_STATUS: dict[str, int] = {
     "email_taken": 409,
     "self_modification": 409,
     "system_paused": 503,
+    "self_review": 403,
+    "invalid_decision": 422,
 }
 
 

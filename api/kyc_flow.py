@@ -27,7 +27,7 @@ from db.encryption import RecordCipher
 from db.models import KycRecord
 from db.queries import kyc as kyc_q
 from db.queries.limits import get_usage
-from domain.kyc import KycDecision, KycStage, KycStatus, SelfReview
+from domain.kyc import KycDecision, KycStage, KycStatus, validate_decision
 from domain.limits import LimitedOperation, LimitPolicy, view
 from workflows import search_attributes as sa
 from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
@@ -139,13 +139,10 @@ async def decide(
     record = await kyc_q.get_record(session, record_id=record_id)
     if record is None:
         raise ApiError(404, "kyc_record_not_found", "no such KYC record")
-    if record.user_id == principal.user.id:
-        raise ApiError(403, "self_review", str(SelfReview("a compliance officer cannot decide their own KYC record")))
+    decision = KycDecision(body.decision, officer_id=str(principal.user.id), reason=body.reason)
+    validate_decision(decision, str(record.user_id))  # SelfReview 403, InvalidDecision 422 (the workflow re-checks)
     if record.status != KycStatus.PENDING.value:
         raise ApiError(409, "illegal_kyc_transition", f"the record is {record.status}, not pending")
-    if body.decision == "reject" and not body.reason:
-        raise ApiError(422, "invalid_decision", "a rejection needs a reason")
-    decision = KycDecision(body.decision, officer_id=str(principal.user.id), reason=body.reason)
     try:
         client = await state.temporal.client()
         handle = client.get_workflow_handle(record.workflow_id or kyc_workflow_id(record.user_id, record.id))

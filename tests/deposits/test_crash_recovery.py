@@ -4,9 +4,6 @@ completes with exactly one mint, and the DESIGN §3 invariants hold."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -23,50 +20,23 @@ from db.models import ChainSubmission, DepositAddress
 from db.queries import balances, system_state
 from domain.pause import PauseState
 from tests.deposits.conftest import post_deposit
+from tests.fixtures.worker_process import WorkerProcess, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("minting_enabled")]
 AMOUNT = 45_000
-
-
-class WorkerProcess:
-    """``python -m cli.main worker`` on the test's task queue, killable and restartable."""
-
-    def __init__(self, env: dict[str, str], log_path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "cli.main", "worker", env=self.env, stdout=log, stderr=asyncio.subprocess.STDOUT,
-            )
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGKILL)
-            await self.proc.wait()
 
 
 @pytest.fixture
 async def worker_process(
     temporal_env: WorkflowEnvironment, settings: Settings, task_queue: str, tmp_path
 ) -> AsyncIterator[WorkerProcess]:
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database.url,
-        "SOROBAN_RPC_URL": settings.soroban.rpc_url,
-        "CUSTODY_SOROBAN__OPERATOR_SECRET_FILE": str(settings.soroban.operator_secret_file),
-        "ESPLORA_URL": settings.bitcoin.esplora_url,
-        "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": settings.bitcoin.custody_descriptor,
-        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
-        "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "0",
+    env = worker_env(
+        settings, temporal_env, task_queue,
+        CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS="0",
         # keep the scheduled scan out of the way; watch two blocks after the mint
-        "CUSTODY_DEPOSITS__DETECTION_INTERVAL_SECONDS": "3600",
-        "CUSTODY_DEPOSITS__WATCH_BLOCKS_AFTER_MINT": "2",
-    }
+        CUSTODY_DEPOSITS__DETECTION_INTERVAL_SECONDS="3600",
+        CUSTODY_DEPOSITS__WATCH_BLOCKS_AFTER_MINT="2",
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     yield worker
     await worker.kill()

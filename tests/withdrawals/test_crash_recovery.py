@@ -4,9 +4,6 @@ still completes with exactly one burn and exactly one payout."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from db.models import ChainSubmission
+from tests.fixtures.worker_process import WorkerProcess, worker_env
 from tests.withdrawals.conftest import recipient_address
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("system_unpaused")]
@@ -24,40 +22,13 @@ STAGES = ["received", "kyc_check", "burning", "signing", "paying_out", "awaiting
 SLOW_CHAIN = {"burning", "settling"}
 
 
-class WorkerProcess:
-    """``python -m cli.main worker`` on the test's task queue, killable and restartable."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env, self.proc = env, None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cli.main", "worker", env=self.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGKILL)
-            await self.proc.wait()
-
-
 @pytest.fixture
 async def worker_process(temporal_env: WorkflowEnvironment, settings: Settings, task_queue: str) -> AsyncIterator[WorkerProcess]:
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database.url,
-        "SOROBAN_RPC_URL": settings.soroban.rpc_url,
-        "CUSTODY_SOROBAN__OPERATOR_SECRET_FILE": str(settings.soroban.operator_secret_file),
-        "ESPLORA_URL": settings.bitcoin.esplora_url,
-        "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": settings.bitcoin.custody_descriptor,
-        "CUSTODY_BITCOIN__SIGNING_SECRET_FILE": str(settings.bitcoin.signing_secret_file),
-        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
-        "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "0",
-        "CUSTODY_DEPOSITS__DETECTION_INTERVAL_SECONDS": "3600",
-    }
+    env = worker_env(
+        settings, temporal_env, task_queue,
+        CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS="0",
+        CUSTODY_DEPOSITS__DETECTION_INTERVAL_SECONDS="3600",
+    )
     worker = WorkerProcess(env)
     yield worker
     await worker.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -12,6 +11,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from tests.fixtures.worker_process import worker_env
 from workflows.baseline import BaselineInput, BaselineWorkflow
 
 
@@ -28,19 +28,11 @@ async def test_worker_runs_a_workflow_with_the_pydantic_converter(temporal_clien
 async def test_worker_process_polls_and_stops_cleanly_on_sigterm(
     temporal_env: WorkflowEnvironment, settings: Settings, task_queue: str
 ) -> None:
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database.url,
-        "SOROBAN_RPC_URL": settings.soroban.rpc_url,
-        "CUSTODY_SOROBAN__OPERATOR_SECRET_FILE": str(settings.soroban.operator_secret_file),
-        "ESPLORA_URL": settings.bitcoin.esplora_url,
-        "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": settings.bitcoin.custody_descriptor,
-        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "CUSTODY_TEMPORAL__TASK_QUEUE": task_queue,
-        "CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS": "5",
-        "CUSTODY_LOGGING__LEVEL": "INFO",
-    }
+    env = worker_env(
+        settings, temporal_env, task_queue,
+        CUSTODY_TEMPORAL__GRACEFUL_SHUTDOWN_SECONDS="5",
+        CUSTODY_LOGGING__LEVEL="INFO",
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cli.main", "worker", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -23,10 +23,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from starlette.applications import Starlette
-from stellar_sdk import StrKey
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from stellar_sdk import StrKey
 
 from chains.sandbox.soroban.bootstrap import CONTRACT_ADDRESSES, DEFAULT_MIN_CONFIRMATIONS, bootstrap
 from chains.sandbox.soroban.chain import Faults, SandboxState

@@ -12,6 +12,7 @@ from stellar_sdk import scval
 
 from chains.sandbox.soroban.codec import ADDRESS, BOOL, I128, STRING, U32, U64, Struct
 from chains.sandbox.soroban.contracts.base import ContractModel, contractfn
+from chains.soroban.error_codes import CONTRACT_ERRORS, KYC_REGISTRY
 
 CUSTOMER = Struct(
     (
@@ -29,8 +30,8 @@ OP_MIN_TIER = {0: 1, 1: 2, 2: 2, 3: 1, 4: 2}
 
 
 class KycContract(ContractModel):
-    NAME = "kyc_registry"
-    ERRORS = {1: "Unauthorized", 2: "NotFound", 4: "InvalidInput"}
+    NAME = KYC_REGISTRY
+    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
 
     @contractfn(ADDRESS)
     def initialize(self, admin: str) -> None:

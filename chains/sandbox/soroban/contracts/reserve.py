@@ -11,6 +11,7 @@ from stellar_sdk import scval
 
 from chains.sandbox.soroban.codec import ADDRESS, BOOL, BYTES32, I128, STRING, U32, U64, Struct
 from chains.sandbox.soroban.contracts.base import ContractModel, contractfn
+from chains.soroban.error_codes import CONTRACT_ERRORS, RESERVE_MANAGER
 
 WD_PENDING, WD_COMPLETED, WD_CANCELLED = 0, 1, 2
 WITHDRAWAL = Struct((("amount", U64), ("btc_address", STRING), ("state", U32), ("user", ADDRESS)))
@@ -36,8 +37,8 @@ def ratio_bps(reserves_sats: int, supply_units: int) -> int:
 
 
 class ReserveContract(ContractModel):
-    NAME = "reserve_manager"
-    ERRORS = {1: "Unauthorized", 2: "NotFound", 3: "InvalidInput", 4: "InsufficientReserves", 7: "AlreadyProcessed"}
+    NAME = RESERVE_MANAGER
+    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
 
     @contractfn(ADDRESS, ADDRESS)
     def initialize(self, admin: str, router: str) -> None:

@@ -22,6 +22,7 @@ from stellar_sdk import scval
 from chains.sandbox.soroban.codec import ADDRESS, BOOL, BYTES32, STRING, U32, U64, Struct
 from chains.sandbox.soroban.contracts.base import ContractModel, contractfn
 from chains.sandbox.soroban.host_errors import ContractError
+from chains.soroban.error_codes import CONTRACT_ERRORS, INTEGRATION_ROUTER
 
 SUPER_ADMIN, SYSTEM_ADMIN, COMPLIANCE_OFFICER, OPERATOR = 1, 2, 3, 4
 KYC_TRANSFER, KYC_MINT, KYC_BURN, KYC_DEPOSIT, KYC_WITHDRAW = 0, 1, 2, 3, 4
@@ -36,19 +37,8 @@ WITHDRAWAL = Struct((("amount", U64), ("state", U32), ("user", ADDRESS)))
 
 
 class RouterContract(ContractModel):
-    NAME = "integration_router"
-    ERRORS = {
-        1: "Unauthorized",
-        2: "InsufficientPermissions",
-        11: "ContractCallFailed",
-        20: "ComplianceCheckFailed",
-        21: "InsufficientKYCTier",
-        30: "InsufficientReserves",
-        32: "BitcoinTransactionFailed",
-        41: "InvalidOperationState",
-        42: "DuplicateOperation",
-        50: "SystemPaused",
-    }
+    NAME = INTEGRATION_ROUTER
+    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
 
     @contractfn(U32, name="__constructor")
     def constructor(self, min_confirmations: int) -> None:

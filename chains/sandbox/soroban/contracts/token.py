@@ -11,13 +11,14 @@ from stellar_sdk import scval
 
 from chains.sandbox.soroban.codec import ADDRESS, I128, STRING, U32, Struct
 from chains.sandbox.soroban.contracts.base import ContractModel, contractfn
+from chains.soroban.error_codes import CONTRACT_ERRORS, ISTSI_TOKEN
 
 ALLOWANCE = Struct((("amount", I128), ("expiration_ledger", U32)))
 
 
 class TokenContract(ContractModel):
-    NAME = "istsi_token"
-    ERRORS = {1: "Unauthorized", 10: "InsufficientBalance", 11: "InsufficientAllowance", 12: "NegativeAmount"}
+    NAME = ISTSI_TOKEN
+    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
     TOKEN_NAME = "iSTSi"
     TOKEN_SYMBOL = "iSTSi"
     DECIMALS = 8
