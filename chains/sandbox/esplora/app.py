@@ -7,6 +7,7 @@ Esplora endpoints::
     GET  /block/:hash                  json   block summary (stale blocks too)
     GET  /block/:hash/status           json   {in_best_chain, height, next_best}
     GET  /block/:hash/txids            json   txids in block order
+    GET  /block/:hash/raw              binary the serialized block
     GET  /block-height/:height         text   canonical block hash at height
     GET  /tx/:txid                     json   transaction with prevouts, fee and status
     GET  /tx/:txid/status              json   {confirmed, block_height, block_hash, block_time}
@@ -84,6 +85,13 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
             if block_hash not in chain.blocks:
                 return not_found("Block")
             return JSONResponse([tx.txid().hex() for tx in chain.blocks[block_hash].txs])
+
+    async def block_raw(request: Request) -> Response:
+        block_hash = request.path_params["hash"]
+        with chain.lock:
+            if block_hash not in chain.blocks:
+                return not_found("Block")
+            return Response(chain.blocks[block_hash].serialize(), media_type="application/octet-stream")
 
     async def block_at(request: Request) -> Response:
         height = request.path_params["height"]
@@ -201,6 +209,7 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
         Route("/block/{hash}", block),
         Route("/block/{hash}/status", block_status),
         Route("/block/{hash}/txids", block_txids),
+        Route("/block/{hash}/raw", block_raw),
         Route("/block-height/{height:int}", block_at),
         Route("/tx/{txid}", tx),
         Route("/tx/{txid}/status", tx_status),

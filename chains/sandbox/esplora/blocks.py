@@ -117,3 +117,18 @@ class Block:
     def size(self) -> int:
         return 80 + 9 + sum(len(tx.serialize()) for tx in self.txs)
 
+    def serialize(self) -> bytes:
+        """The block as the P2P network carries it: header, CompactSize tx count, transactions."""
+        return self.header + compact_size(len(self.txs)) + b"".join(tx.serialize() for tx in self.txs)
+
+
+def compact_size(n: int) -> bytes:
+    """Bitcoin's CompactSize (varint) encoding of ``n``."""
+    if n < 0xFD:
+        return bytes([n])
+    if n <= 0xFFFF:
+        return b"\xfd" + n.to_bytes(2, "little")
+    if n <= 0xFFFFFFFF:
+        return b"\xfe" + n.to_bytes(4, "little")
+    return b"\xff" + n.to_bytes(8, "little")
+
