@@ -1,0 +1,249 @@
+"""The journal entries of every money step: which transfers each step posts (pure).
+
+Each function returns the transfers of one step, to be posted together (one linked chain, one
+database transaction, with the step's projection and audit row). Ids are derived from the
+operation (or outpoint, or chain event) and the step, so a retried step finds its transfers
+already there and posts nothing twice. Amounts are satoshis on the BTC ledger and base units on
+the iSTSi ledger (equal by definition). Accounts: :mod:`domain.chart`.
+
+The life of the money, step by step::
+
+    deposit    receipt (custody ← in flight) → credit pending at the solvency guard (both ledgers)
+               → posted after the mint | voided if it is not minted → release to pending receipts
+    reorg      after the mint: credit held (pending debit) + BTC to reorged_deposits
+               → returned (hold voided) | written off (hold posted into suspense)
+    withdrawal hold (pending) → burn (hold posted + backing → unpaid) → payout signed (pending)
+               → payout confirmed (posted, fee booked) ; before the burn: hold voided ;
+               after the burn, if never signed: re-minted
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from domain.chart import AccountCode, TransferCode, account_key
+from domain.ledger import LedgerId, Transfer, TransferFlags
+
+BTC, ISTSI = LedgerId.BTC, LedgerId.ISTSI
+PENDING, POST, VOID = TransferFlags.PENDING, TransferFlags.POST_PENDING, TransferFlags.VOID_PENDING
+
+CUSTODY = account_key(AccountCode.CUSTODY_BTC)
+IN_FLIGHT = account_key(AccountCode.DEPOSITS_IN_FLIGHT)
+UNATTRIBUTED = account_key(AccountCode.UNATTRIBUTED_RECEIPTS)
+BACKING = account_key(AccountCode.ISTSI_BACKING)
+UNPAID = account_key(AccountCode.WITHDRAWALS_UNPAID)
+FEES = account_key(AccountCode.NETWORK_FEES)
+REORGED = account_key(AccountCode.REORGED_DEPOSITS)
+SUSPENSE_BTC = account_key(AccountCode.SUSPENSE_BTC)
+SUPPLY = account_key(AccountCode.ISTSI_SUPPLY)
+EXTERNAL = account_key(AccountCode.ISTSI_EXTERNAL)
+SUSPENSE_ISTSI = account_key(AccountCode.SUSPENSE_ISTSI)
+
+UserId = uuid.UUID | str
+OpId = uuid.UUID | str
+
+
+def user_istsi(user_id: UserId) -> str:
+    return account_key(AccountCode.USER_ISTSI, user_id)
+
+
+def pending_receipts(user_id: UserId) -> str:
+    return account_key(AccountCode.PENDING_RECEIPTS, user_id)
+
+
+def _epoch(base: str, epoch: int) -> str:
+    return base if epoch == 0 else f"{base}#{epoch}"
+
+
+def _op(operation_id: OpId | None) -> str | None:
+    return str(operation_id) if operation_id is not None else None
+
+
+def resolve(pending: Transfer, *, post: bool, amount: int | None = None) -> Transfer:
+    """The transfer that posts (``post``) or voids ``pending``; id ``<pending id>:post|void``.
+
+    ``amount`` defaults to the whole pending amount (a partial post releases the rest).
+    """
+    return Transfer(
+        id=f"{pending.id}:{'post' if post else 'void'}", debit_account=pending.debit_account,
+        credit_account=pending.credit_account, amount=pending.amount if amount is None or not post else amount,
+        ledger=pending.ledger, code=pending.code, flags=POST if post else VOID, pending_id=pending.id,
+        operation_id=pending.operation_id,
+    )
+
+
+# ---- receipts: BTC reaching a custody output ---------------------------------------------------
+
+def receipt(outpoint: str, amount_sats: int, into: str, *, operation_id: OpId | None = None, epoch: int = 0) -> list[Transfer]:
+    """A custody output ``outpoint`` was seen: custody ← ``into`` (in flight, a user's pending
+    receipts or unattributed). ``epoch`` counts returns after a reorg (0 the first time)."""
+    return [Transfer(_epoch(f"receipt:{outpoint}", epoch), CUSTODY, into, amount_sats, BTC, TransferCode.RECEIPT,
+                     operation_id=_op(operation_id))]
+
+
+def receipt_vanished(outpoint: str, amount_sats: int, held_in: str, *, epoch: int,
+                     operation_id: OpId | None = None) -> list[Transfer]:
+    """The output of an uncredited receipt left the chain: reverse it out of ``held_in``."""
+    return [Transfer(f"receipt-vanished:{outpoint}#{epoch}", held_in, CUSTODY, amount_sats, BTC,
+                     TransferCode.RECEIPT_VANISHED, operation_id=_op(operation_id))]
+
+
+def deposit_claim(operation_id: OpId, outpoint: str, amount_sats: int, taken_from: str) -> list[Transfer]:
+    """A deposit takes a receipt booked before it existed: ``taken_from`` → deposits in flight."""
+    return [Transfer(f"deposit-claim:{operation_id}:{outpoint}", taken_from, IN_FLIGHT, amount_sats, BTC,
+                     TransferCode.DEPOSIT_CLAIM, operation_id=str(operation_id))]
+
+
+# ---- deposits: the credit -------------------------------------------------------------------
+
+def deposit_credit_pending(operation_id: OpId, user_id: UserId, amount_sats: int) -> list[Transfer]:
+    """Placed by the solvency guard, before the mint: the user's credit and its backing, pending.
+
+    Pending credits count in every later guard, which is what serialises concurrent mints.
+    """
+    op = str(operation_id)
+    return [
+        Transfer(f"deposit-credit:{op}", SUPPLY, user_istsi(user_id), amount_sats, ISTSI,
+                 TransferCode.DEPOSIT_CREDIT, PENDING, operation_id=op),
+        Transfer(f"deposit-backing:{op}", IN_FLIGHT, BACKING, amount_sats, BTC,
+                 TransferCode.DEPOSIT_CREDIT, PENDING, operation_id=op),
+    ]
+
+
+def deposit_credit_posted(operation_id: OpId, user_id: UserId, amount_sats: int) -> list[Transfer]:
+    """After the mint: the pending credit becomes the user's liability (both ledgers)."""
+    return [resolve(t, post=True) for t in deposit_credit_pending(operation_id, user_id, amount_sats)]
+
+
+def deposit_credit_voided(operation_id: OpId, user_id: UserId, amount_sats: int) -> list[Transfer]:
+    """The mint did not happen (refused or cancelled): the pending credit goes away."""
+    return [resolve(t, post=False) for t in deposit_credit_pending(operation_id, user_id, amount_sats)]
+
+
+def deposit_release(operation_id: OpId, user_id: UserId, amount_sats: int) -> list[Transfer]:
+    """A deposit ended without a mint while its BTC stays in custody: back to the user's receipts."""
+    return [Transfer(f"deposit-release:{operation_id}", IN_FLIGHT, pending_receipts(user_id), amount_sats, BTC,
+                     TransferCode.DEPOSIT_RELEASE, operation_id=str(operation_id))]
+
+
+def deposit_vanished(operation_id: OpId, outpoint: str, amount_sats: int, *, epoch: int) -> list[Transfer]:
+    """An uncredited deposit's output left the chain: reverse its receipt out of deposits in flight."""
+    return receipt_vanished(outpoint, amount_sats, IN_FLIGHT, epoch=epoch, operation_id=operation_id)
+
+
+# ---- a reorg after the mint -------------------------------------------------------------------
+
+def reorg_hold(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
+    """A credited deposit's output left the chain: hold ``held_units`` of the user's credit
+    (pending, so it can be neither withdrawn nor moved) and take its BTC out of custody.
+
+    ``held_units`` is at most the user's available balance (what was withdrawn already cannot be
+    held); a hold of 0 posts only the BTC side.
+    """
+    op = str(operation_id)
+    transfers = []
+    if held_units > 0:
+        transfers.append(Transfer(f"reorg-hold:{op}#{epoch}", user_istsi(user_id), SUSPENSE_ISTSI, held_units, ISTSI,
+                                  TransferCode.REORG_HOLD, PENDING, operation_id=op))
+    transfers.append(Transfer(f"reorg-vanished:{op}#{epoch}", REORGED, CUSTODY, amount_sats, BTC,
+                              TransferCode.REORG_HOLD, operation_id=op))
+    return transfers
+
+
+def reorg_returned(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
+    """The output confirmed again: release the hold and bring the BTC back into custody."""
+    op = str(operation_id)
+    hold = reorg_hold(operation_id, user_id, held_units=held_units, amount_sats=amount_sats, epoch=epoch)
+    transfers = [resolve(t, post=False) for t in hold if t.is_pending]
+    transfers.append(Transfer(f"reorg-returned:{op}#{epoch}", CUSTODY, REORGED, amount_sats, BTC,
+                              TransferCode.REORG_RETURNED, operation_id=op))
+    return transfers
+
+
+def reorg_write_off(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
+    """The output did not come back within the reorg window: the held credit is reversed into
+    ``suspense_istsi`` and the lost BTC into ``suspense_btc`` (operators decide)."""
+    op = str(operation_id)
+    hold = reorg_hold(operation_id, user_id, held_units=held_units, amount_sats=amount_sats, epoch=epoch)
+    transfers = [resolve(t, post=True) for t in hold if t.is_pending]
+    transfers.append(Transfer(f"reorg-write-off:{op}#{epoch}", SUSPENSE_BTC, REORGED, amount_sats, BTC,
+                              TransferCode.REORG_WRITE_OFF, operation_id=op))
+    return transfers
+
+
+# ---- withdrawals -------------------------------------------------------------------------------
+
+def withdrawal_hold(operation_id: OpId, user_id: UserId, amount_units: int) -> list[Transfer]:
+    """The hold a withdrawal request places on the user's iSTSi (pending; refused beyond the
+    available balance by the account's flag)."""
+    op = str(operation_id)
+    return [Transfer(f"withdrawal-hold:{op}", user_istsi(user_id), SUPPLY, amount_units, ISTSI,
+                     TransferCode.WITHDRAWAL_HOLD, PENDING, operation_id=op)]
+
+
+def withdrawal_release(operation_id: OpId, user_id: UserId, amount_units: int) -> list[Transfer]:
+    """Before the burn the withdrawal ended: void the hold."""
+    return [resolve(t, post=False) for t in withdrawal_hold(operation_id, user_id, amount_units)]
+
+
+def withdrawal_burn(operation_id: OpId, user_id: UserId, amount_units: int) -> list[Transfer]:
+    """The router burned the tokens: the hold is posted and their backing becomes owed BTC."""
+    op = str(operation_id)
+    return [
+        *[resolve(t, post=True) for t in withdrawal_hold(operation_id, user_id, amount_units)],
+        Transfer(f"withdrawal-burn:{op}", BACKING, UNPAID, amount_units, BTC, TransferCode.WITHDRAWAL_BURN,
+                 operation_id=op),
+    ]
+
+
+def withdrawal_remint(operation_id: OpId, user_id: UserId, amount_units: int) -> list[Transfer]:
+    """Compensation after the burn (the payout was never signed): the re-minted tokens are the
+    user's again and their BTC is backing once more."""
+    op = str(operation_id)
+    return [
+        Transfer(f"withdrawal-remint:{op}", SUPPLY, user_istsi(user_id), amount_units, ISTSI,
+                 TransferCode.WITHDRAWAL_REMINT, operation_id=op),
+        Transfer(f"withdrawal-remint-backing:{op}", UNPAID, BACKING, amount_units, BTC,
+                 TransferCode.WITHDRAWAL_REMINT, operation_id=op),
+    ]
+
+
+def payout_signed(operation_id: OpId, *, recipient_sats: int, fee_sats: int) -> list[Transfer]:
+    """The withdrawal's payout is signed (stored before broadcast): its BTC leaves custody,
+    pending until it confirms. The user pays the miner fee out of the withdrawn amount."""
+    op = str(operation_id)
+    transfers = [Transfer(f"payout:{op}", UNPAID, CUSTODY, recipient_sats, BTC, TransferCode.PAYOUT, PENDING,
+                          operation_id=op)]
+    if fee_sats > 0:
+        transfers += [
+            Transfer(f"payout-fee:{op}", FEES, CUSTODY, fee_sats, BTC, TransferCode.NETWORK_FEE, PENDING, operation_id=op),
+            Transfer(f"fee-charge:{op}", UNPAID, FEES, fee_sats, BTC, TransferCode.FEE_CHARGE, PENDING, operation_id=op),
+        ]
+    return transfers
+
+
+def payout_confirmed(operation_id: OpId, *, recipient_sats: int, fee_sats: int) -> list[Transfer]:
+    """The payout reached its depth: recipient, miner fee and fee charge are posted."""
+    return [resolve(t, post=True) for t in payout_signed(operation_id, recipient_sats=recipient_sats, fee_sats=fee_sats)]
+
+
+def payout_abandoned(operation_id: OpId, *, recipient_sats: int, fee_sats: int) -> list[Transfer]:
+    """A signed payout that provably never reached the chain is voided."""
+    return [resolve(t, post=False) for t in payout_signed(operation_id, recipient_sats=recipient_sats, fee_sats=fee_sats)]
+
+
+# ---- iSTSi moved on Stellar by holders ---------------------------------------------------------
+
+def chain_transfer(event_id: str, source: str, destination: str, amount_units: int) -> list[Transfer]:
+    """A holder-to-holder iSTSi transfer seen on chain (``user_istsi`` or ``istsi_external`` sides)."""
+    return [Transfer(f"chain-transfer:{event_id}", source, destination, amount_units, ISTSI,
+                     TransferCode.CHAIN_TRANSFER)]
+
+
+def chain_burn(event_id: str, source: str, amount_units: int) -> list[Transfer]:
+    """A holder burned iSTSi directly: supply shrinks and its BTC backing goes to suspense (the
+    holder gave up the claim; an operator decides what happens to the BTC)."""
+    return [
+        Transfer(f"chain-burn:{event_id}", source, SUPPLY, amount_units, ISTSI, TransferCode.CHAIN_BURN),
+        Transfer(f"chain-burn-backing:{event_id}", BACKING, SUSPENSE_BTC, amount_units, BTC, TransferCode.CHAIN_BURN),
+    ]
