@@ -3,12 +3,14 @@
 from db.models.audit_log import AuditLog
 from db.models.chain_event import ChainEvent, EventCursor
 from db.models.chain_submission import ChainSubmission
+from db.models.custody_utxo import CustodyAddress, CustodyUtxo, ScannedBlock
 from db.models.deposit_address import DepositAddress
 from db.models.kyc_record import KycRecord
+from db.models.ledger import LedgerAccount, LedgerTransfer
 from db.models.operation import Operation
 from db.models.payout import Payout
 from db.models.rate_limit_counter import RateLimitCounter
-from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationRun
+from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationItem, ReconciliationRun
 from db.models.reserve_proof import ReserveProof, ReserveProofLeaf, ReserveProofLevel
 from db.models.revoked_token import RevokedToken
 from db.models.system_state import SystemState
@@ -19,17 +21,23 @@ __all__ = [
     "AuditLog",
     "ChainEvent",
     "ChainSubmission",
+    "CustodyAddress",
+    "CustodyUtxo",
     "DepositAddress",
     "EventCursor",
-    "KycRecord", 
+    "KycRecord",
+    "LedgerAccount",
+    "LedgerTransfer",
     "Operation",
     "Payout",
     "RateLimitCounter",
     "ReconciliationDiscrepancy",
+    "ReconciliationItem",
     "ReconciliationRun",
     "ReserveProof",
     "ReserveProofLeaf",
     "ReserveProofLevel",
+    "ScannedBlock",
     "RevokedToken",
     "SystemState",
     "TokenBalance",

@@ -53,3 +53,22 @@ class ReconciliationDiscrepancy(SQLModel, table=True):
     """``|diff|`` relative to ``expected`` in bps (:func:`domain.reserves.discrepancy_bps`)."""
     severity: str = varchar(nullable=False)
     created_at: datetime = timestamptz()
+
+
+class ReconciliationItem(SQLModel, table=True):
+    """Money in flight a run found and explained (why a difference is not a discrepancy)."""
+
+    __tablename__ = "reconciliation_items"
+
+    id: uuid.UUID = uuid_pk()
+    run_id: uuid.UUID = Field(
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("reconciliation_runs.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    kind: str = varchar(nullable=False)
+    """:class:`domain.reconciliation.ItemKind` (``deposit_in_flight``, ``payout_in_flight`` …)."""
+    reference: str = varchar(nullable=False)
+    """What the item is: an operation id, an outpoint, a user id."""
+    amount_sats: int = sats()
+    """Satoshis (or base units) the item explains; signed as the difference it explains."""
+    detail: str | None = varchar()
+    created_at: datetime = timestamptz()
