@@ -1,122 +1,323 @@
-"""Automatic deposit detection: credit BTC that reached a deposit address without a POST.
+"""The custody chain scan: the UTXO set follows the chain block by block, and BTC that reached a
+deposit address without a POST becomes a deposit.
 
-One activity scans every assigned deposit address on Esplora. A confirmed output that no
-operation holds becomes a ``pending`` deposit (source ``detection``) and its workflow starts,
-exactly as if the user had posted it; the unique outpoint makes a race with a concurrent POST
-harmless (one insert wins, both converge on one workflow). The scan also restarts workflows of
-deposits still at ``received`` after a grace period (an API process that died between its commit
-and its workflow start).
+One activity (``scan_deposit_addresses``, schedule ``deposit-scan``) per run:
+
+1. keeps a look-ahead window of watched addresses on both branches (BIP 44 gap limit);
+2. on the very first run, lists each watched address once (the only per-address pass, bounded
+   by what exists then) and starts the cursor at the tip; an upgraded database's opening
+   balance is trued up here (``books_opening``);
+3. finds the fork point if the chain reorganised (stored block hashes against the chain's),
+   undoes the orphaned blocks, then applies at most ``MAX_BLOCKS_PER_RUN`` new blocks, one
+   database transaction per block (``GET /block/:hash/raw``): custody outputs are sighted and
+   booked, custody inputs marked spent;
+4. asks the chain about a bounded number of outputs off a block (mempool, orphaned, vanished)
+   and books what that means (:mod:`domain.utxo_set`);
+5. turns pending receipts into deposits (an output at or above ``deposits.minimum_sats`` is its
+   own deposit; smaller ones are credited together once they add up) and starts their
+   workflows; restarts workflows of deposits stuck at ``received`` (an API process died
+   between its commit and its start).
+
+Work per run is bounded by new blocks, not by the number of addresses ever issued.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities import deposit_types as t
+from activities.alerts import raise_alert
+from activities.custody_books import CustodyBooks, Sighting
+from chains.bitcoin.blocks import parse_block
+from chains.bitcoin.errors import BlockNotFound, TxNotFound
 from chains.bitcoin.esplora import EsploraClient
-from chains.bitcoin.esplora_types import AddressUtxo
+from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
+from db import ledger
 from db.audit import record_audit
-from db.models import DepositAddress, User
+from db.models import CustodyUtxo, Payout, SystemState, User
 from db.models.base import utcnow
-from db.queries import operations
+from db.queries import custody, operations
 from db.queries.operations import NewDeposit
 from db.session import transaction
+from domain import entries as e
+from domain.chart import TransferCode
+from domain.ledger import Transfer
 from domain.operations import OperationStage
+from domain.utxo_set import ChainView, UtxoState
 from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from workflows.deposit_start import start_deposit_workflow
 
 log = logging.getLogger(__name__)
-SCAN_CONCURRENCY = 8
+MAX_BLOCKS_PER_RUN = 50
+#: Blocks whose hashes are kept to find a fork point (deeper reorgs raise an alert).
+KEEP_BLOCKS = 500
+GAP_LIMIT = 20
+CHECKS_PER_RUN = 200
+BOOKS_OPENING = "books_opening"
 
 
 class DepositDetection:
     """The scan activity over one worker's clients."""
 
     def __init__(
-        self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient
+        self, *, settings: Settings, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient,
+        wallet: CustodyWallet,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._esplora = esplora
+        self._wallet = wallet
+        self._books = CustodyBooks(settings)
+        self._network = settings.bitcoin.network
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.scan_deposit_addresses]
 
     @activity.defn(name=t.SCAN)
     async def scan_deposit_addresses(self, inp: t.ScanInput) -> t.ScanResult:
-        """Record and start deposits for unclaimed confirmed outputs; heal stuck starts.
-
-        Outputs below ``deposits.minimum_sats`` and owners without a Stellar address are skipped
-        (logged): they cannot be minted. Raises chain errors (retried by the schedule's next run).
-        """
+        """One scan run (module docstring). Raises chain errors (the schedule's next run retries)."""
+        addresses = await self._ensure_lookahead()
+        chain_tip = await self._esplora.tip_height()
         async with self._sessions() as session:
-            owners = (
-                await session.execute(
-                    select(DepositAddress.address, DepositAddress.user_id, User.stellar_address).join(
-                        User, User.id == DepositAddress.user_id
-                    )
-                )
-            ).all()
-        gate = asyncio.Semaphore(SCAN_CONCURRENCY)
-
-        async def confirmed_utxos(address: str) -> list[AddressUtxo]:
-            async with gate:
-                utxos = await self._esplora.address_utxos(address)
-            activity.heartbeat()
-            return [u for u in utxos if u.status.confirmed]
-
-        found = await asyncio.gather(*(confirmed_utxos(o.address) for o in owners))
-        candidates = [(owner, utxo) for owner, utxos in zip(owners, found, strict=True) for utxo in utxos]
-        async with self._sessions() as session:
-            held = await operations.held_outpoints(session, outpoints=[u.outpoint for _, u in candidates])
-        recorded = started = 0
-        for owner, utxo in candidates:
-            if utxo.outpoint in held:
-                continue
-            inp_ = await self._record(owner.user_id, owner.stellar_address, utxo)
-            if inp_ is not None:
-                recorded += 1
-                started += await self._start(inp_)
+            cursor = await custody.tip(session)
+        blocks = 0
+        if cursor is None:
+            await self._bootstrap(chain_tip)
+        else:
+            fork = await self._fork_point(cursor.height, cursor.block_hash)
+            if fork < cursor.height:
+                await self._disconnect(fork, chain_tip)
+            for height in range(fork + 1, min(chain_tip, fork + MAX_BLOCKS_PER_RUN) + 1):
+                blocks += await self._connect(height, chain_tip)
+                activity.heartbeat(height)
+        await self._check_off_block(chain_tip)
+        recorded, started = await self._detect()
         started += await self._heal(timedelta(seconds=inp.grace_seconds))
-        return t.ScanResult(addresses=len(owners), recorded=recorded, started=started)
+        return t.ScanResult(addresses=addresses, recorded=recorded, started=started, blocks=blocks)
 
-    async def _record(self, user_id: uuid.UUID, stellar_address: str | None, utxo: AddressUtxo) -> t.DepositInput | None:
-        if not stellar_address:
-            log.warning("deposit %s waits: its owner has no Stellar address", utxo.outpoint)
-            return None
-        if utxo.amount_sats < self._settings.deposits.minimum_sats:
-            log.warning("deposit %s below the minimum (%d sats): not credited", utxo.outpoint, utxo.amount_sats)
-            return None
-        new = NewDeposit(
-            user_id=user_id, txid=utxo.txid, vout=utxo.vout, amount_sats=utxo.amount_sats,
-            idempotency_key=deposit_idempotency_key(utxo.txid, utxo.vout),
-            workflow_id=deposit_workflow_id(utxo.txid, utxo.vout),
-            token_address=self._settings.soroban.contracts.istsi_token,
-            stellar_address=stellar_address, source="detection",
-        )
+    # ---- watched addresses ----------------------------------------------------------------------
+    async def _ensure_lookahead(self) -> int:
+        """Watch ``GAP_LIMIT`` addresses past the highest used index of each branch."""
         async with transaction(self._sessions) as session:
-            op = await operations.insert_deposit(session, new)
-            if op is None:
-                return None  # a concurrent POST or scan recorded it first
-            record_audit(
-                session, action="deposit.detected", resource_type="operation", resource_id=op.id,
-                new_values={"outpoint": op.outpoint, "amount": op.amount, "source": "detection",
-                            "status": op.status, "stage": op.stage},
-            )
-        return t.DepositInput(str(op.id), str(user_id), utxo.txid, utxo.vout, utxo.amount_sats)
+            used_change = (await session.execute(select(Payout.change_index))).scalars().all()
+            for branch in (RECEIVE_BRANCH, CHANGE_BRANCH):
+                watched_top = await custody.highest_index(session, branch=branch)
+                used = await custody.highest_index(session, branch=branch, owned_only=True) if branch == RECEIVE_BRANCH \
+                    else max(used_change, default=-1)
+                for index in range(watched_top + 1, used + GAP_LIMIT + 1):
+                    await custody.watch_address(session, address=self._wallet.derive(branch, index).address,
+                                                branch=branch, derivation_index=index)
+            return len(await custody.all_addresses(session))
 
-    async def _start(self, inp: t.DepositInput) -> int:
-        return int(await start_deposit_workflow(activity.client(), inp, task_queue=activity.info().task_queue))
+    # ---- first run ----------------------------------------------------------------------------
+    async def _bootstrap(self, chain_tip: int) -> None:
+        """List every watched address once, then start the cursor at the tip."""
+        tip_hash = await self._esplora.block_hash_at(chain_tip)
+        async with self._sessions() as session:
+            addresses = [a.address for a in await custody.all_addresses(session)]
+        found: list[Sighting] = []
+        for address in addresses:
+            for u in await self._esplora.address_utxos(address):
+                found.append(Sighting(u.outpoint, u.amount_sats, address, u.status.block_height, u.status.block_hash))
+            activity.heartbeat(address)
+        async with transaction(self._sessions) as session:
+            await _scan_lock(session)
+            if await custody.tip(session) is not None:
+                return  # another scanner bootstrapped meanwhile
+            opening = await session.get(SystemState, BOOKS_OPENING)
+            if opening is not None and (opening.value or {}).get("pending"):
+                await self._open_custody(session, found, chain_tip)
+                await session.delete(opening)
+            else:
+                for s in found:
+                    await self._books.sight(session, s, tip_height=chain_tip)
+            await custody.record_block(session, height=chain_tip, block_hash=tip_hash, keep=KEEP_BLOCKS)
+        log.info("custody scan bootstrapped at height %d with %d outputs", chain_tip, len(found))
+
+    async def _open_custody(self, session: AsyncSession, found: list[Sighting], chain_tip: int) -> None:
+        """An upgraded database: the outputs found are the opening custody. Outputs of deposits
+        still in flight are booked as their receipts; the rest replaces the opening estimate,
+        the difference against ``suspense_btc``."""
+        live = {p.id: p for p in (await session.execute(
+            select(Payout).where(Payout.status.in_(custody.LIVE_PAYOUTS)))).scalars()}  # type: ignore[attr-defined]
+        reserved = {i["outpoint"]: pid for pid, p in live.items() for i in p.inputs}
+        for s in found:
+            claim = await operations.get_by_outpoint(session, outpoint=s.outpoint)
+            if claim is not None and not claim.completed_at:
+                await self._books.sight(session, s, tip_height=chain_tip)
+                continue
+            txid, vout = s.outpoint.rsplit(":", 1)
+            await custody.insert_new(session, {
+                "outpoint": s.outpoint, "txid": txid, "vout": int(vout), "value_sats": s.value_sats,
+                "address": s.address, "state": "reserved" if s.outpoint in reserved else
+                ("confirmed" if s.block_height is not None else "seen"),
+                "block_height": s.block_height, "block_hash": s.block_hash, "held_in": e.BACKING,
+                "reserved_by": reserved.get(s.outpoint), "seen_at_height": None if s.block_height else chain_tip,
+            })
+        set_totals = await custody.totals(session)
+        account = await ledger.account(session, e.CUSTODY)
+        books_available = account.debits_posted - account.credits_posted - account.credits_pending
+        diff = set_totals.available - books_available
+        if diff:
+            debit, credit = (e.CUSTODY, e.SUSPENSE_BTC) if diff > 0 else (e.SUSPENSE_BTC, e.CUSTODY)
+            await self._books.post(session, [Transfer("opening:custody", debit, credit, abs(diff), e.BTC,
+                                                      TransferCode.OPENING)])
+        raise_alert("books_opened", "opening custody balance booked from the chain", difference_sats=diff)
+
+    # ---- blocks -------------------------------------------------------------------------------
+    async def _fork_point(self, height: int, block_hash: str) -> int:
+        """The highest scanned height whose block is still canonical."""
+        if await self._chain_hash(height) == block_hash:
+            return height
+        low = height
+        async with self._sessions() as session:
+            known = await custody.scanned(session, list(range(max(0, height - KEEP_BLOCKS), height + 1)))
+        while low > 0:
+            low -= 1
+            if low not in known:
+                raise_alert("reorg_deeper_than_kept_blocks", "the chain reorganised below the scanner's memory",
+                            height=low)
+                return low
+            if await self._chain_hash(low) == known[low]:
+                return low
+        return 0
+
+    async def _chain_hash(self, height: int) -> str | None:
+        try:
+            return await self._esplora.block_hash_at(height)
+        except BlockNotFound:
+            return None
+
+    async def _disconnect(self, fork: int, chain_tip: int) -> None:
+        """Undo blocks above ``fork``: their outputs go back to seen (a credited deposit's credit
+        is held until it confirms again), their spends of custody outputs are undone."""
+        async with transaction(self._sessions) as session:
+            await _scan_lock(session)
+            for row in await custody.confirmed_above(session, fork):
+                if row.spent_height is not None and row.spent_height > fork:
+                    row.spent_height, row.spent_txid = None, None
+                    row.state = UtxoState.RESERVED if row.reserved_by else UtxoState.CONFIRMED
+                if row.block_height is not None and row.block_height > fork and row.state != UtxoState.SPENT:
+                    await self._books.follow(session, row, ChainView.MEMPOOL, tip_height=chain_tip)
+            await custody.forget_blocks_above(session, fork)
+        log.warning("custody scan: blocks above %d were orphaned", fork)
+
+    async def _connect(self, height: int, chain_tip: int) -> int:
+        block_hash = await self._esplora.block_hash_at(height)
+        block = parse_block(await self._esplora.block_raw(block_hash), self._network)
+        async with transaction(self._sessions) as session:
+            await _scan_lock(session)
+            cursor = await custody.tip(session)
+            if cursor is not None and cursor.height >= height:
+                return 0  # another scanner applied it
+            outputs = [o for o in block.outputs if o.address is not None]
+            watched = await custody.watched(session, [o.address for o in outputs if o.address])
+            for o in outputs:
+                if o.address in watched:
+                    await self._books.sight(session, Sighting(o.outpoint, o.value_sats, o.address, height, block_hash),
+                                            tip_height=chain_tip)
+            await self._spend(session, block.spends, height)
+            await custody.record_block(session, height=height, block_hash=block_hash, keep=KEEP_BLOCKS)
+        return 1
+
+    async def _spend(self, session: AsyncSession, spends, height: int) -> None:
+        rows = await custody.get_many(session, [outpoint for outpoint, _ in spends], for_update=True)
+        if not rows:
+            return
+        payouts = {p.id: p.txid for p in (await session.execute(
+            select(Payout).where(Payout.id.in_([r.reserved_by for r in rows.values() if r.reserved_by])))).scalars()}  # type: ignore[attr-defined]
+        for outpoint, spender in spends:
+            row = rows.get(outpoint)
+            if row is None or row.state == UtxoState.SPENT:
+                continue
+            ours = row.reserved_by is not None and payouts.get(row.reserved_by) == spender
+            row.state, row.spent_height, row.spent_txid, row.updated_at = UtxoState.SPENT, height, spender, utcnow()
+            if not ours:
+                raise_alert("custody_output_spent_outside_the_engine", "a custody output was spent by a transaction "
+                            "the engine did not sign", outpoint=outpoint, spent_by=spender, sats=row.value_sats)
+
+    # ---- outputs off a block ------------------------------------------------------------------
+    async def _check_off_block(self, chain_tip: int) -> None:
+        async with self._sessions() as session:
+            rows = await custody.to_check(session, limit=CHECKS_PER_RUN)
+        for candidate in rows:
+            try:
+                status = await self._esplora.transaction_status(candidate.txid)
+                view = ChainView.CONFIRMED if status.confirmed else ChainView.MEMPOOL
+                height, block_hash = status.block_height, status.block_hash
+            except TxNotFound:
+                view, height, block_hash = ChainView.MISSING, None, None
+            async with transaction(self._sessions) as session:
+                row = await custody.get(session, candidate.outpoint, for_update=True)
+                if row is not None and row.state in (UtxoState.SEEN, UtxoState.VANISHED):
+                    await self._books.follow(session, row, view, tip_height=chain_tip, block_height=height,
+                                             block_hash=block_hash)
+
+    # ---- pending receipts become deposits --------------------------------------------------------
+    async def _detect(self) -> tuple[int, int]:
+        minimum = self._settings.deposits.minimum_sats
+        async with self._sessions() as session:
+            users = (await session.execute(text(
+                "SELECT DISTINCT substring(held_in from 18)::uuid FROM custody_utxos "
+                "WHERE held_in LIKE 'pending_receipts:%' AND state = 'confirmed'"))).scalars().all()
+        recorded = started = 0
+        for user_id in users:
+            for inp_ in await self._deposits_for(user_id, minimum):
+                recorded += 1
+                started += int(await start_deposit_workflow(activity.client(), inp_, task_queue=activity.info().task_queue))
+        return recorded, started
+
+    async def _deposits_for(self, user_id: uuid.UUID, minimum: int) -> list[t.DepositInput]:
+        """Deposits for the user's confirmed pending receipts: one per output at or above the
+        minimum; the smaller ones together once their sum reaches it."""
+        created: list[t.DepositInput] = []
+        async with transaction(self._sessions) as session:
+            user = await session.get(User, user_id)
+            if user is None or not user.stellar_address:
+                return []  # waits until the owner can receive a mint (their pending receipts show it)
+            rows = [r for r in await custody.pending_receipts_of(session, user_id, for_update=True)
+                    if r.state == UtxoState.CONFIRMED]
+            large = [r for r in rows if r.value_sats >= minimum]
+            small = [r for r in rows if r.value_sats < minimum]
+            groups = [[r] for r in large]
+            if small and sum(r.value_sats for r in small) >= minimum:
+                groups.append(small)
+            for group in groups:
+                inp_ = await self._record(session, user, group)
+                if inp_ is not None:
+                    created.append(inp_)
+        return created
+
+    async def _record(self, session: AsyncSession, user: User, group: list[CustodyUtxo]) -> t.DepositInput | None:
+        last = group[-1]
+        amount = sum(r.value_sats for r in group)
+        meta_outpoints = [r.outpoint for r in group] if len(group) > 1 else None
+        new = NewDeposit(
+            user_id=user.id, txid=last.txid, vout=last.vout, amount_sats=amount,
+            idempotency_key=deposit_idempotency_key(last.txid, last.vout),
+            workflow_id=deposit_workflow_id(last.txid, last.vout),
+            token_address=self._settings.soroban.contracts.istsi_token, stellar_address=user.stellar_address or "",
+            source="detection", outpoints=meta_outpoints,
+        )
+        op = await operations.insert_deposit(session, new)
+        if op is None:
+            return None  # a concurrent POST recorded it first; its workflow claims the output
+        await self._books.claim(session, op, group)
+        record_audit(
+            session, action="deposit.detected", resource_type="operation", resource_id=op.id,
+            new_values={"outpoint": op.outpoint, "amount": op.amount, "source": "detection", "status": op.status,
+                        "stage": op.stage, **({"outpoints": meta_outpoints} if meta_outpoints else {})},
+        )
+        return t.DepositInput(str(op.id), str(user.id), last.txid, last.vout, amount)
 
     async def _heal(self, grace: timedelta) -> int:
         cutoff = utcnow() - grace
@@ -128,5 +329,12 @@ class DepositDetection:
         started = 0
         for op in stuck:
             txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]
-            started += await self._start(t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0))
+            started += int(await start_deposit_workflow(
+                activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
+                task_queue=activity.info().task_queue))
         return started
+
+
+async def _scan_lock(session: AsyncSession) -> None:
+    """One scanner writes at a time (a schedule run and a test's run may overlap)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('custody-scan', 0))"))

@@ -1,112 +1,108 @@
 """Deposit activities that guard the token supply: the solvency check before a mint, and the
-alarm when a minted deposit leaves the chain (flag, alert, pause minting).
+alarm when a minted deposit leaves the chain.
 
-Both are idempotent, keyed by the operation id; the alarm's writes share one transaction with
-their audit rows.
+The guard reads the books only (the custody UTXO set and the ledger: a fixed number of SQL
+queries, no chain scan) under a transaction-scoped advisory lock, and in the same transaction
+places the deposit's credit as a *pending* transfer: every later guard counts it, so two mints
+checked at the same instant can never both pass when together they would break
+``custody ≥ supply + pending payouts``. Both activities are idempotent, keyed by the operation.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import deposit_types as t
-from activities.chain_errors import soroban_failure
+from activities.custody_books import CustodyBooks
 from chains.bitcoin.esplora import EsploraClient
-from chains.soroban import Contracts
-from chains.soroban.errors import SorobanError
-from db.audit import record_audit
-from db.models import DepositAddress
-from db.models.base import utcnow
-from db.queries import operations, system_state
+from config.settings import Settings
+from db import ledger
+from db.queries import custody, operations
 from db.session import transaction
+from domain import entries as e
+from domain.chart import TransferCode, balance
 from domain.deposits import AttentionReason, Insolvent, SolvencyView, check_solvency
-from domain.operations import OperationStage
-from domain.pause import PauseState
+from domain.utxo_set import ChainView, UtxoState
 
 log = logging.getLogger(__name__)
-#: Esplora requests in flight at once while summing custody UTXOs.
-SCAN_CONCURRENCY = 8
+
+
+async def solvency_view(session: AsyncSession) -> SolvencyView:
+    """The guard's figures from the books (three aggregate reads)."""
+    totals = await custody.totals(session)
+    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED])
+    supply = accounts.get(e.SUPPLY)
+    in_issue = (supply.debits_posted - supply.credits_posted + supply.debits_pending) if supply else 0
+    unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
+    reorged = balance(accounts[e.REORGED]) if e.REORGED in accounts else 0
+    return SolvencyView(custody_sats=totals.confirmed, supply_units=in_issue, pending_withdrawals_sats=unpaid,
+                        reorged_sats=reorged)
 
 
 class DepositGuards:
     """Solvency guard and vanished-deposit alarm over one worker's clients."""
 
     def __init__(
-        self, *, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient, contracts: Contracts
+        self, *, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient, settings: Settings, **_: Any
     ) -> None:
         self._sessions = sessions
         self._esplora = esplora
-        self._contracts = contracts
+        self._books = CustodyBooks(settings)
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.check_solvency, self.flag_vanished]
 
     @activity.defn(name=t.CHECK_SOLVENCY)
     async def check_solvency(self, inp: t.SolvencyInput) -> None:
-        """Custody BTC after this deposit must cover the token supply after this mint plus pending
-        withdrawals (``domain.deposits.check_solvency``).
-
-        Custody BTC is the confirmed UTXOs of every deposit address, this outpoint excluded.
+        """Confirmed custody must cover the supply after this mint plus pending withdrawals
+        (``domain.deposits.check_solvency``); on success the credit is placed, pending.
 
         Raises:
-            ApplicationError ``solvency_guard`` (non-retryable: an operator must look).
+            ApplicationError ``solvency_guard`` (non-retryable: an operator must look);
+            ``DepositNotInCustody`` (retryable): the deposit's outputs are not confirmed in the
+            UTXO set yet.
         """
-        async with self._sessions() as session:
-            addresses = list((await session.execute(select(DepositAddress.address))).scalars())
-        gate = asyncio.Semaphore(SCAN_CONCURRENCY)
-        own = f"{inp.txid}:{inp.vout}"
-
-        async def held(address: str) -> int:
-            async with gate:
-                utxos = await self._esplora.address_utxos(address)
-            return sum(u.amount_sats for u in utxos if u.status.confirmed and u.outpoint != own)
-
-        custody = sum(await asyncio.gather(*(held(a) for a in addresses)))
-        try:
-            supply = await self._contracts.token.total_supply()
-            pending = await self._contracts.reserve.get_pending_withdrawals()
-        except SorobanError as exc:
-            raise soroban_failure(exc) from exc
-        try:
-            check_solvency(SolvencyView(custody, supply, pending), inp.amount_sats)
-        except Insolvent as exc:
-            log.error("solvency guard stopped deposit %s: %s", inp.operation_id, exc)
-            raise ApplicationError(str(exc), type=AttentionReason.SOLVENCY_GUARD.value, non_retryable=True) from exc
+        async with transaction(self._sessions) as session:
+            await ledger.lock_books(session, "solvency")
+            op = await operations.get_by_id(session, operation_id=uuid.UUID(inp.operation_id), for_update=True)
+            if op is None:
+                raise ApplicationError(f"operation {inp.operation_id} does not exist", type="OperationMissing",
+                                       non_retryable=True)
+            if await ledger.get_transfer(session, f"deposit-credit:{op.id}") is not None:
+                return  # passed before (a retry, or a second guard after an operator's retry)
+            rows = await custody.of_operation(session, op.id)
+            held = sum(r.value_sats for r in rows if r.state == UtxoState.CONFIRMED and r.held_in == e.IN_FLIGHT)
+            if held != inp.amount_sats:
+                raise ApplicationError(f"{held} of {inp.amount_sats} sats confirmed in the custody set",
+                                       type="DepositNotInCustody")
+            view = await solvency_view(session)
+            try:
+                check_solvency(view, inp.amount_sats)
+            except Insolvent as exc:
+                log.error("solvency guard stopped deposit %s: %s", inp.operation_id, exc)
+                raise ApplicationError(str(exc), type=AttentionReason.SOLVENCY_GUARD.value, non_retryable=True) from exc
+            await self._books.post(session, e.deposit_credit_pending(op.id, op.user_id, inp.amount_sats))
 
     @activity.defn(name=t.FLAG_VANISHED)
     async def flag_vanished(self, inp: t.FlagInput) -> None:
-        """A minted deposit left the chain: flag the operation, alert, and pause minting
-        (idempotent; the pause keeps any withdrawals switch as it was)."""
+        """A minted deposit's output is no longer confirmed: hold its credit through the books
+        (the same move the block scanner makes; idempotent). Other users are not affected."""
         async with transaction(self._sessions) as session:
-            op = await operations.get_by_id(session, operation_id=uuid.UUID(inp.operation_id), for_update=True)
+            op = await operations.get_by_id(session, operation_id=uuid.UUID(inp.operation_id))
             if op is None:
-                raise ApplicationError(f"operation {inp.operation_id} does not exist", type="OperationMissing", non_retryable=True)
-            if (op.meta or {}).get("vanished_after_mint"):
-                return
-            before = operations.snapshot(op)
-            op.meta = {**(op.meta or {}), "vanished_after_mint": inp.detail}
-            op.stage, op.error = OperationStage.NEEDS_ATTENTION.value, AttentionReason.REORGED_AFTER_MINT.value
-            op.updated_at = utcnow()
-            current = await system_state.get_pause(session)
-            reason = f"deposit {op.outpoint or op.id} left the chain after minting"
-            await system_state.set_pause(
-                session, state=PauseState(minting=True, withdrawals=current.withdrawals, reason=reason), actor_id=None
-            )
-            record_audit(
-                session, action="deposit.reorged_after_mint", resource_type="operation", resource_id=op.id,
-                old_values=before, new_values={**operations.snapshot(op), "detail": inp.detail},
-            )
-            record_audit(
-                session, action="system.paused", resource_type="system_state", resource_id="pause",
-                new_values={"minting": True, "withdrawals": current.withdrawals, "reason": reason},
-            )
-        log.error("ALERT: minted deposit %s vanished from the chain (%s); minting paused", inp.operation_id, inp.detail)
+                raise ApplicationError(f"operation {inp.operation_id} does not exist", type="OperationMissing",
+                                       non_retryable=True)
+            tip = await self._esplora.tip_height()
+            for row in await custody.of_operation(session, op.id, for_update=True):
+                if row.state == UtxoState.CONFIRMED and not await ledger.open_pending(
+                    session, operation_id=op.id, code=TransferCode.REORG_HOLD
+                ):
+                    await self._books.follow(session, row, ChainView.MEMPOOL, tip_height=tip)
+        log.error("ALERT: minted deposit %s vanished from the chain (%s); its credit is held", inp.operation_id, inp.detail)

@@ -169,11 +169,13 @@ class ScanInput:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one detection scan did: deposits it recorded and workflows it (re)started."""
+    """What one scan did: watched addresses, deposits it recorded, workflows it (re)started."""
 
     addresses: int
     recorded: int
     started: int
+    blocks: int = 0
+    """Blocks applied to the custody UTXO set in this run."""
 
 
 @dataclass(frozen=True)

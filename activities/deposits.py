@@ -24,18 +24,25 @@ from temporalio.exceptions import ApplicationError
 from activities import deposit_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
+from activities.custody_books import CustodyBooks, Sighting
 from activities.heartbeats import with_heartbeats
 from chains.bitcoin.deposits import DepositOutcome, verify_deposit
+from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
+from db import ledger
 from db.audit import record_audit
 from db.models import Operation
 from db.models.base import utcnow
-from db.queries import balances, deposit_addresses, kyc, limits, operations, system_state
 from db.queries import chain_submissions as submissions
+from db.queries import deposit_addresses, kyc, limits, operations, system_state
 from db.session import transaction
+from domain import entries as e
+from domain.bitcoin_address import parse_address
+from domain.bitcoin_chain import confirmations
+from domain.chart import balance
 from domain.deposits import (
     AttentionReason,
     required_confirmations,
@@ -47,8 +54,6 @@ from domain.pause import PauseState
 from domain.workflow_ids import mint_submission_key
 
 log = logging.getLogger(__name__)
-#: Esplora requests in flight at once while summing custody UTXOs.
-SCAN_CONCURRENCY = 8
 #: Router contract error codes (CONTRACTS.md) and what they mean for a deposit.
 _ROUTER_ATTENTION = {20: AttentionReason.COMPLIANCE_CHECK_FAILED, 21: AttentionReason.INSUFFICIENT_KYC_TIER}
 DUPLICATE_OPERATION, SYSTEM_PAUSED = 42, 50
@@ -76,6 +81,7 @@ class DepositActivities:
         self._contracts = contracts
         self._submitter = submitter
         self._policy = LimitPolicy.from_settings(settings.kyc)
+        self._books = CustodyBooks(settings)
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [
@@ -115,16 +121,24 @@ class DepositActivities:
 
     @activity.defn(name=t.OBSERVE)
     async def observe_deposit(self, inp: t.ObserveInput) -> t.DepositObservation:
-        """Read the outpoint on the canonical chain (read-only; chain errors are retried).
+        """Read the outpoint on the canonical chain and feed the custody UTXO set (chain errors
+        are retried).
 
         The claim holds only for output ``vout`` itself: it must pay the user's deposit address
-        exactly ``amount_sats`` (other outputs of the same transaction do not count).
+        exactly ``amount_sats`` (other outputs of the same transaction do not count). A deposit
+        of several small receipts (``metadata.outpoints``) holds when each output still pays the
+        address; its depth is the shallowest one's. Outputs that hold are sighted (their receipt
+        booked once) and claimed by this deposit, in one transaction.
         """
         async with self._sessions() as session:
+            op = await self._operation(session, inp.operation_id)
             row = await deposit_addresses.get_by_user(session, user_id=uuid.UUID(inp.user_id))
         tip = await self._esplora.tip_height()
         if row is None:
             return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
+        outpoints = (op.meta or {}).get("outpoints")
+        if outpoints:
+            return await self._observe_receipts(op, outpoints, row.address, tip)
         found = await verify_deposit(
             self._esplora, txid=inp.txid, claimed_amount_sats=inp.amount_sats,
             deposit_address=row.address, network=self._settings.bitcoin.network,
@@ -139,7 +153,46 @@ class DepositActivities:
                 outcome = DepositOutcome.AMOUNT_MISMATCH
             else:
                 outcome = DepositOutcome.CONFIRMED if found.block_height is not None else DepositOutcome.UNCONFIRMED
+        if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED):
+            await self._sight(op, [Sighting(f"{inp.txid}:{inp.vout}", amount, row.address, found.block_height,
+                                            found.block_hash)], tip)
         return t.DepositObservation(outcome.value, amount, found.confirmations, found.block_height, found.block_hash, tip)
+
+    async def _observe_receipts(self, op: Operation, outpoints: list[str], address: str, tip: int) -> t.DepositObservation:
+        script = parse_address(address, self._settings.bitcoin.network).script_pubkey.hex()
+        sightings, depths, heights, total = [], [], [], 0
+        for outpoint in outpoints:
+            txid, vout = outpoint.rsplit(":", 1)
+            try:
+                tx = await self._esplora.transaction(txid)
+            except TxNotFound:
+                return t.DepositObservation(DepositOutcome.NOT_FOUND.value, 0, 0, None, None, tip)
+            output = next((o for o in tx.outputs if o.vout == int(vout)), None)
+            if output is None or output.script_pubkey != script:
+                return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
+            total += output.amount_sats
+            status = tx.status
+            depths.append(confirmations(tip, status.block_height) if status.confirmed else 0)
+            heights.append(status.block_height)
+            sightings.append(Sighting(outpoint, output.amount_sats, address, status.block_height, status.block_hash))
+        if total != (op.amount or 0):
+            return t.DepositObservation(DepositOutcome.AMOUNT_MISMATCH.value, total, 0, None, None, tip)
+        await self._sight(op, sightings, tip)
+        if any(h is None for h in heights):
+            return t.DepositObservation(DepositOutcome.UNCONFIRMED.value, total, 0, None, None, tip)
+        return t.DepositObservation(DepositOutcome.CONFIRMED.value, total, min(depths), max(heights), None, tip)
+
+    async def _sight(self, op: Operation, sightings: list[Sighting], tip: int) -> None:
+        """Feed the UTXO set and claim the outputs for ``op`` (one transaction)."""
+        async with transaction(self._sessions) as session:
+            rows = []
+            for s in sightings:
+                found = await self._books.sight(session, s, tip_height=tip)
+                if found is not None:
+                    rows.append(found)
+            locked = await operations.get_by_id(session, operation_id=op.id, for_update=True)
+            if locked is not None and not OperationStatus(locked.status).is_final:
+                await self._books.claim(session, locked, rows)
 
     @activity.defn(name=t.UPDATE)
     async def update_operation(self, inp: t.OperationUpdate) -> None:
@@ -164,6 +217,9 @@ class DepositActivities:
                     setattr(op, name, value)
             if inp.clear_error:
                 op.error = None
+            released = 0
+            if inp.status in (OperationStatus.FAILED.value, OperationStatus.CANCELLED.value):
+                released = await self._books.unwind(session, op)
             if inp.release_outpoint and op.outpoint is not None:
                 # Free both unique keys, so the output can still be credited to whoever it pays.
                 op.meta = {**(op.meta or {}), "released_outpoint": op.outpoint}
@@ -175,7 +231,8 @@ class DepositActivities:
                 record_audit(
                     session, action=inp.audit_action or "deposit.stage_changed", resource_type="operation",
                     resource_id=op.id, actor_id=uuid.UUID(inp.actor_id) if inp.actor_id else None,
-                    old_values=before, new_values={**after, **({"reason": inp.reason} if inp.reason else {})},
+                    old_values=before, new_values={**after, **({"reason": inp.reason} if inp.reason else {}),
+                                                   **({"released_to_pending_receipts_sats": released} if released else {})},
                 )
 
     @activity.defn(name=t.CHECK_POLICY)
@@ -253,7 +310,8 @@ class DepositActivities:
 
     @activity.defn(name=t.CREDIT)
     async def credit_deposit(self, inp: t.CreditInput) -> None:
-        """Credit ``token_balances``, complete the operation and audit it, in one transaction.
+        """Post the deposit's credit in the books (``token_balances`` follows), complete the
+        operation and audit it, in one transaction.
 
         Idempotent: an operation already ``completed`` is left as it is.
         """
@@ -262,13 +320,12 @@ class DepositActivities:
             if op.status == OperationStatus.COMPLETED.value:
                 return
             before = operations.snapshot(op)
-            balance = await balances.credit(
-                session, user_id=op.user_id, token_address=op.token_address or "", amount_units=op.amount or 0
-            )
+            await self._books.credit(session, op)
+            credited = balance(await ledger.account(session, e.user_istsi(op.user_id)))
             now = utcnow()
             op.status, op.stage, op.error = OperationStatus.COMPLETED.value, inp.stage, None
             op.stellar_tx_hash, op.completed_at, op.updated_at = inp.stellar_tx_hash, now, now
             record_audit(
                 session, action="deposit.credited", resource_type="operation", resource_id=op.id,
-                old_values=before, new_values={**operations.snapshot(op), "amount": op.amount, "balance": balance},
+                old_values=before, new_values={**operations.snapshot(op), "amount": op.amount, "balance": credited},
             )

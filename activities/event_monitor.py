@@ -1,6 +1,6 @@
 """The event monitor's one activity: fetch one ``getEvents`` page after the stored cursor, store
-each event once, apply the ones the engine did not originate, advance the cursor — all in one
-transaction, so a crash at any point loses and duplicates nothing (the unique event id is the
+each event once, book the ones the engine did not originate (:mod:`activities.token_moves`),
+advance the cursor — all in one transaction, so a crash at any point loses and duplicates nothing (the unique event id is the
 second guard). Falling behind the RPC's retention window raises an alert and stops the monitor
 there: skipping ahead silently would lose events (notes B6).
 """
@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alerts import raise_alert
 from activities.event_monitor_types import PollEventsInput, PollResult
+from activities.token_moves import ProjectionBehind, book_effect
 from chains.soroban.addresses import ContractAddresses
 from chains.soroban.events import ContractEvent, fetch_events
 from chains.soroban.rpc_errors import rpc_call
@@ -21,7 +22,7 @@ from db.audit import record_audit
 from db.queries import chain_events as q
 from db.queries.system_state import get_pause, set_pause
 from db.session import transaction
-from domain.chain_events import BalanceDelta, PauseSeen, behind_retention, effects_of
+from domain.chain_events import PauseSeen, TokensBurned, TokensMinted, TokensMoved, behind_retention, effects_of
 from domain.pause import PauseState
 
 
@@ -33,6 +34,14 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value if isinstance(value, int | str | bool) or value is None else str(value)
+
+
+def _addresses(effect) -> list[str]:
+    if isinstance(effect, TokensMoved):
+        return [effect.source, effect.destination]
+    if isinstance(effect, TokensBurned | TokensMinted):
+        return [effect.holder]
+    return []
 
 
 class EventMonitorActivities:
@@ -71,7 +80,7 @@ class EventMonitorActivities:
         last_ledger = page.events[-1].ledger if full else page.latest_ledger
         try:
             applied, new = await self._store_page(inp.name, page, last_ledger, health.oldest_ledger)
-        except q.ProjectionBehind as exc:
+        except ProjectionBehind as exc:
             raise ApplicationError(str(exc), type="ProjectionBehind") from exc
         return PollResult(len(page.events), new, applied, not full, max(page.latest_ledger - last_ledger, 0))
 
@@ -82,15 +91,14 @@ class EventMonitorActivities:
             new_ids = await q.insert_new(session, [self._row(e, engine) for e in page.events])
             fresh = [e for e in page.events if e.id in new_ids and e.tx_hash not in engine]
             effects = {e.id: effects_of(self.addresses.name_of(e.contract_id), e.name, e.topics, e.value) for e in fresh}
-            addresses = [x.address for fx in effects.values() for x in fx if isinstance(x, BalanceDelta)]
+            addresses = [a for fx in effects.values() for x in fx for a in _addresses(x)]
             users = await q.users_by_address(session, addresses=addresses)
             applied: list[str] = []
             for event_id, fx in effects.items():
                 for effect in fx:
-                    if isinstance(effect, BalanceDelta) and effect.address in users:
-                        await q.add_to_balance(session, user_id=users[effect.address], token_address=token,
-                                               delta_units=effect.delta_units)
-                        applied.append(event_id)
+                    if isinstance(effect, TokensMoved | TokensBurned | TokensMinted):
+                        if await book_effect(session, event_id, effect, users, token_address=token):
+                            applied.append(event_id)
                     elif isinstance(effect, PauseSeen):
                         await self._mirror_pause(session, effect)
                         applied.append(event_id)

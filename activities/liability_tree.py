@@ -1,7 +1,8 @@
 """Building the liability Merkle-sum tree from Postgres into Postgres, in bounded memory.
 
 Rows stream from a server-side cursor (:func:`db.queries.reserves.stream_user_liabilities`) in
-one REPEATABLE READ transaction, so the tree is one consistent snapshot; leaves are written with
+one REPEATABLE READ transaction, so the tree is one consistent snapshot of the books: the same
+snapshot gives the proof its liabilities (supply + unpaid withdrawals) and its journal position; leaves are written with
 ``COPY`` in batches and tree levels in 40-byte-node chunks as they fill. Memory stays at one leaf
 batch plus one chunk per level, whatever the number of users. A retry starts from a clean slate
 (the proof's old leaves and levels are deleted in the writing transaction).
@@ -18,9 +19,12 @@ from dataclasses import asdict
 from sqlalchemy import delete
 
 from activities.reserves_types import TreeResult
+from db import ledger
 from db.models import ReserveProofLeaf, ReserveProofLevel
 from db.queries import reserve_proofs as proofs
 from db.queries.reserves import stream_user_liabilities
+from domain import entries as e
+from domain.chart import balance
 from domain.merkle_sum import SALT_BYTES, StreamingBuilder, leaf
 
 LEAF_BATCH = 20_000
@@ -45,6 +49,10 @@ async def build_tree_in_postgres(
     async with sessions() as reader, sessions() as writer:
         # Connecting begins the reader's (read-only) transaction at REPEATABLE READ.
         await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        journal_seq, journal_transfers = await ledger.journal_position(reader)
+        accounts = await ledger.lookup_accounts(reader, [e.SUPPLY, e.UNPAID])
+        supply = balance(accounts[e.SUPPLY]) if e.SUPPLY in accounts else 0
+        unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
         async with writer.begin():
             for table in (ReserveProofLeaf, ReserveProofLevel):
                 await writer.execute(delete(table).where(table.proof_id == proof_id))  # type: ignore[arg-type]
@@ -65,5 +73,8 @@ async def build_tree_in_postgres(
             root, chunks = builder.finish()
             await proofs.store_chunks(writer, proof_id=proof_id, chunks=chunks, chunk_nodes=CHUNK_NODES)
             result = TreeResult(root.hash.hex(), root.sum, count, builder.depth)
-            await proofs.update_proof(writer, proof_id=proof_id, **asdict(result))
+            await proofs.update_proof(
+                writer, proof_id=proof_id, **asdict(result), supply_units=supply, burned_unpaid_sats=unpaid,
+                liabilities_sats=supply + unpaid, journal_seq=journal_seq, journal_transfers=journal_transfers,
+            )
     return result

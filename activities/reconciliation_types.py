@@ -26,6 +26,8 @@ class ReconciliationReport:
     findings: int
     users_checked: int
     paused: bool = False
+    should_pause: bool = False
+    """An unexplained shortfall was found (critical or worse): the workflow pauses the engine."""
 
 
 @dataclass(frozen=True)

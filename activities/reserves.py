@@ -1,5 +1,10 @@
 """Activities of the proof of reserves: pin a snapshot, build the liability tree, sign, publish.
 
+Assets come from the custody UTXO set at the scanner's height, whose block is cross-checked
+against the chain (a proof never pins a block the chain has orphaned). Liabilities come from the
+books: the tree activity reads every holder's iSTSi, the supply and the unpaid withdrawals in one
+REPEATABLE READ snapshot and records its journal position, so figures and tree agree exactly.
+
 Each is idempotent on ``proof_id``: the snapshot row is inserted once, the tree is rebuilt
 from scratch inside one transaction, signing returns a stored signature, and publishing goes
 through :class:`ChainSubmitter` under the key ``reserve-proof:<proof_id>`` (exactly once on chain).
@@ -17,7 +22,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alerts import raise_alert
 from activities.chain_submissions import ChainSubmitter
-from activities.custody_assets import custody_holdings
 from activities.liability_tree import build_tree_in_postgres
 from activities.reserves_types import ProofStepInput, SignedProof, Snapshot, SnapshotInput, TreeResult
 from chains.bitcoin.esplora import EsploraClient
@@ -27,8 +31,8 @@ from chains.soroban.errors import ContractError
 from config.settings import Settings
 from db.models import ReserveProof
 from db.models.base import utcnow
+from db.queries import custody
 from db.queries import reserve_proofs as proofs
-from db.queries.reserves import burned_unpaid_withdrawals_sats
 from db.session import transaction
 from domain.proof_document import ProofDocument, public_key_hex, sign_document
 from domain.reserves import RatioThresholds, ReserveStatus, ratio_bps, reserve_status
@@ -56,24 +60,27 @@ class ProofActivities:
 
     @activity.defn(name="snapshot_reserves")
     async def snapshot_reserves(self, inp: SnapshotInput) -> Snapshot:
-        """Pin the Bitcoin tip and the Stellar ledger, read assets and liabilities, insert the row."""
+        """Pin the scanner's Bitcoin height (its block still canonical) and the Stellar ledger,
+        sum the custody UTXO set there, insert the row.
+
+        Raises:
+            ApplicationError ``ScannerBehind`` (retried): no scan yet, or the scanned block at
+            the cursor is no longer canonical (a reorg the scanner has not followed yet).
+        """
         async with self.sessions() as session:
             existing = await proofs.get(session, proof_id=inp.proof_id)
-        if existing is not None:
-            return _snapshot_of(existing)
-        btc_height = await self.esplora.tip_height()
-        ledger = (await self.contracts.reserve.client.server.get_latest_ledger()).sequence
-        holdings = await custody_holdings(
-            self.esplora, self.wallet, self.sessions, btc_height=btc_height,
-            change_gap_limit=self.settings.reserves.change_gap_limit,
-        )
-        supply = await self.contracts.token.total_supply()
+            if existing is not None:
+                return _snapshot_of(existing)
+            cursor = await custody.tip(session)
+        if cursor is None or await self.esplora.block_hash_at(cursor.height) != cursor.block_hash:
+            raise ApplicationError("the custody scan has not followed the chain to a canonical block yet",
+                                   type="ScannerBehind")
+        ledger_seq = (await self.contracts.reserve.client.server.get_latest_ledger()).sequence
         async with transaction(self.sessions) as session:
-            unpaid = await burned_unpaid_withdrawals_sats(session)
+            holdings = await custody.totals(session, at_height=cursor.height)
             values = dict(
-                id=inp.proof_id, status="building", btc_height=btc_height, stellar_ledger=ledger,
-                reserves_sats=holdings.total_sats, supply_units=supply, burned_unpaid_sats=unpaid,
-                liabilities_sats=supply + unpaid,
+                id=inp.proof_id, status="building", btc_height=cursor.height, stellar_ledger=ledger_seq,
+                reserves_sats=holdings.confirmed, supply_units=0, burned_unpaid_sats=0, liabilities_sats=0,
             )
             await session.execute(insert(ReserveProof).values(**values).on_conflict_do_nothing(index_elements=["id"]))
             row = await proofs.get(session, proof_id=inp.proof_id)
@@ -105,6 +112,7 @@ class ProofActivities:
                     liabilities_sats=row.liabilities_sats, tree_total_sats=row.tree_total_sats or 0,
                     leaf_count=row.leaf_count or 0, tree_depth=row.tree_depth or 0, root_hash=row.root_hash,
                     ratio_bps=-1 if ratio is None else ratio, public_key=public_key_hex(self.signing_key),
+                    journal_seq=row.journal_seq or 0, journal_transfers=row.journal_transfers or 0,
                 )
                 status = reserve_status(ratio, ratio_thresholds(self.settings))
                 await proofs.update_proof(

@@ -2,12 +2,14 @@
 
 No double send, by construction:
 
-1. ``prepare_payout`` selects coins under an advisory lock (inputs of unconfirmed payouts are
-   excluded), builds the PSBT (BIP 174) and, with the hot signer, signs it; the row with the
-   signed transaction commits *before* anything is broadcast. A retry finds the row and returns
-   it: a withdrawal never signs a second transaction.
+1. ``prepare_payout`` selects coins from the custody UTXO set (confirmed, unreserved rows, locked;
+   the chosen ones become ``reserved`` by the payout), builds the PSBT (BIP 174) and, with the
+   hot signer, signs it; the payout row, the reservation, the change output (entering the set as
+   ``seen``) and the pending ledger transfers commit together *before* anything is broadcast. A
+   retry finds the row and returns it: a withdrawal never signs a second transaction.
 2. With the external signer the row waits in ``awaiting_signature`` until
-   ``accept_signed_psbt`` checks the returned PSBT pays exactly the stored outputs.
+   ``accept_signed_psbt`` checks the returned PSBT pays exactly the stored outputs; the change
+   and the pending transfers are booked then.
 3. ``broadcast_payout`` sends the *stored* bytes. Esplora treats an already-known transaction as
    success; a lost response (``ChainUnavailable``) is resolved by looking the txid up.
 4. ``check_payout`` reads the depth; a payout that fell out of the mempool is re-sent (same txid).
@@ -30,17 +32,19 @@ from activities import withdrawal_types as t
 from activities.withdrawal_support import audit, load_operation
 from chains.bitcoin.errors import ChainError, ChainUnavailable, SignerError, TxNotFound, TxRejected, WalletError
 from chains.bitcoin.esplora import EsploraClient
-from chains.bitcoin.payout import PayoutOutput, UnsignedPayout, build_payout_for_plan, collect_custody_utxos
+from chains.bitcoin.payout import PayoutOutput, UnsignedPayout, build_payout_for_plan
 from chains.bitcoin.setup import payout_signer
 from chains.bitcoin.signers import ExternalSigner, SignedPayout, Signer
 from chains.bitcoin.wallet import CHANGE_BRANCH, CustodyWallet
 from config.settings import Settings
+from db import ledger
 from db.models import Payout
 from db.models.base import utcnow
+from db.queries import custody
 from db.queries import withdrawals as wq
-from db.queries.deposit_addresses import list_derivation_indexes
 from db.queries.operations import snapshot
 from db.session import transaction
+from domain import entries as e
 from domain.bitcoin_address import AddressError, ScriptType, parse_address
 from domain.bitcoin_payout import (
     InsufficientFunds,
@@ -50,6 +54,7 @@ from domain.bitcoin_payout import (
     clamp_fee_rate,
     estimate_vsize,
 )
+from domain.utxo_set import UtxoState
 from domain.withdrawals import plan_withdrawal_payout
 
 log = logging.getLogger(__name__)
@@ -84,12 +89,19 @@ class PayoutActivities:
                 raise ApplicationError(str(exc), type="signer_unavailable", non_retryable=True) from exc
         return self._signer
 
-    async def _spendable(self, session: AsyncSession, spoken_for: set[str]) -> list[SpendableUtxo]:
-        utxos = await collect_custody_utxos(
-            self._esplora, self._wallet, receive_indexes=await list_derivation_indexes(session),
-            change_indexes=await wq.used_change_indexes(session),
-        )
-        return [u for u in utxos if u.outpoint not in spoken_for]
+    async def _book_signed(self, session: AsyncSession, row: Payout) -> None:
+        """A payout is signed: its change enters the UTXO set and its BTC leaves custody, pending
+        until it confirms (same transaction as the stored signed transaction)."""
+        if row.change_sats:
+            change = self._wallet.derive(CHANGE_BRANCH, row.change_index)
+            await custody.watch_address(session, address=change.address, branch=CHANGE_BRANCH,
+                                        derivation_index=row.change_index)
+            await custody.insert_new(session, {
+                "outpoint": f"{row.txid}:1", "txid": row.txid, "vout": 1, "value_sats": row.change_sats,
+                "address": change.address, "state": UtxoState.SEEN.value, "change_of": row.id,
+            })
+        await ledger.post(session, e.payout_signed(row.operation_id, recipient_sats=row.amount_sats, fee_sats=row.fee_sats),
+                          token_address=self._settings.soroban.contracts.istsi_token)
 
     @activity.defn(name=t.PREPARE_PAYOUT)
     async def prepare_payout(self, ref: t.OperationRef) -> t.PayoutState:
@@ -113,13 +125,13 @@ class PayoutActivities:
                 recipient = parse_address((op.meta or {})["btc_address"], b.network)
                 rate = clamp_fee_rate((await self._esplora.fee_estimates()).rates_sat_vb, target_blocks=b.fee_target_blocks,
                                       floor_sat_vb=b.fee_rate_floor_sat_vb, cap_sat_vb=b.fee_rate_cap_sat_vb)
-                spoken_for = await wq.spoken_for_outpoints(session)
+                candidates = await custody.lock_spendable(session)
+                utxos = [SpendableUtxo(r.txid, r.vout, r.value_sats, branch, index) for r, branch, index in candidates]
                 try:
                     plan = plan_withdrawal_payout(amount_sats=op.amount or 0, recipient_type=recipient.script_type,
-                                                  fee_rate_sat_vb=rate, utxos=await self._spendable(session, spoken_for),
-                                                  dust_limit_sats=b.dust_limit_sats)
+                                                  fee_rate_sat_vb=rate, utxos=utxos, dust_limit_sats=b.dust_limit_sats)
                 except InsufficientFunds:
-                    if not spoken_for:
+                    if not await custody.unconfirmed_payout_funds(session):
                         raise
                     # Outputs are tied up in unconfirmed payouts whose change will come back.
                     return t.PayoutState(t.FUNDS_PENDING, "", 0, 0, "")
@@ -137,6 +149,13 @@ class PayoutActivities:
                 tx_hex=signed.tx_hex if isinstance(signed, SignedPayout) else None,
             )
             session.add(row)
+            await session.flush()
+            chosen = {u.outpoint for u in plan.inputs}
+            for utxo, _, _ in candidates:
+                if utxo.outpoint in chosen:
+                    utxo.state, utxo.reserved_by, utxo.updated_at = UtxoState.RESERVED, row.id, utcnow()
+            if row.status == "signed":
+                await self._book_signed(session, row)
             before = snapshot(op)
             audit(session, op, f"withdrawal.payout_{row.status}", before,
                   extra={"txid": row.txid, "fee_sats": row.fee_sats, "recipient_sats": row.amount_sats})
@@ -178,6 +197,7 @@ class PayoutActivities:
                 raise ApplicationError(str(exc), {"code": exc.code}, type=t.INVALID_SIGNED_PSBT, non_retryable=True) from exc
             before = snapshot(op)
             row.tx_hex, row.status, row.updated_at = signed.tx_hex, "signed", utcnow()
+            await self._book_signed(session, row)
             audit(session, op, "withdrawal.payout_signed", before, actor_id=inp.operator_id, extra={"txid": row.txid})
         return _state(row)
 

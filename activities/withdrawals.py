@@ -30,15 +30,18 @@ from activities.withdrawal_support import audit, load_operation
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
+from db import ledger
 from db.models.base import utcnow
 from db.queries import chain_submissions as submissions
-from db.queries import kyc, limits, system_state
+from db.queries import custody, kyc, limits, system_state
 from db.queries import withdrawals as wq
 from db.queries.operations import snapshot as operation_snapshot
 from db.session import transaction
+from domain import entries as e
 from domain.deposits import usage_without
 from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy, check_operation
 from domain.operations import IllegalTransition, OperationStage, OperationStatus, check_transition
+from domain.utxo_set import UtxoState
 from domain.withdrawals import (
     InsufficientBalance,
     burn_key,
@@ -200,10 +203,14 @@ class WithdrawalActivities:
         ``insufficient_kyc_tier`` (nothing burned), ``insufficient_reserves``,
         ``withdrawal_state_conflict`` (attention), ``RouterPaused`` (retried).
         """
-        async with self._sessions() as session:
-            op = await load_operation(session, ref.operation_id)
-        if op.stellar_tx_hash is not None:
-            return t.BurnResult(op.stellar_tx_hash)
+        async with transaction(self._sessions) as session:
+            op = await load_operation(session, ref.operation_id, for_update=True)
+            if op.stellar_tx_hash is not None:
+                return t.BurnResult(op.stellar_tx_hash)
+            burn_stored = await submissions.get_by_key(self._sessions, idempotency_key=burn_key(ref.operation_id))
+            if burn_stored is None and await ledger.get_transfer(session, f"withdrawal-hold:{op.id}:void"):
+                # The event monitor saw the held tokens leave on chain (under this row's lock).
+                raise _fail("insufficient_balance", "the held tokens left the account on Stellar")
         meta = op.meta or {}
         wid = router_withdrawal_id(op.id)
         try:
@@ -275,6 +282,8 @@ class WithdrawalActivities:
             before = operation_snapshot(op)
             if payout is not None:
                 payout.status, payout.updated_at = "abandoned", utcnow()
+                for utxo in await custody.reserved_by(session, payout.id):  # never signed: the coins are free again
+                    utxo.state, utxo.reserved_by, utxo.updated_at = UtxoState.CONFIRMED, None, utcnow()
             balance = await wq.credit_reminted(session, op)
             check_transition(OperationStatus(op.status), OperationStatus(inp.status))
             op.status, op.stage, op.error = inp.status, inp.stage, inp.error
@@ -282,9 +291,23 @@ class WithdrawalActivities:
             audit(session, op, "withdrawal.reminted", before, actor_id=inp.actor_id, reason=inp.reason,
                   extra={"balance": balance})
 
+    async def _settle_payout(self, session, payout, block_height: int | None) -> None:
+        """The payout confirmed: its pending transfers are posted (recipient, miner fee, the
+        user's fee charge), its inputs are spent and its change is confirmed in the UTXO set."""
+        await ledger.post(session, e.payout_confirmed(payout.operation_id, recipient_sats=payout.amount_sats,
+                                                      fee_sats=payout.fee_sats),
+                          token_address=self._settings.soroban.contracts.istsi_token)
+        for utxo in await custody.reserved_by(session, payout.id):
+            if utxo.state != UtxoState.SPENT:
+                utxo.state, utxo.spent_txid, utxo.spent_height = UtxoState.SPENT, payout.txid, block_height
+        for utxo in await custody.change_of(session, payout.id):
+            if utxo.state == UtxoState.SEEN and block_height is not None:
+                utxo.state, utxo.block_height, utxo.seen_at_height = UtxoState.CONFIRMED, block_height, None
+
     @activity.defn(name=t.SETTLE)
     async def settle(self, inp: t.SettleInput) -> None:
-        """Complete the operation, confirm the payout and audit, in one transaction (idempotent)."""
+        """Complete the operation, post the payout in the books, confirm it in the UTXO set and
+        audit, in one transaction (idempotent)."""
         async with transaction(self._sessions) as session:
             op = await load_operation(session, inp.operation_id, for_update=True)
             if op.status == OperationStatus.COMPLETED.value:
@@ -293,6 +316,7 @@ class WithdrawalActivities:
             payout = await wq.get_payout(session, operation_id=op.id, for_update=True)
             if payout is not None:
                 payout.status, payout.confirmed_height, payout.updated_at = "confirmed", inp.block_height, utcnow()
+                await self._settle_payout(session, payout, inp.block_height)
             now = utcnow()
             op.status, op.stage, op.error = OperationStatus.COMPLETED.value, OperationStage.COMPLETED.value, None
             op.btc_tx_hash, op.confirmations, op.completed_at, op.updated_at = inp.txid, inp.confirmations, now, now

@@ -94,3 +94,20 @@ def build_page(
         items=[item(r) for r in shown],
         next_cursor=encode_cursor(position(shown[-1])) if more and shown else None,
     )
+
+
+def encode_seq_cursor(seq: int) -> str:
+    """Cursor of a journal position (lists of ledger transfers page by ``seq``)."""
+    return base64.urlsafe_b64encode(json.dumps({"seq": seq}).encode()).decode().rstrip("=")
+
+
+def decode_seq_cursor(cursor: str) -> int:
+    """Raises ApiError 422 ``invalid_cursor`` when the cursor was not made by :func:`encode_seq_cursor`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        seq = json.loads(base64.urlsafe_b64decode(padded.encode()))["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise ValueError("bad seq")
+        return seq
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from None

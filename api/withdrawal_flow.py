@@ -30,7 +30,7 @@ from api.withdrawal_allowance import router_allowance
 from chains.soroban.errors import SorobanError
 from db.audit import record_audit
 from db.models import Operation
-from db.queries import kyc, operations, system_state
+from db.queries import custody, kyc, operations, system_state
 from db.queries import withdrawals as wq
 from db.queries.limits import check_and_hold
 from domain.bitcoin_address import parse_address
@@ -62,7 +62,8 @@ async def request(
             ``amount``), ``insufficient_balance``, ``idempotency_key_reused``; 403
             ``insufficient_kyc_tier`` / ``limit_exceeded`` (with the limit); 503 ``system_paused``,
             ``soroban_unavailable``, ``temporal_unavailable``.
-        DomainError: 422 ``amount_below_minimum``, ``invalid_token_address``, address codes.
+        DomainError: 422 ``amount_below_minimum``, ``invalid_token_address``, address codes;
+            ApiError 422 ``custody_address`` (the destination is one of the custody wallet's own).
     """
     settings, user = state.settings, principal.user
     key = f"withdrawal:{user.id}:{client_key}" if client_key else None
@@ -72,6 +73,10 @@ async def request(
     check_request(amount_sats=body.token_amount, minimum_sats=settings.withdrawals.minimum_sats,
                   token_address=body.token_address, istsi_token=token)
     address = parse_address(body.btc_address, settings.bitcoin.network).address
+    if await custody.is_custody_address(session, address):
+        raise ApiError(422, "custody_address", "this address belongs to the custody wallet itself: paying it out "
+                       "would only cost you the network fee; withdraw to an address of your own wallet",
+                       extra={"field": "btc_address"})
     (await system_state.get_pause(session)).check_withdrawals()
     if not user.stellar_address:
         raise ApiError(409, "stellar_address_required", "set a Stellar address on your profile first")

@@ -202,9 +202,11 @@ class ReservesSettings(BaseModel):
     proof_interval_seconds: int = Field(86_400, ge=60)
     #: How often reconciliation runs (hourly); overlapping runs are skipped.
     reconciliation_interval_seconds: int = Field(3_600, ge=60)
-    #: Reserve-ratio lines (CONTRACTS.md reserve_manager): below warning, critical, minimum.
-    warning_ratio_bps: int = Field(11_000, ge=0)
-    critical_ratio_bps: int = Field(10_500, ge=0)
+    #: Reserve-ratio lines (CONTRACTS.md reserve_manager): below warning, critical, minimum. A
+    #: 1:1 redeemable token backed at exactly 100 % is healthy, so all three default to 10000;
+    #: a buffer above 100 % is the operator's option (e.g. 11000 / 10500 / 10000).
+    warning_ratio_bps: int = Field(10_000, ge=0)
+    critical_ratio_bps: int = Field(10_000, ge=0)
     minimum_ratio_bps: int = Field(10_000, ge=0)
     #: Discrepancy bands: below warning is minor; emergency pauses minting and withdrawals.
     warning_discrepancy_bps: int = Field(100, ge=1)
@@ -215,6 +217,9 @@ class ReservesSettings(BaseModel):
     signing_key_file: Path | None = None
     #: Unused change addresses scanned past the last used one (BIP 44 gap limit).
     change_gap_limit: int = Field(20, ge=1)
+    #: Custody outputs reconciliation re-checks against the chain source per run (least
+    #: recently verified first; the block scanner follows every block in between).
+    reconciliation_sample_outputs: int = Field(50, ge=0)
     event_monitor_page_size: int = Field(100, ge=1, le=10_000)
     event_monitor_poll_seconds: float = Field(5.0, gt=0)
     #: Ledger the event monitor starts from on first run (0: the RPC's oldest retained ledger).

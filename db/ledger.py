@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import LedgerAccount, LedgerTransfer
+from db.models import LedgerAccount, LedgerTransfer, TokenBalance
 from domain.chart import KINDS, AccountCode, parse_key
 from domain.ledger import Account, AccountFlags, LedgerError, LedgerId, Result, Transfer, TransferFlags
 
@@ -58,6 +58,11 @@ async def open_accounts(session: AsyncSession, keys: Iterable[str], *, token_add
         })
     if rows:
         await session.execute(insert(LedgerAccount).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    projected = [{"id": uuid.uuid4(), "user_id": r["user_id"], "token_address": r["token_address"]}
+                 for r in rows if r["code"] == AccountCode.USER_ISTSI and r["token_address"]]
+    if projected:  # every user account has its (empty) projection row from the start
+        await session.execute(insert(TokenBalance).values(projected).on_conflict_do_nothing(
+            constraint="uq_token_balances_user_token"))
 
 
 async def post(session: AsyncSession, transfers: Sequence[Transfer], *, token_address: str | None = None) -> list[Result]:

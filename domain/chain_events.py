@@ -1,4 +1,4 @@
-"""What a contract event the engine did not originate means for its projections (pure).
+"""What a contract event the engine did not originate means for the books (pure).
 
 Source: CONTRACTS.md event shapes; SEP-41 token events (``("transfer", from, to) → amount``,
 ``("burn", from) → amount``, ``("mint", to) → amount``); since protocol 23 (CAP-67) a transfer's
@@ -15,11 +15,29 @@ ROUTER = "integration_router"
 
 
 @dataclass(frozen=True)
-class BalanceDelta:
-    """Add ``delta_units`` (negative for a debit) to the balance of Stellar account ``address``."""
+class TokensMoved:
+    """``amount_units`` of iSTSi went from Stellar account ``source`` to ``destination``."""
 
-    address: str
-    delta_units: int
+    source: str
+    destination: str
+    amount_units: int
+
+
+@dataclass(frozen=True)
+class TokensBurned:
+    """``holder`` burned ``amount_units`` of iSTSi directly (SEP-41 ``burn``)."""
+
+    holder: str
+    amount_units: int
+
+
+@dataclass(frozen=True)
+class TokensMinted:
+    """``amount_units`` were minted to ``holder`` by a transaction the engine did not sign: only
+    the router mints, so this is iSTSi without backing (reconciliation reports it)."""
+
+    holder: str
+    amount_units: int
 
 
 @dataclass(frozen=True)
@@ -30,7 +48,7 @@ class PauseSeen:
     reason: str
 
 
-Effect = BalanceDelta | PauseSeen
+Effect = TokensMoved | TokensBurned | TokensMinted | PauseSeen
 
 
 def _amount(value: Any) -> int | None:
@@ -46,11 +64,11 @@ def effects_of(contract: str, name: str | None, topics: list[Any], value: Any) -
         if amount is None or len(topics) < 2:
             return []
         if name == "transfer" and len(topics) >= 3:
-            return [BalanceDelta(str(topics[1]), -amount), BalanceDelta(str(topics[2]), amount)]
+            return [TokensMoved(str(topics[1]), str(topics[2]), amount)]
         if name == "burn":
-            return [BalanceDelta(str(topics[1]), -amount)]
+            return [TokensBurned(str(topics[1]), amount)]
         if name == "mint":
-            return [BalanceDelta(str(topics[1]), amount)]
+            return [TokensMinted(str(topics[1]), amount)]
     if contract == ROUTER and name == "pause" and len(topics) >= 2:
         return [PauseSeen(str(topics[1]), value if isinstance(value, str) else "")]
     return []

@@ -94,34 +94,37 @@ def reorg_window_passed(tip_height: int, missing_since_tip: int, window_blocks: 
 
 @dataclass(frozen=True)
 class SolvencyView:
-    """Inputs of the solvency guard, read just before minting.
+    """Inputs of the solvency guard, read from the books just before minting.
 
-    ``custody_sats`` excludes the deposit's own output, so the rule holds whether or not the
-    chain source already lists it; ``supply_units`` is ``istsi_token.total_supply``;
-    ``pending_withdrawals_sats`` are burned but not yet paid out (reserve_manager).
+    ``custody_sats``: confirmed custody outputs in the UTXO set (this deposit's own included);
+    ``supply_units``: iSTSi in issue per the books, mints in progress (pending credits) included;
+    ``pending_withdrawals_sats``: burned but not yet paid out (``withdrawals_unpaid``);
+    ``reorged_sats``: BTC of credited deposits that left the chain and whose credits are held
+    (``reorged_deposits``): an explained shortfall that must not stop other users' deposits.
     """
 
     custody_sats: int
     supply_units: int
     pending_withdrawals_sats: int
+    reorged_sats: int = 0
 
 
 def check_solvency(view: SolvencyView, amount_sats: int) -> None:
-    """Custody BTC after this deposit must cover token supply after this mint, plus pending payouts.
+    """Custody BTC must cover the token supply after this mint plus pending payouts.
 
-    ``custody + amount >= supply + amount + pending``.
+    ``custody + reorged >= supply + amount + pending``.
 
     Raises:
         Insolvent: the rule would break (reconciliation must look before anything more is minted).
 
-    Source: DESIGN §3 invariants.
+    Source: DESIGN §3 invariants (custody ≥ supply + pending payouts).
     """
-    after_custody = view.custody_sats + amount_sats
+    covered = view.custody_sats + view.reorged_sats
     after_supply = view.supply_units + amount_sats
-    if after_custody < after_supply + view.pending_withdrawals_sats:
+    if covered < after_supply + view.pending_withdrawals_sats:
         raise Insolvent(
-            f"custody would hold {after_custody} sats for {after_supply} units supplied and "
-            f"{view.pending_withdrawals_sats} sats of pending withdrawals"
+            f"custody holds {view.custody_sats} sats (+{view.reorged_sats} held after reorgs) for {after_supply} "
+            f"units supplied after this mint and {view.pending_withdrawals_sats} sats of pending withdrawals"
         )
 
 

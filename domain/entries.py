@@ -133,9 +133,11 @@ def deposit_vanished(operation_id: OpId, outpoint: str, amount_sats: int, *, epo
 
 # ---- a reorg after the mint -------------------------------------------------------------------
 
-def reorg_hold(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
-    """A credited deposit's output left the chain: hold ``held_units`` of the user's credit
-    (pending, so it can be neither withdrawn nor moved) and take its BTC out of custody.
+def reorg_hold(operation_id: OpId, user_id: UserId, outpoint: str, *, held_units: int, amount_sats: int,
+               epoch: int) -> list[Transfer]:
+    """A credited deposit's output ``outpoint`` left the chain: hold ``held_units`` of the
+    user's credit (pending, so it can be neither withdrawn nor moved through the engine) and
+    take its BTC out of custody into ``reorged_deposits``.
 
     ``held_units`` is at most the user's available balance (what was withdrawn already cannot be
     held); a hold of 0 posts only the BTC side.
@@ -143,32 +145,51 @@ def reorg_hold(operation_id: OpId, user_id: UserId, *, held_units: int, amount_s
     op = str(operation_id)
     transfers = []
     if held_units > 0:
-        transfers.append(Transfer(f"reorg-hold:{op}#{epoch}", user_istsi(user_id), SUSPENSE_ISTSI, held_units, ISTSI,
-                                  TransferCode.REORG_HOLD, PENDING, operation_id=op))
-    transfers.append(Transfer(f"reorg-vanished:{op}#{epoch}", REORGED, CUSTODY, amount_sats, BTC,
+        transfers.append(Transfer(f"reorg-hold:{outpoint}#{epoch}", user_istsi(user_id), SUSPENSE_ISTSI, held_units,
+                                  ISTSI, TransferCode.REORG_HOLD, PENDING, operation_id=op))
+    transfers.append(Transfer(f"reorg-vanished:{outpoint}#{epoch}", REORGED, CUSTODY, amount_sats, BTC,
                               TransferCode.REORG_HOLD, operation_id=op))
     return transfers
 
 
-def reorg_returned(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
-    """The output confirmed again: release the hold and bring the BTC back into custody."""
-    op = str(operation_id)
-    hold = reorg_hold(operation_id, user_id, held_units=held_units, amount_sats=amount_sats, epoch=epoch)
-    transfers = [resolve(t, post=False) for t in hold if t.is_pending]
-    transfers.append(Transfer(f"reorg-returned:{op}#{epoch}", CUSTODY, REORGED, amount_sats, BTC,
-                              TransferCode.REORG_RETURNED, operation_id=op))
+def reorg_returned(operation_id: OpId, outpoint: str, open_holds: list[Transfer], *, amount_sats: int,
+                   epoch: int) -> list[Transfer]:
+    """The output confirmed again: void the open holds of the credit (wherever the tokens
+    moved them, see :func:`reorg_hold_moved`) and bring the BTC back into custody."""
+    return [*[resolve(t, post=False) for t in open_holds],
+            Transfer(f"reorg-returned:{outpoint}#{epoch}", CUSTODY, REORGED, amount_sats, BTC,
+                     TransferCode.REORG_RETURNED, operation_id=str(operation_id))]
+
+
+def reorg_write_off(operation_id: OpId, outpoint: str, open_holds: list[Transfer], *, amount_sats: int,
+                    epoch: int) -> list[Transfer]:
+    """The output did not come back within the reorg window: the held credits are reversed
+    into ``suspense_istsi`` and the lost BTC into ``suspense_btc`` (operators decide)."""
+    return [*[resolve(t, post=True) for t in open_holds],
+            Transfer(f"reorg-write-off:{outpoint}#{epoch}", SUSPENSE_BTC, REORGED, amount_sats, BTC,
+                     TransferCode.REORG_WRITE_OFF, operation_id=str(operation_id))]
+
+
+def reorg_hold_moved(hold: Transfer, event_id: str, *, moved_units: int) -> list[Transfer]:
+    """Held tokens moved on Stellar (the engine cannot stop that): the hold follows them.
+
+    Voids ``hold`` and re-holds what stayed behind; :func:`reorg_hold_arrived` holds the moved
+    units on the receiving account (a user, or ``istsi_external``), so nobody can redeem them
+    through the engine. Post both around the chain transfer, in one chain.
+    """
+    assert hold.pending_id is None and 0 < moved_units <= hold.amount
+    transfers = [resolve(hold, post=False)]
+    if hold.amount > moved_units:
+        transfers.append(Transfer(f"{hold.id}/{event_id}:kept", hold.debit_account, SUSPENSE_ISTSI,
+                                  hold.amount - moved_units, ISTSI, TransferCode.REORG_HOLD, PENDING,
+                                  operation_id=hold.operation_id))
     return transfers
 
 
-def reorg_write_off(operation_id: OpId, user_id: UserId, *, held_units: int, amount_sats: int, epoch: int) -> list[Transfer]:
-    """The output did not come back within the reorg window: the held credit is reversed into
-    ``suspense_istsi`` and the lost BTC into ``suspense_btc`` (operators decide)."""
-    op = str(operation_id)
-    hold = reorg_hold(operation_id, user_id, held_units=held_units, amount_sats=amount_sats, epoch=epoch)
-    transfers = [resolve(t, post=True) for t in hold if t.is_pending]
-    transfers.append(Transfer(f"reorg-write-off:{op}#{epoch}", SUSPENSE_BTC, REORGED, amount_sats, BTC,
-                              TransferCode.REORG_WRITE_OFF, operation_id=op))
-    return transfers
+def reorg_hold_arrived(hold: Transfer, event_id: str, *, moved_units: int, to_account: str) -> list[Transfer]:
+    """The receiving side of :func:`reorg_hold_moved`; post it after the chain transfer."""
+    return [Transfer(f"{hold.id}/{event_id}:moved", to_account, SUSPENSE_ISTSI, moved_units, ISTSI,
+                     TransferCode.REORG_HOLD, PENDING, operation_id=hold.operation_id)]
 
 
 # ---- withdrawals -------------------------------------------------------------------------------

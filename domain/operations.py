@@ -65,6 +65,8 @@ class OperationStage(StrEnum):
     SOLVENCY_CHECK = "solvency_check"
     MINTING = "minting"
     WATCHING = "watching"
+    REORG_HOLD = "reorg_hold"
+    """Minted, but the deposit's BTC left the canonical chain: its credit is held until it returns."""
     RESERVING = "reserving"
     AWAITING_APPROVAL = "awaiting_approval"
     BURNING = "burning"

@@ -27,15 +27,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from domain.merkle_sum import InclusionProof, Node, verify_inclusion
 
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ProofDocument:
     """Everything a proof asserts. Amounts in satoshis, heights in blocks, ledger a Stellar sequence.
 
-    ``liabilities_sats`` = on-chain token supply + burned-but-unpaid withdrawals; ``tree_total_sats``
-    is the root sum of the per-user tree (the database's view of the same liabilities).
+    ``reserves_sats``: custody outputs confirmed at ``btc_height`` (the custody UTXO set, the
+    height's block cross-checked against the chain). ``liabilities_sats`` = iSTSi in issue
+    (``supply_units``) + burned-but-unpaid withdrawals, both from the books at the journal
+    position ``journal_seq`` (highest transfer) / ``journal_transfers`` (their count);
+    ``tree_total_sats`` is the root sum of the per-holder tree built from the same snapshot.
     ``ratio_bps`` is reserves / liabilities (-1 when liabilities are 0).
     """
 
@@ -53,6 +56,8 @@ class ProofDocument:
     root_hash: str
     ratio_bps: int
     public_key: str
+    journal_seq: int = 0
+    journal_transfers: int = 0
     version: int = DOCUMENT_VERSION
 
     def canonical_bytes(self) -> bytes:
@@ -97,13 +102,14 @@ class VerifyReport:
 
 def _document(raw: dict[str, Any]) -> ProofDocument:
     names = {f.name for f in fields(ProofDocument)}
-    missing = names - raw.keys()
+    optional = {"journal_seq", "journal_transfers"}  # absent from version 1 documents
+    missing = names - raw.keys() - optional
     if missing:
         raise ValueError(f"proof lacks {sorted(missing)}")
     extra = set(raw) - names - {"signature"}
     if extra:
         raise ValueError(f"proof has unknown fields {sorted(extra)}")
-    return ProofDocument(**{k: raw[k] for k in names})
+    return ProofDocument(**{k: raw[k] for k in names if k in raw})
 
 
 def inclusion_from_json(raw: dict[str, Any]) -> InclusionProof:
@@ -162,6 +168,8 @@ def verify_proof_file(data: dict[str, Any], *, expected_public_key: str | None =
     _check_signature(doc, signature, expected_public_key, report)
     if doc.liabilities_sats != doc.supply_units + doc.burned_unpaid_sats:
         report.problems.append("liabilities are not supply + burned-unpaid withdrawals")
+    if doc.version >= 2 and doc.tree_total_sats != doc.liabilities_sats:
+        report.problems.append("the liability tree does not sum to the liabilities")
     expected_ratio = doc.reserves_sats * 10_000 // doc.liabilities_sats if doc.liabilities_sats else -1
     if doc.ratio_bps != expected_ratio:
         report.problems.append("ratio_bps does not match reserves / liabilities")

@@ -4,8 +4,9 @@ Units: reserves and liabilities in satoshis (1 iSTSi base unit = 1 satoshi, DESI
 ratios and discrepancies in basis points (1 bps = 0.01 %).
 
 Source: DESIGN §3 (``ratio_bps = reserves_sats * 10000 // supply_units``), CONTRACTS.md
-reserve_manager thresholds (warning 11000, critical 10500, minimum 10000), issue 9 severity bands
-(minor < 100, warning >= 100, critical >= 300, emergency >= 500 bps).
+reserve_manager (a 1:1 token fully backed reads 10000 = healthy; buffer thresholds above 10000
+are the operator's configuration, off by default), issue 9 severity bands (minor < 100,
+warning >= 100, critical >= 300, emergency >= 500 bps).
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ _RANK = {s: i for i, s in enumerate(Severity)}
 
 @dataclass(frozen=True)
 class RatioThresholds:
-    """Ratio lines in bps; ``warning_bps >= critical_bps >= minimum_bps``."""
+    """Ratio lines in bps; ``warning_bps >= critical_bps >= minimum_bps`` (default: 100 % is healthy)."""
 
-    warning_bps: int = 11_000
-    critical_bps: int = 10_500
+    warning_bps: int = 10_000
+    critical_bps: int = 10_000
     minimum_bps: int = 10_000
 
 

@@ -93,8 +93,9 @@ def deposit_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora,
         contracts=deps.contracts, submitter=deps.submitter,
     )
-    guards = DepositGuards(sessions=deps.sessions, esplora=deps.esplora, contracts=deps.contracts)
-    detection = DepositDetection(settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora)
+    guards = DepositGuards(sessions=deps.sessions, esplora=deps.esplora, settings=deps.settings)
+    detection = DepositDetection(settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora,
+                                 wallet=deps.wallet)
     return [*deposits.all(), *guards.all(), *detection.all()]
 
 

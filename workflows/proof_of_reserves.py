@@ -1,4 +1,7 @@
-"""``ProofOfReservesWorkflow``: snapshot → Merkle-sum tree → signed document → published root.
+"""``ProofOfReservesWorkflow``: scan → snapshot → Merkle-sum tree → signed document → published root.
+
+Assets: the custody UTXO set at the scanned height (its block cross-checked against the chain).
+Liabilities: the books at the journal position the tree's snapshot pins.
 
 Scheduled (``reserve-proof``, daily by default) and on demand (``POST /api/admin/reserves/proof``,
 workflow id ``reserve-proof-<proof_id>``). Only ids and small figures travel through history;
@@ -13,9 +16,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities import deposit_types as scan
     from activities.reserves import ProofActivities
     from activities.reserves_types import ProofInput, ProofResult, ProofStepInput, SnapshotInput
 
+SCAN_START_TO_CLOSE = timedelta(minutes=10)
+SCAN_HEARTBEAT = timedelta(seconds=60)
 SNAPSHOT_START_TO_CLOSE = timedelta(minutes=5)
 TREE_START_TO_CLOSE = timedelta(minutes=30)
 TREE_HEARTBEAT = timedelta(seconds=30)
@@ -43,7 +49,13 @@ class ProofOfReservesWorkflow:
     async def run(self, inp: ProofInput) -> ProofResult:
         proof_id = inp.proof_id or workflow.uuid4()
         step = ProofStepInput(proof_id)
-        # Pin the Bitcoin height and Stellar ledger; read reserves, supply, burned-unpaid.
+        if workflow.patched("scan-before-proof"):
+            # Bring the custody UTXO set up to the chain first: the proof pins the scanned height.
+            await workflow.execute_activity(
+                scan.SCAN, scan.ScanInput(grace_seconds=3600), result_type=scan.ScanResult,
+                start_to_close_timeout=SCAN_START_TO_CLOSE, heartbeat_timeout=SCAN_HEARTBEAT, retry_policy=RETRY,
+            )
+        # Pin the scanned Bitcoin height (still canonical) and the Stellar ledger; sum the UTXO set.
         await workflow.execute_activity_method(
             ProofActivities.snapshot_reserves, SnapshotInput(proof_id),
             start_to_close_timeout=SNAPSHOT_START_TO_CLOSE, retry_policy=RETRY,

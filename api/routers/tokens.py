@@ -11,12 +11,13 @@ from stellar_sdk import Keypair
 from api.auth.dependencies import AUTH_RESPONSES, UserAuth
 from api.deps import SessionDep, StateDep
 from api.errors import ApiError
-from api.pagination import CursorPage, PageDep, build_page
-from api.schemas.tokens import BalanceOut, BalancesOut, HistoryEntry
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_seq_cursor, encode_seq_cursor
+from api.schemas.tokens import BalanceOut, BalancesOut, HistoryEntry, HistoryPage
 from api.state import AppState
 from chains.soroban import IstsiToken, SorobanClient, SorobanError
 from chains.soroban.setup import contract_addresses
-from db.queries import balances, operations
+from db.queries import balances
+from db.queries.history import balance_history
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -46,11 +47,21 @@ async def get_balances(
     )
 
 
-@router.get("/history", responses=AUTH_RESPONSES)
-async def get_history(principal: UserAuth, session: SessionDep, page: PageDep) -> CursorPage[HistoryEntry]:
-    """Operations that changed the caller's balance, newest first (amounts signed)."""
-    rows = await operations.list_balance_history(session, user_id=principal.user.id, after=page.after, limit=page.limit)
-    return build_page(rows, page, HistoryEntry.of)
+@router.get("/history", responses={**AUTH_RESPONSES, 422: {"description": "invalid_cursor"}})
+async def get_history(
+    principal: UserAuth, session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+) -> HistoryPage:
+    """Every posted change of the caller's iSTSi in the books, newest first, with the operation
+    it belongs to (amounts signed, base units)."""
+    before = decode_seq_cursor(cursor) if cursor else None
+    rows = await balance_history(session, user_id=principal.user.id, before_seq=before, limit=limit + 1)
+    shown = rows[:limit]
+    return HistoryPage(
+        items=[HistoryEntry(**entry) for entry, _ in shown],
+        next_cursor=encode_seq_cursor(shown[-1][1]) if len(rows) > limit and shown else None,
+    )
 
 
 async def _chain_balance(state: AppState, stellar_address: str) -> int:

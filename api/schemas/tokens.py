@@ -8,8 +8,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from db.models import Operation
-
 
 class BalanceOut(BaseModel):
     token_address: str
@@ -27,22 +25,24 @@ class BalancesOut(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    """One balance change: ``amount`` is signed (+ deposit credited, - withdrawal burned)."""
+    """One posted change of the caller's iSTSi in the books: ``amount`` is signed (+ credited,
+    - debited), ``kind`` says why (``deposit_credit``, ``withdrawal_hold`` posted by the burn,
+    ``withdrawal_remint``, ``chain_transfer``, ``reorg_hold`` written off …)."""
 
-    operation_id: uuid.UUID
-    operation_type: str
-    status: str
+    transfer_id: str
+    kind: str
     amount: int
+    operation_id: uuid.UUID | None
+    operation_type: str | None
+    status: str | None
+    """The operation's status (None for chain transfers, which have no operation)."""
     stellar_tx_hash: str | None
     btc_tx_hash: str | None
     created_at: datetime
     completed_at: datetime | None
 
-    @classmethod
-    def of(cls, op: Operation) -> HistoryEntry:
-        sign = -1 if op.operation_type == "withdrawal" else 1
-        return cls(
-            operation_id=op.id, operation_type=op.operation_type, status=op.status, amount=sign * (op.amount or 0),
-            stellar_tx_hash=op.stellar_tx_hash, btc_tx_hash=op.btc_tx_hash, created_at=op.created_at,
-            completed_at=op.completed_at,
-        )
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEntry]
+    next_cursor: str | None
+    """Pass as ``cursor`` to get the next page; ``null`` when this is the last one."""

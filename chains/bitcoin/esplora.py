@@ -99,6 +99,10 @@ class EsploraClient:
             tx_count=int(data["tx_count"]),
         )
 
+    async def block_raw(self, block_hash: str) -> bytes:
+        """The serialized block (header, tx count, transactions). Raises BlockNotFound."""
+        return (await self._checked("GET", f"/block/{block_hash}/raw", BlockNotFound)).content
+
     async def transaction(self, txid: str) -> Transaction:
         """A transaction with its canonical-chain status. Raises TxNotFound."""
         return parse_transaction(await self._json("GET", f"/tx/{txid}", not_found=TxNotFound))

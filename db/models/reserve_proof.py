@@ -33,6 +33,10 @@ class ReserveProof(SQLModel, table=True):
     """Withdrawals burned on chain but not yet paid out in BTC, satoshis."""
     liabilities_sats: int = sats()
     """``supply_units + burned_unpaid_sats``."""
+    journal_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    """Highest ledger transfer visible to the snapshot the liabilities were read from."""
+    journal_transfers: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    """How many transfers that snapshot held (with ``journal_seq``: the pinned journal position)."""
     tree_total_sats: int | None = sats(nullable=True, default=None)
     """Root sum of the Merkle-sum tree (the database's per-user liabilities)."""
     leaf_count: int | None = sats(nullable=True, default=None)

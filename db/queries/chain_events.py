@@ -1,4 +1,4 @@
-"""Contract events and the event monitor's cursor; projection updates for non-engine events."""
+"""Contract events and the event monitor's cursor."""
 
 from __future__ import annotations
 
@@ -6,16 +6,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ChainEvent, ChainSubmission, EventCursor, User
 from db.models.base import utcnow
-
-
-class ProjectionBehind(Exception):
-    """A debit would take a balance below zero: the engine's own update has not landed yet."""
 
 
 async def get_cursor(session: AsyncSession, *, name: str) -> EventCursor | None:
@@ -57,33 +53,3 @@ async def users_by_address(session: AsyncSession, *, addresses: Sequence[str]) -
         return {}
     stmt = select(User.stellar_address, User.id).where(User.stellar_address.in_(addresses))  # type: ignore[union-attr]
     return {a: i for a, i in (await session.execute(stmt)).all() if a}
-
-
-async def add_to_balance(session: AsyncSession, *, user_id: uuid.UUID, token_address: str, delta_units: int) -> None:
-    """Credit (delta > 0) or debit one user's projected balance.
-
-    A debit keeps ``reserved_balance <= balance`` by shrinking the hold (the chain already moved
-    the tokens; the withdrawal holding them will fail its burn and handle that).
-
-    Raises:
-        ProjectionBehind: a debit larger than the projected balance.
-    """
-    if delta_units >= 0:
-        await session.execute(
-            text(
-                "INSERT INTO token_balances (user_id, token_address, balance) VALUES (:u, :t, :d) "
-                "ON CONFLICT (user_id, token_address) DO UPDATE SET balance = token_balances.balance + :d, "
-                "last_updated = now()"
-            ),
-            {"u": user_id, "t": token_address, "d": delta_units},
-        )
-        return
-    done = await session.execute(
-        text(
-            "UPDATE token_balances SET balance = balance + :d, reserved_balance = LEAST(reserved_balance, balance + :d), "
-            "last_updated = now() WHERE user_id = :u AND token_address = :t AND balance + :d >= 0 RETURNING id"
-        ),
-        {"u": user_id, "t": token_address, "d": delta_units},
-    )
-    if done.first() is None:
-        raise ProjectionBehind(f"debit of {-delta_units} exceeds the projected balance of user {user_id}")

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.deposit_address import DERIVATION_INDEX_SEQUENCE, DepositAddress
+from db.queries.custody import watch_address
 
 
 async def get_by_user(session: AsyncSession, *, user_id: uuid.UUID) -> DepositAddress | None:
@@ -39,7 +40,8 @@ async def assign_deposit_address(
     """Return the user's deposit address, assigning the next receive index on first call.
 
     Runs in the caller's transaction (commit afterwards). ``derive_address`` maps a derivation
-    index to the address, e.g. ``CustodyWallet.receive_address``.
+    index to the address, e.g. ``CustodyWallet.receive_address``. The address is added to the
+    custody watch list (``custody_addresses``) with its owner in the same transaction.
 
     Raises:
         sqlalchemy IntegrityError: ``user_id`` is not a user.
@@ -57,4 +59,7 @@ async def assign_deposit_address(
     row = await get_by_user(session, user_id=user_id)  # ours, or the concurrent request's that won
     if row is None:
         raise RuntimeError(f"deposit address of user {user_id} neither inserted nor found")
+    # The block scanner books what reaches it from now on as this user's.
+    await watch_address(session, address=row.address, branch=0, derivation_index=row.derivation_index,
+                        user_id=user_id)
     return row

@@ -33,6 +33,8 @@ class NewDeposit:
     stellar_address: str
     source: str
     """``api`` or ``detection``."""
+    outpoints: list[str] | None = None
+    """A deposit of several small receipts: every outpoint it credits (``outpoint`` is the last)."""
 
 
 async def insert_deposit(session: AsyncSession, new: NewDeposit) -> Operation | None:
@@ -56,7 +58,8 @@ async def insert_deposit(session: AsyncSession, new: NewDeposit) -> Operation | 
             outpoint=f"{new.txid}:{new.vout}",
             workflow_id=new.workflow_id,
             idempotency_key=new.idempotency_key,
-            meta={"vout": new.vout, "stellar_address": new.stellar_address, "source": new.source},
+            meta={"vout": new.vout, "stellar_address": new.stellar_address, "source": new.source,
+                  **({"outpoints": new.outpoints} if new.outpoints else {})},
         )
         .on_conflict_do_nothing()
         .returning(Operation)

@@ -1,14 +1,10 @@
-"""Liability and asset figures the proof of reserves and reconciliation read from Postgres.
+"""Liability figures the proof of reserves and reconciliation read from Postgres.
 
-Definitions (shared with the withdrawal flow, which keeps them true):
-
-* **burned-but-unpaid withdrawals** — ``operations`` rows with ``operation_type='withdrawal'``,
-  ``stellar_tx_hash IS NOT NULL`` (the burn happened on chain) and ``status IN ('pending',
-  'processing')`` (the BTC payout is not settled). Their sum is owed in BTC although the tokens
-  are gone from ``total_supply``.
-* ``token_balances.balance`` mirrors the user's on-chain iSTSi balance, so a burned amount has
-  left it; a user's liability is ``balance`` plus their burned-but-unpaid withdrawals.
-* The database's **net deposits** are completed deposits minus completed withdrawals.
+Liabilities come from the books (``ledger_accounts``): every engine user's iSTSi
+(``user_istsi``), tokens held outside the engine (``istsi_external``) and written-off credits
+(``suspense_istsi``) sum to ``istsi_supply``; add each user's **burned-but-unpaid withdrawals**
+(``operations`` rows with ``operation_type='withdrawal'``, ``stellar_tx_hash IS NOT NULL``, status
+``pending``/``processing``), whose total is the books' ``withdrawals_unpaid``.
 """
 
 from __future__ import annotations
@@ -17,48 +13,27 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Operation, TokenBalance
-
-BURNED_UNPAID_STATUSES = ("pending", "processing")
-
-
-def _burned_unpaid_filter():
-    return (
-        (Operation.operation_type == "withdrawal")
-        & Operation.stellar_tx_hash.is_not(None)  # type: ignore[union-attr]
-        & Operation.status.in_(BURNED_UNPAID_STATUSES)  # type: ignore[attr-defined]
-    )
-
-
-async def burned_unpaid_withdrawals_sats(session: AsyncSession) -> int:
-    """Sum of withdrawals burned on chain and not yet paid out, satoshis (module docstring)."""
-    stmt = select(func.coalesce(func.sum(Operation.amount), 0)).where(_burned_unpaid_filter())
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def net_completed_deposits_sats(session: AsyncSession) -> int:
-    """Completed deposits minus completed withdrawals, satoshis."""
-    signed = func.sum(case((Operation.operation_type == "deposit", Operation.amount), else_=-Operation.amount))  # type: ignore[operator]
-    stmt = select(func.coalesce(signed, 0)).where(
-        Operation.status == "completed", Operation.operation_type.in_(("deposit", "withdrawal"))  # type: ignore[attr-defined]
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def total_balances_units(session: AsyncSession, *, token_address: str) -> int:
-    """Sum of ``token_balances.balance`` for ``token_address``, base units."""
-    stmt = select(func.coalesce(func.sum(TokenBalance.balance), 0)).where(TokenBalance.token_address == token_address)
-    return int((await session.execute(stmt)).scalar_one())
-
+#: Leaf ids of the holders that are not engine users (stable, so inclusion proofs can name them).
+EXTERNAL_HOLDERS_LEAF = uuid.uuid5(uuid.NAMESPACE_URL, "custody:istsi_external")
+SUSPENSE_LEAF = uuid.uuid5(uuid.NAMESPACE_URL, "custody:suspense_istsi")
 
 _LIABILITIES_SQL = text(
     """
     SELECT COALESCE(b.user_id, w.user_id) AS user_id,
            COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS liability
-    FROM (SELECT user_id, balance FROM token_balances WHERE token_address = :token) AS b
+    FROM (
+        SELECT user_id, credits_posted - debits_posted AS balance FROM ledger_accounts
+        WHERE code = 'user_istsi' AND (token_address = :token OR token_address IS NULL)
+        UNION ALL
+        SELECT CAST(:external AS uuid), credits_posted - debits_posted FROM ledger_accounts
+        WHERE key = 'istsi_external' AND credits_posted <> debits_posted
+        UNION ALL
+        SELECT CAST(:suspense AS uuid), credits_posted - debits_posted FROM ledger_accounts
+        WHERE key = 'suspense_istsi' AND credits_posted <> debits_posted
+    ) AS b
     FULL OUTER JOIN (
         SELECT user_id, SUM(amount) AS unpaid FROM operations
         WHERE operation_type = 'withdrawal' AND stellar_tx_hash IS NOT NULL
@@ -73,13 +48,15 @@ _LIABILITIES_SQL = text(
 async def stream_user_liabilities(
     session: AsyncSession, *, token_address: str, batch_rows: int = 10_000
 ) -> AsyncIterator[tuple[uuid.UUID, int]]:
-    """Yield ``(user_id, liability_sats)`` ordered by user id, over a server-side cursor.
+    """Yield ``(user_id, liability_sats)`` ordered by user id, over a server-side cursor (the
+    non-user holders under :data:`EXTERNAL_HOLDERS_LEAF` and :data:`SUSPENSE_LEAF`).
 
     The caller's session must stay open (and in one transaction, for a consistent snapshot)
     while iterating; memory stays at ``batch_rows`` rows.
     """
     result = await session.stream(
-        _LIABILITIES_SQL.bindparams(token=token_address), execution_options={"yield_per": batch_rows}
+        _LIABILITIES_SQL.bindparams(token=token_address, external=str(EXTERNAL_HOLDERS_LEAF), suspense=str(SUSPENSE_LEAF)),
+        execution_options={"yield_per": batch_rows},
     )
     async for partition in result.partitions(batch_rows):
         for user_id, liability in partition:

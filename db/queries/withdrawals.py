@@ -1,11 +1,13 @@
-"""Withdrawal reads and writes by intent: the balance hold, the burn debit, payouts.
+"""Withdrawal reads and writes by intent: the balance hold, the burn, payouts.
 
-Every writer runs inside the caller's transaction, so a balance change commits together with
+Every writer runs inside the caller's transaction, so a ledger posting commits together with
 the operation it belongs to and that operation's audit row. Amounts are base units (= sats).
 
-The hold lives on the operation: ``operations.metadata.reserved`` is true while the amount is
-counted in ``token_balances.reserved_balance``. Hold, release and debit flip it under the
-balance row lock, which makes each of them idempotent.
+The hold is a pending transfer in the books (``withdrawal-hold:<operation id>``, debit the
+user's iSTSi): the account's ``debits_must_not_exceed_credits`` flag refuses a hold beyond the
+available balance, the burn posts it and a release voids it, each at most once.
+``token_balances.reserved_balance`` is its projection. ``operations.metadata.reserved`` mirrors
+whether the hold is open, for readers of the operation alone.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Operation, Payout, TokenBalance
-from db.models.base import utcnow
+from db import ledger
+from db.models import Operation, Payout
 from db.models.payout import CHANGE_INDEX_SEQUENCE
+from domain import entries as e
+from domain.chart import balance
+from domain.ledger import LedgerError, Result
 from domain.operations import OperationStage, OperationStatus, OperationType
-from domain.withdrawals import check_available
+from domain.withdrawals import InsufficientBalance
 
 #: Payouts whose inputs are spoken for: their transaction exists and may reach the chain.
 LIVE_PAYOUT_STATUSES = ("awaiting_signature", "signed", "broadcast")
@@ -41,32 +46,27 @@ class NewWithdrawal:
     workflow_id: str
 
 
-async def lock_balance(session: AsyncSession, *, user_id: uuid.UUID, token_address: str) -> TokenBalance | None:
-    """The user's balance row of ``token_address``, locked until the transaction ends (None if absent)."""
-    stmt = (
-        select(TokenBalance)
-        .where(TokenBalance.user_id == user_id, TokenBalance.token_address == token_address)
-        .with_for_update()
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
+async def _hold(session: AsyncSession, op: Operation) -> None:
+    amount = op.amount or 0
+    try:
+        await ledger.post(session, e.withdrawal_hold(op.id, op.user_id, amount), token_address=op.token_address)
+    except LedgerError as exc:
+        if exc.result != Result.EXCEEDS_CREDITS:
+            raise
+        available = (await ledger.account(session, e.user_istsi(op.user_id))).credit_available
+        raise InsufficientBalance(f"available balance is {max(available, 0)} units; {amount} requested") from exc
 
 
 async def insert_with_hold(session: AsyncSession, new: NewWithdrawal) -> Operation:
-    """Hold ``amount_sats`` of the available balance and insert the ``pending`` withdrawal.
+    """Insert the ``pending`` withdrawal and hold ``amount_sats`` of the available balance.
 
-    The balance row lock serialises concurrent requests of one user, so holds never exceed
-    the balance (also enforced by ``ck_token_balances_reserved_le_balance``).
+    The ledger account's row lock serialises concurrent holds of one user and its balance flag
+    refuses any beyond the available balance.
 
     Raises:
-        InsufficientBalance: no balance row, or ``balance - reserved_balance < amount_sats``.
+        InsufficientBalance: the available balance is smaller than ``amount_sats``.
         sqlalchemy IntegrityError: the idempotency key is taken.
     """
-    row = await lock_balance(session, user_id=new.user_id, token_address=new.token_address)
-    check_available(balance=row.balance if row else 0, reserved=row.reserved_balance if row else 0,
-                    amount_sats=new.amount_sats)
-    assert row is not None
-    row.reserved_balance += new.amount_sats
-    row.last_updated = utcnow()
     op = Operation(
         id=new.operation_id,
         user_id=new.user_id,
@@ -81,6 +81,7 @@ async def insert_with_hold(session: AsyncSession, new: NewWithdrawal) -> Operati
     )
     session.add(op)
     await session.flush()
+    await _hold(session, op)
     return op
 
 
@@ -90,59 +91,47 @@ async def ensure_hold(session: AsyncSession, op: Operation) -> bool:
     Raises:
         InsufficientBalance: the hold is missing and the available balance cannot cover it.
     """
-    if (op.meta or {}).get("reserved") or op.stellar_tx_hash is not None:
+    if op.stellar_tx_hash is not None or await ledger.get_transfer(session, f"withdrawal-hold:{op.id}"):
         return False
-    row = await lock_balance(session, user_id=op.user_id, token_address=op.token_address or "")
-    amount = op.amount or 0
-    check_available(balance=row.balance if row else 0, reserved=row.reserved_balance if row else 0, amount_sats=amount)
-    assert row is not None
-    row.reserved_balance += amount
-    row.last_updated = utcnow()
+    await _hold(session, op)
     op.meta = {**(op.meta or {}), "reserved": True}
     return True
 
 
 async def release_hold(session: AsyncSession, op: Operation) -> bool:
-    """Give the held amount back to the available balance; True when something was released."""
-    if not (op.meta or {}).get("reserved"):
+    """Void the hold (idempotent); True when something was released now."""
+    if await ledger.get_transfer(session, f"withdrawal-hold:{op.id}") is None:
         return False
-    row = await lock_balance(session, user_id=op.user_id, token_address=op.token_address or "")
-    if row is not None:
-        row.reserved_balance -= op.amount or 0
-        row.last_updated = utcnow()
+    results = await ledger.post(session, e.withdrawal_release(op.id, op.user_id, op.amount or 0),
+                                token_address=op.token_address)
     op.meta = {**(op.meta or {}), "reserved": False}
-    return True
+    return results == [Result.OK]
 
 
 async def debit_burned(session: AsyncSession, op: Operation, *, stellar_tx_hash: str) -> int | None:
-    """Record the burn: the tokens left the chain balance and the hold. Returns the new balance,
-    None when the burn was already recorded.
+    """Record the burn: the hold is posted (the tokens left the user's balance) and their
+    backing becomes BTC owed (``withdrawals_unpaid``). Returns the new balance, None when the
+    burn was already recorded.
 
-    ``stellar_tx_hash`` set with status ``processing`` makes the amount count as burned-but-unpaid
-    (``db.queries.reserves``) until the withdrawal settles or is cancelled.
+    ``stellar_tx_hash`` set with status ``processing`` marks the withdrawal burned-but-unpaid
+    until it settles or is re-minted.
     """
     if op.stellar_tx_hash is not None:
         return None
-    row = await lock_balance(session, user_id=op.user_id, token_address=op.token_address or "")
-    assert row is not None, "a held withdrawal always has a balance row"
     amount = op.amount or 0
-    if (op.meta or {}).get("reserved"):
-        row.reserved_balance -= amount
-    row.balance -= amount
-    row.last_updated = utcnow()
+    await ledger.post(session, [*e.withdrawal_hold(op.id, op.user_id, amount), *e.withdrawal_burn(op.id, op.user_id, amount)],
+                      token_address=op.token_address)
     op.meta = {**(op.meta or {}), "reserved": False}
     op.stellar_tx_hash = stellar_tx_hash
-    return row.balance
+    return balance(await ledger.account(session, e.user_istsi(op.user_id)))
 
 
 async def credit_reminted(session: AsyncSession, op: Operation) -> int:
-    """The router re-minted a cancelled withdrawal's tokens: credit them back. Returns the balance."""
-    row = await lock_balance(session, user_id=op.user_id, token_address=op.token_address or "")
-    assert row is not None, "a burned withdrawal always has a balance row"
-    row.balance += op.amount or 0
-    row.last_updated = utcnow()
+    """The router re-minted a cancelled withdrawal's tokens: they are the user's again and
+    their BTC backs them again. Returns the balance."""
+    await ledger.post(session, e.withdrawal_remint(op.id, op.user_id, op.amount or 0), token_address=op.token_address)
     op.meta = {**(op.meta or {}), "reminted": True}
-    return row.balance
+    return balance(await ledger.account(session, e.user_istsi(op.user_id)))
 
 
 # ---- payouts -------------------------------------------------------------------------------
@@ -155,21 +144,9 @@ async def get_payout(session: AsyncSession, *, operation_id: uuid.UUID, for_upda
 
 
 async def lock_coin_selection(session: AsyncSession) -> None:
-    """Transaction-scoped advisory lock: one payout selects coins at a time, so no two payouts
-    spend the same output."""
+    """Transaction-scoped advisory lock: one payout selects coins at a time (the rows are also
+    locked, so even a second selector could never take the same output)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('payout-coin-selection', 0))"))
-
-
-async def spoken_for_outpoints(session: AsyncSession) -> set[str]:
-    """Outpoints spent by payouts that exist but are not confirmed (kept out of coin selection)."""
-    rows = await session.execute(select(Payout.inputs).where(Payout.status.in_(LIVE_PAYOUT_STATUSES)))
-    return {i["outpoint"] for inputs in rows.scalars() for i in inputs}
-
-
-async def used_change_indexes(session: AsyncSession) -> list[int]:
-    """Change indexes of payouts that reached or may reach the chain (their change is custody's)."""
-    stmt = select(Payout.change_index).where(Payout.status != "abandoned", Payout.change_sats > 0)
-    return sorted(set((await session.execute(stmt)).scalars()))
 
 
 async def next_change_index(session: AsyncSession) -> int:

@@ -43,15 +43,18 @@ def test_minimum_amount_is_inclusive(amount, ok) -> None:
             check_minimum(amount, 1_000)
 
 
-@pytest.mark.parametrize(("custody", "supply", "pending", "ok"), [
-    (100, 100, 0, True),   # exactly covered
-    (99, 100, 0, False),   # one sat short
-    (150, 100, 50, True),  # pending withdrawals count against custody
-    (149, 100, 50, False),
-    (0, 0, 0, True),       # first deposit ever
+@pytest.mark.parametrize(("custody", "supply", "pending", "reorged", "ok"), [
+    (110, 100, 0, 0, True),   # exactly covered, the deposit's own 10 sats included
+    (109, 100, 0, 0, False),  # one sat short
+    (160, 100, 50, 0, True),  # pending withdrawals count against custody
+    (159, 100, 50, 0, False),
+    (10, 0, 0, 0, True),      # first deposit ever
+    (100, 100, 0, 10, True),  # a held reorged deposit is an explained shortfall
+    (99, 100, 0, 10, False),
 ])
-def test_solvency_guard_boundaries(custody, supply, pending, ok) -> None:
-    view = SolvencyView(custody_sats=custody, supply_units=supply, pending_withdrawals_sats=pending)
+def test_solvency_guard_boundaries(custody, supply, pending, reorged, ok) -> None:
+    view = SolvencyView(custody_sats=custody, supply_units=supply, pending_withdrawals_sats=pending,
+                        reorged_sats=reorged)
     if ok:
         check_solvency(view, 10)
     else:

@@ -13,6 +13,10 @@ import pytest
 from sqlalchemy import text
 from stellar_sdk import Keypair
 
+from db import ledger as books
+from domain import entries as e
+from domain.chart import TransferCode
+from domain.ledger import LedgerId, Transfer
 from workers.registry import WorkerDeps
 
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600
@@ -31,8 +35,9 @@ class ChainUser:
 
 @pytest.fixture
 def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, settings):
-    """``await chain_user(minted, db_balance)``: a user whose on-chain iSTSi is ``minted`` and whose
-    projected balance is ``db_balance`` (None: no balance row)."""
+    """``await chain_user(minted, db_balance)``: a user whose on-chain iSTSi is ``minted`` (by the
+    router, outside any deposit) and whose iSTSi in the books is ``db_balance`` (None: no account),
+    posted as a bare iSTSi-ledger correction: the books deliberately disagree with the chain."""
 
     async def make(minted: int, db_balance: int | None) -> ChainUser:
         account = await make_user()
@@ -46,10 +51,11 @@ def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, se
         async with sessions() as session, session.begin():
             await session.execute(text("UPDATE users SET stellar_address = :a WHERE id = :u"), {"a": kp.public_key, "u": account.id})
             if db_balance is not None:
-                await session.execute(
-                    text("INSERT INTO token_balances (user_id, token_address, balance) VALUES (:u, :t, :b)"),
-                    {"u": account.id, "t": settings.soroban.contracts.istsi_token, "b": db_balance},
-                )
+                await books.open_accounts(session, [e.user_istsi(account.id)],
+                                           token_address=settings.soroban.contracts.istsi_token)
+                if db_balance:
+                    await books.post(session, [Transfer(f"test-credit:{account.id}", e.SUPPLY, e.user_istsi(account.id),
+                                                         db_balance, LedgerId.ISTSI, TransferCode.CORRECTION)])
         return ChainUser(account.id, kp, ledger)
 
     return make

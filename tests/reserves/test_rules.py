@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from domain.chain_events import BalanceDelta, PauseSeen, behind_retention, effects_of
-from domain.reconciliation import Comparison, assess
-from domain.reserves import ReserveStatus, Severity, discrepancy_bps, ratio_bps, reserve_status, severity
+from domain.chain_events import PauseSeen, TokensBurned, TokensMinted, TokensMoved, behind_retention, effects_of
+from domain.reconciliation import Check, Comparison, Item, ItemKind, assess, pauses
+from domain.reserves import (
+    RatioThresholds,
+    ReserveStatus,
+    Severity,
+    discrepancy_bps,
+    ratio_bps,
+    reserve_status,
+    severity,
+)
 
 
 def test_ratio_floor_and_zero_supply() -> None:
@@ -17,12 +25,20 @@ def test_ratio_floor_and_zero_supply() -> None:
 
 @pytest.mark.parametrize(
     ("ratio", "expected"),
+    [(None, ReserveStatus.OK), (10_000, ReserveStatus.OK), (9_999, ReserveStatus.BREACH)],
+)
+def test_a_fully_backed_token_is_healthy_by_default(ratio, expected) -> None:
+    assert reserve_status(ratio) == expected
+
+
+@pytest.mark.parametrize(
+    ("ratio", "expected"),
     [(None, ReserveStatus.OK), (11_000, ReserveStatus.OK), (10_999, ReserveStatus.WARNING),
      (10_500, ReserveStatus.WARNING), (10_499, ReserveStatus.CRITICAL), (10_000, ReserveStatus.CRITICAL),
      (9_999, ReserveStatus.BREACH)],
 )
-def test_reserve_status_lines(ratio, expected) -> None:
-    assert reserve_status(ratio) == expected
+def test_reserve_status_lines_with_an_operator_buffer(ratio, expected) -> None:
+    assert reserve_status(ratio, RatioThresholds(11_000, 10_500, 10_000)) == expected
 
 
 @pytest.mark.parametrize(
@@ -41,21 +57,44 @@ def test_discrepancy_rounds_up_and_zero_reference_is_total() -> None:
     assert discrepancy_bps(7, 7) == 0
 
 
-def test_assess_reports_only_differences() -> None:
-    findings = assess([Comparison("a", 100, 100), Comparison("b", 10_000, 10_350)])
-    assert [(f.comparison.check_name, f.diff_sats, f.diff_bps, f.severity) for f in findings] == [
-        ("b", 350, 350, Severity.CRITICAL)
+def test_assess_reports_only_differences_and_explains_money_in_flight() -> None:
+    deposit = Item(ItemKind.DEPOSIT_IN_FLIGHT, "op-1", 350)
+    findings = assess([
+        Comparison(Check.UTXO_SET_VS_BOOKS, 100, 100),
+        Comparison(Check.CUSTODY_VS_LIABILITIES, 10_000, 10_350, surplus_items=(deposit,)),
+    ])
+    assert [(f.comparison.check, f.diff_sats, f.unexplained_sats, f.severity) for f in findings] == [
+        (Check.CUSTODY_VS_LIABILITIES, 350, 0, Severity.NONE)
     ]
+    assert not pauses(findings)
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "explained", "severity", "pause"),
+    [
+        (10_000, 10_350, 0, Severity.WARNING, False),     # unexplained surplus: a warning, never a pause
+        (10_000, 10_350, 350, Severity.NONE, False),      # surplus explained by in-flight items
+        (10_000, 9_999, 0, Severity.CRITICAL, True),      # one sat short, unexplained: critical, pauses
+        (10_000, 9_500, 0, Severity.EMERGENCY, True),     # 500 bps short
+        (10_000, 9_500, 500, Severity.NONE, False),       # shortfall explained (a held reorged deposit)
+        (0, -1, 0, Severity.EMERGENCY, True),             # short where nothing was expected
+    ],
+)
+def test_severity_is_asymmetric(expected, actual, explained, severity, pause) -> None:
+    item = (Item(ItemKind.REORG_HOLD if actual < expected else ItemKind.UNATTRIBUTED_RECEIPT, "x", explained),)
+    c = Comparison(Check.CUSTODY_VS_LIABILITIES, expected, actual,
+                   surplus_items=item if actual > expected else (), shortfall_items=item if actual < expected else ())
+    [finding] = assess([c])
+    assert (finding.severity, pauses([finding])) == (severity, pause)
 
 
 def test_effects_of_non_engine_events() -> None:
-    assert effects_of("istsi_token", "transfer", ["transfer", "GA", "GB"], 40) == [
-        BalanceDelta("GA", -40), BalanceDelta("GB", 40)
-    ]
+    assert effects_of("istsi_token", "transfer", ["transfer", "GA", "GB"], 40) == [TokensMoved("GA", "GB", 40)]
     assert effects_of("istsi_token", "transfer", ["transfer", "GA", "GB", 7], {"amount": 3, "to_muxed_id": 7}) == [
-        BalanceDelta("GA", -3), BalanceDelta("GB", 3)
+        TokensMoved("GA", "GB", 3)
     ]
-    assert effects_of("istsi_token", "burn", ["burn", "GA"], 9) == [BalanceDelta("GA", -9)]
+    assert effects_of("istsi_token", "burn", ["burn", "GA"], 9) == [TokensBurned("GA", 9)]
+    assert effects_of("istsi_token", "mint", ["mint", "GA"], 9) == [TokensMinted("GA", 9)]
     assert effects_of("istsi_token", "approve", ["approve", "GA", "GB"], [5, 100]) == []
     assert effects_of("integration_router", "pause", ["pause", "GC"], "audit") == [PauseSeen("GC", "audit")]
 

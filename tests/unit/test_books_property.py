@@ -126,7 +126,7 @@ class Books(RuleBasedStateMachine):
         dep.reorg_epoch += 1
         dep.held = min(dep.amount, self._available(dep.user))
         del self.utxos[dep.outpoint]
-        assert self._post(e.reorg_hold(dep.op, dep.user, held_units=dep.held, amount_sats=dep.amount, epoch=dep.reorg_epoch))
+        assert self._post(e.reorg_hold(dep.op, dep.user, dep.outpoint, held_units=dep.held, amount_sats=dep.amount, epoch=dep.reorg_epoch))
         # nothing held can be withdrawn
         assert self._available(dep.user) >= 0
 
@@ -134,14 +134,16 @@ class Books(RuleBasedStateMachine):
     def reorged_deposit_returns_or_is_written_off(self, dep: Deposit, returns: bool) -> None:
         if dep.outpoint in self.utxos or dep.written_off or not dep.credited:
             return
-        args = dict(held_units=dep.held, amount_sats=dep.amount, epoch=dep.reorg_epoch)
+        holds = [t for k, t in self.book.transfers.items()
+                 if self.book.is_open(k) and t.code == "reorg_hold" and t.operation_id == dep.op]
+        args = dict(amount_sats=dep.amount, epoch=dep.reorg_epoch)
         if returns:
             self.utxos[dep.outpoint] = dep.amount
-            assert self._post(e.reorg_returned(dep.op, dep.user, **args))
+            assert self._post(e.reorg_returned(dep.op, dep.outpoint, holds, **args))
         else:
             # The tokens stay on Stellar, but the engine no longer owes them: the write-off
             # moves the held credit to suspense, where an operator settles it.
-            assert self._post(e.reorg_write_off(dep.op, dep.user, **args))
+            assert self._post(e.reorg_write_off(dep.op, dep.outpoint, holds, **args))
             self.tokens[dep.user] -= dep.held
             self.tokens.setdefault("suspense", 0)
             self.tokens["suspense"] += dep.held

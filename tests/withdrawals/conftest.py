@@ -21,9 +21,10 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
 from stellar_sdk import Keypair
 
+from activities.custody_books import CustodyBooks, Sighting
 from api.app import create_app
 from db.models import AuditLog, ChainSubmission, KycRecord, Operation, Payout, TokenBalance, User
-from db.queries import balances, deposit_addresses, operations
+from db.queries import deposit_addresses, operations
 from db.queries.operations import NewDeposit
 from domain.bitcoin_address import Network, script_pubkey_address
 from domain.roles import Role
@@ -106,17 +107,25 @@ def holder(make_user, sessions, chain: Chain, settings, worker_deps):
                 session, user_id=account.id, derive_address=chain.wallet.receive_address)
         await chain.contracts.kyc.register_customer(kp.public_key, tier, "CH", FAR_FUTURE)
         paid = [chain.faucet(row.address, sats) for sats in amounts]
-        height = chain.mine(1)
         token = settings.soroban.contracts.istsi_token
+        books = CustodyBooks(settings)
+        ops = []
         for (txid, vout), sats in zip(paid, amounts, strict=True):
-            # A deposit row plus the engine's own exactly-once mint (so the deposit scan and the
-            # event monitor recognise it as credited by the engine), independent of the workflow.
+            # A deposit row before the block (so the deposit scan leaves the output to it) ...
             async with sessions() as session, session.begin():
                 op = await operations.insert_deposit(session, NewDeposit(
                     user_id=account.id, txid=txid, vout=vout, amount_sats=sats, idempotency_key=f"deposit:{txid}:{vout}",
                     workflow_id=f"deposit-{txid}:{vout}", token_address=token, stellar_address=kp.public_key,
                     source="test"))
                 assert op is not None
+            ops.append(op)
+        height = chain.mine(1)
+        for (txid, vout), sats, op in zip(paid, amounts, ops, strict=True):
+            # ... its receipt in the books, the engine's own exactly-once mint (so the scan and the
+            # event monitor recognise it as credited by the engine) and the credit, independent
+            # of the deposit workflow.
+            async with sessions() as session, session.begin():
+                await books.sight(session, Sighting(f"{txid}:{vout}", sats, row.address, height, None), tip_height=height)
             record = await submitter.submit_once(
                 mint_submission_key(str(op.id)), contract="integration_router", function="execute_bitcoin_deposit",
                 invoke=lambda store, txid=txid, vout=vout, sats=sats: chain.contracts.router.execute_bitcoin_deposit(
@@ -124,7 +133,7 @@ def holder(make_user, sessions, chain: Chain, settings, worker_deps):
             async with sessions() as session, session.begin():
                 await session.execute(update(Operation).where(Operation.id == op.id).values(
                     status="completed", stage="completed", stellar_tx_hash=record["tx_hash"]))
-                await balances.credit(session, user_id=account.id, token_address=token, amount_units=sats)
+                await books.credit(session, await session.get(Operation, op.id))
         h = Holder(account, kp, list(amounts))
         await chain.approve_router(h, allowance if allowance is not None else sum(amounts))
         return h

@@ -301,11 +301,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_reconciliation_items_run_id", "reconciliation_items", ["run_id"], unique=False)
+    op.add_column("reserve_proofs", sa.Column("journal_seq", sa.BigInteger(), nullable=True))
+    op.add_column("reserve_proofs", sa.Column("journal_transfers", sa.BigInteger(), nullable=True))
     for statement in OPENING:
         op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_column("reserve_proofs", "journal_transfers")
+    op.drop_column("reserve_proofs", "journal_seq")
     op.drop_index("ix_reconciliation_items_run_id", table_name="reconciliation_items")
     op.drop_table("reconciliation_items")
     op.drop_table("scanned_blocks")

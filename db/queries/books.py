@@ -1,0 +1,104 @@
+"""Figures of the books for reconciliation, proofs and checks: balances by kind and the money
+in flight, item by item (a bounded number of aggregate queries, whatever the size of the book).
+
+Amounts are satoshis (= base units). Each item query returns at most ``limit`` rows, largest
+first, plus the total of all of them, so a run stores why it is quiet without storing a
+million rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class Items:
+    """``rows`` (reference, amount, detail) of the largest items and the ``total`` of all of them."""
+
+    rows: list[tuple[str, int, str]]
+    total: int
+
+
+async def balance_by_code(session: AsyncSession) -> dict[str, tuple[int, int, int, int]]:
+    """``code → (debits_pending, debits_posted, credits_pending, credits_posted)`` summed per kind."""
+    rows = await session.execute(text(
+        "SELECT code, SUM(debits_pending), SUM(debits_posted), SUM(credits_pending), SUM(credits_posted) "
+        "FROM ledger_accounts GROUP BY code"))
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows.all()}
+
+
+async def _items(session: AsyncSession, sql: str, limit: int, **params) -> Items:
+    rows = (await session.execute(text(
+        f"WITH items AS ({sql}) SELECT ref, amount, detail, SUM(amount) OVER () FROM items "
+        "ORDER BY amount DESC, ref LIMIT :limit"), {"limit": limit, **params})).all()
+    return Items([(str(r[0]), int(r[1]), str(r[2] or "")) for r in rows], int(rows[0][3]) if rows else 0)
+
+
+async def deposits_in_flight(session: AsyncSession, *, limit: int) -> Items:
+    """Deposits whose BTC is in custody and not credited yet (per operation)."""
+    return await _items(session, (
+        "SELECT operation_id::text AS ref, SUM(value_sats) AS amount, string_agg(outpoint, ',') AS detail "
+        "FROM custody_utxos WHERE held_in = 'deposits_in_flight' AND state IN ('seen','confirmed','reserved') "
+        "GROUP BY operation_id"), limit)
+
+
+async def pending_receipts(session: AsyncSession, *, limit: int) -> Items:
+    """BTC received for users that is not a deposit yet (per user)."""
+    return await _items(session, (
+        "SELECT substring(held_in from 18) AS ref, SUM(value_sats) AS amount, count(*)::text || ' outputs' AS detail "
+        "FROM custody_utxos WHERE held_in LIKE 'pending_receipts:%' AND state IN ('seen','confirmed','reserved') "
+        "GROUP BY held_in"), limit)
+
+
+async def unattributed_receipts(session: AsyncSession, *, limit: int) -> Items:
+    return await _items(session, (
+        "SELECT outpoint AS ref, value_sats AS amount, address AS detail FROM custody_utxos "
+        "WHERE held_in = 'unattributed_receipts' AND state IN ('seen','confirmed','reserved')"), limit)
+
+
+async def reorg_holds(session: AsyncSession, *, limit: int) -> Items:
+    """Credited deposits whose outputs left the chain (their BTC in ``reorged_deposits``)."""
+    return await _items(session, (
+        "SELECT outpoint AS ref, value_sats AS amount, COALESCE(operation_id::text, '') AS detail FROM custody_utxos "
+        "WHERE held_in = 'istsi_backing' AND state IN ('seen','vanished')"), limit)
+
+
+async def open_pending_by_code(session: AsyncSession, code: str, *, limit: int) -> Items:
+    """Open pending transfers of one code, per operation."""
+    return await _items(session, (
+        "SELECT COALESCE(t.operation_id::text, t.id) AS ref, SUM(t.amount) AS amount, string_agg(t.id, ',') AS detail "
+        "FROM ledger_transfers t WHERE t.code = :code AND (t.flags & 2) <> 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id) "
+        "GROUP BY COALESCE(t.operation_id::text, t.id)"), limit, code=code)
+
+
+async def burns_in_progress(session: AsyncSession, *, limit: int) -> Items:
+    """Withdrawal holds whose burn has been submitted to Stellar but not yet posted."""
+    return await _items(session, (
+        "SELECT t.operation_id::text AS ref, t.amount AS amount, o.stage AS detail FROM ledger_transfers t "
+        "JOIN operations o ON o.id = t.operation_id "
+        "WHERE t.code = 'withdrawal_hold' AND (t.flags & 2) <> 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id) "
+        "AND EXISTS (SELECT 1 FROM chain_submissions s WHERE s.idempotency_key = 'withdrawal-burn:' || t.operation_id)"),
+        limit)
+
+
+async def mints_in_progress(session: AsyncSession, *, limit: int) -> Items:
+    """Pending deposit credits (placed by the guard) on the iSTSi ledger."""
+    return await _items(session, (
+        "SELECT t.operation_id::text AS ref, t.amount AS amount, t.id AS detail FROM ledger_transfers t "
+        "WHERE t.code = 'deposit_credit' AND t.ledger = 2 AND (t.flags & 2) <> 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id)"), limit)
+
+
+async def user_pending_mints(session: AsyncSession, user_ids: list) -> dict:
+    """Per user: iSTSi credits being minted now (pending credits on their account)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(text(
+        "SELECT user_id, credits_pending, debits_pending FROM ledger_accounts WHERE code = 'user_istsi' "
+        "AND user_id = ANY(:ids)"), {"ids": list(user_ids)})
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows.all()}
