@@ -24,26 +24,41 @@ from activities.custody_books import CustodyBooks
 from chains.bitcoin.esplora import EsploraClient
 from config.settings import Settings
 from db import ledger
+from db.queries import books as books_figures
 from db.queries import custody, operations
 from db.session import transaction
 from domain import entries as e
-from domain.chart import TransferCode, balance
+from domain.chart import AccountCode, TransferCode, balance
 from domain.deposits import AttentionReason, Insolvent, SolvencyView, check_solvency
 from domain.utxo_set import ChainView, UtxoState
 
 log = logging.getLogger(__name__)
 
 
-async def solvency_view(session: AsyncSession) -> SolvencyView:
-    """The guard's figures from the books (three aggregate reads)."""
+async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyView:
+    """The guard's figures from the books, for a deposit of ``amount_sats`` about to be credited.
+
+    Custody counts confirmed custody outputs *minus* the BTC the books still owe to deposits,
+    receipts and unattributed payments that are not credited (other than this deposit), so one
+    user's uncredited BTC never backs another user's mint, even after payouts mixed the coins.
+    A mint in progress (its credit pending) counts in the supply, not as uncredited.
+    """
     totals = await custody.totals(session)
-    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED])
+    codes = await books_figures.balance_by_code(session)
+    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED, e.IN_FLIGHT])
     supply = accounts.get(e.SUPPLY)
     in_issue = (supply.debits_posted - supply.credits_posted + supply.debits_pending) if supply else 0
     unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
     reorged = balance(accounts[e.REORGED]) if e.REORGED in accounts else 0
-    return SolvencyView(custody_sats=totals.confirmed, supply_units=in_issue, pending_withdrawals_sats=unpaid,
-                        reorged_sats=reorged)
+    in_flight = accounts[e.IN_FLIGHT].credit_available if e.IN_FLIGHT in accounts else 0
+    receipts = sum(_credit(codes.get(c)) for c in (AccountCode.PENDING_RECEIPTS, AccountCode.UNATTRIBUTED_RECEIPTS))
+    uncredited = in_flight + receipts - amount_sats - await custody.unconfirmed_uncredited(session)
+    return SolvencyView(custody_sats=totals.confirmed - max(uncredited, 0), supply_units=in_issue,
+                        pending_withdrawals_sats=unpaid, reorged_sats=reorged)
+
+
+def _credit(counters: tuple[int, int, int, int] | None) -> int:
+    return (counters[3] - counters[1]) if counters else 0
 
 
 class DepositGuards:
@@ -82,7 +97,7 @@ class DepositGuards:
             if held != inp.amount_sats:
                 raise ApplicationError(f"{held} of {inp.amount_sats} sats confirmed in the custody set",
                                        type="DepositNotInCustody")
-            view = await solvency_view(session)
+            view = await solvency_view(session, amount_sats=inp.amount_sats)
             try:
                 check_solvency(view, inp.amount_sats)
             except Insolvent as exc:

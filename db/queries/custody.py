@@ -182,6 +182,17 @@ async def unconfirmed_payout_funds(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+async def unconfirmed_uncredited(session: AsyncSession) -> int:
+    """BTC booked as uncredited (in flight, pending receipts, unattributed) whose outputs are not
+    confirmed: in the books, but not in the confirmed custody (satoshis)."""
+    stmt = select(func.coalesce(func.sum(CustodyUtxo.value_sats), 0)).where(
+        CustodyUtxo.state == "seen",
+        or_(CustodyUtxo.held_in.in_(("deposits_in_flight", "unattributed_receipts")),  # type: ignore[union-attr]
+            CustodyUtxo.held_in.like("pending_receipts:%")),  # type: ignore[union-attr]
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 # ---- totals (the guard, reconciliation, proofs) -----------------------------------------------
 
 @dataclass(frozen=True)

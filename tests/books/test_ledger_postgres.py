@@ -6,48 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.settings import load_settings
-from db import ledger, migrate
+from db import ledger
 from db.models import TokenBalance
-from db.session import make_async_engine, make_sessionmaker
 from domain import entries as e
 from domain.ledger import Book, LedgerError, Result, Transfer
-from tests.fixtures.postgres import create_database, drop_database
+from tests.books.conftest import make_user
 
 TOKEN = "CTOKEN"
-
-
-@pytest.fixture(scope="module")
-def books_db_url():
-    name = f"custody_books_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    migrate.upgrade(load_settings(database={"url": url}))
-    yield url
-    drop_database(name)
-
-
-@pytest.fixture
-async def books(books_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_async_engine(load_settings(database={"url": books_db_url}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
-
-
-async def make_user(sessions) -> str:
-    async with sessions() as session, session.begin():
-        user_id = (await session.execute(text(
-            "INSERT INTO users (email, password_hash) VALUES (:e, 'x') RETURNING id"), {"e": f"{uuid.uuid4().hex}@x.io"}
-        )).scalar_one()
-    return str(user_id)
 
 
 async def post(sessions, transfers: list[Transfer]) -> list[Result]:
