@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from chains.bitcoin.esplora import EsploraClient
-from chains.sandbox.esplora import create_app
+from custody_sandbox.esplora import create_app
 
 
 async def test_block_and_outspend_shapes(esplora, sandbox, wallet) -> None:

@@ -11,9 +11,9 @@ from stellar_sdk import Account, Keypair, SorobanServerAsync, TransactionBuilder
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.soroban_rpc import SendTransactionStatus
 
-from chains.sandbox.soroban import DEFAULT_PASSPHRASE
 from chains.soroban import ContractAddresses, Contracts, HostError, NetworkMismatch, SorobanClient
 from chains.soroban.outcomes import simulation_error
+from custody_sandbox.soroban import DEFAULT_PASSPHRASE
 
 
 async def build_signed(
