@@ -1,22 +1,35 @@
 """The Esplora sandbox HTTP app: Esplora's REST API at the root, plus ``/sandbox/*`` controls.
 
-Esplora endpoints::
+Esplora endpoints (Blockstream esplora ``API.md``; shapes and errors of electrs, see ``routes``)::
 
-    GET  /blocks/tip/height            text   canonical tip height
-    GET  /blocks/tip/hash              text   canonical tip hash
-    GET  /block/:hash                  json   block summary (stale blocks too)
-    GET  /block/:hash/status           json   {in_best_chain, height, next_best}
-    GET  /block/:hash/txids            json   txids in block order
-    GET  /block/:hash/raw              binary the serialized block
-    GET  /block-height/:height         text   canonical block hash at height
-    GET  /tx/:txid                     json   transaction with prevouts, fee and status
-    GET  /tx/:txid/status              json   {confirmed, block_height, block_hash, block_time}
-    GET  /tx/:txid/hex                 text   raw transaction
-    GET  /tx/:txid/outspend/:vout      json   {spent, txid, vin, status}
-    GET  /address/:address/utxo        json   unspent outputs (confirmed and mempool)
-    GET  /address/:address/txs         json   mempool then confirmed transactions, newest first
-    GET  /fee-estimates                json   {"<blocks>": sat/vB}
-    POST /tx                           text   raw hex in, txid out; 400 with Core's reason
+    GET  /blocks[/:start_height]              json   10 blocks, newest first, from the tip or the height
+    GET  /blocks/tip/height | /blocks/tip/hash text
+    GET  /block-height/:height                text   canonical block hash at height
+    GET  /block/:hash                         json   block summary (stale blocks too)
+    GET  /block/:hash/status                  json   {in_best_chain, height, next_best}
+    GET  /block/:hash/header                  text   the 80-byte header, hex
+    GET  /block/:hash/raw                     binary the serialized block
+    GET  /block/:hash/txids                   json   txids in block order
+    GET  /block/:hash/txid/:index             text   txid at a position
+    GET  /block/:hash/txs[/:start_index]      json   25 transactions from start_index (a multiple of 25)
+    GET  /address/:address                    json   {address, chain_stats, mempool_stats}
+    GET  /address/:address/txs                json   mempool (<= 50) then the first 25 confirmed, newest first
+    GET  /address/:address/txs/chain[/:last_seen]  json   25 confirmed, newest first, after last_seen
+    GET  /address/:address/txs/mempool        json   mempool transactions, newest first (<= 50)
+    GET  /address/:address/utxo               json   unspent outputs (confirmed and mempool)
+    GET  /scripthash/:hash[/…]                json   the same five, keyed by sha256(scriptPubKey) hex
+    GET  /tx/:txid                            json   transaction with prevouts, fee and status
+    GET  /tx/:txid/status                     json   {confirmed, block_height, block_hash, block_time}
+    GET  /tx/:txid/hex | /tx/:txid/raw        text | binary
+    GET  /tx/:txid/merkle-proof               json   {block_height, merkle, pos} (Electrum format)
+    GET  /tx/:txid/merkleblock-proof          text   CMerkleBlock hex (as bitcoind's gettxoutproof)
+    GET  /tx/:txid/outspend/:vout             json   {spent, txid, vin, status}
+    GET  /tx/:txid/outspends                  json   one outspend per output
+    GET  /mempool                             json   {count, vsize, total_fee, fee_histogram}
+    GET  /mempool/txids                       json   every mempool txid
+    GET  /mempool/recent                      json   last 10 to enter: {txid, fee, vsize, value}
+    GET  /fee-estimates                       json   {"<blocks>": sat/vB}
+    POST /tx                                  text   raw hex in, txid out; 400 with Core's reason
 
 Sandbox-only::
 
@@ -24,6 +37,14 @@ Sandbox-only::
     POST /sandbox/mine          {blocks}                              -> {height, hashes}
     POST /sandbox/reorg         {depth, drop_txids?, include_mempool?} -> {height, orphaned, new, dropped}
     POST /sandbox/fee-estimates {"<blocks>": sat/vB, ...}             -> the new estimates
+    GET|POST /sandbox/mining-policy {min_fee_rate_sat_vb?, hold_txids?} -> the policy in force
+
+The mining policy keeps transactions in the mempool however many blocks are mined: those paying
+less than ``min_fee_rate_sat_vb`` (fee / vsize), those listed in ``hold_txids``, and their
+descendants; each key given replaces its value (``{"hold_txids": []}`` releases all). A fee
+bump (BIP 125 replacement or CPFP child) above the rate is mined as usual.
+
+Validation is Bitcoin Core 27.x's (``mempool``), scripts judged by libbitcoinkernel (``consensus``).
 """
 
 from __future__ import annotations
@@ -32,17 +53,20 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from embit.transaction import Transaction
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from custody_sandbox.esplora import views
+from custody_sandbox.esplora.chain import MiningPolicy
+from custody_sandbox.esplora.consensus import UndecodableTransaction, decode
+from custody_sandbox.esplora.errors import Rejected
 from custody_sandbox.esplora.faucet import Faucet, FaucetError
-from custody_sandbox.esplora.mempool import Rejected
+from custody_sandbox.esplora.routes import build_routes, not_found
 from custody_sandbox.esplora.state import SandboxState
-from domain.bitcoin_address import AddressError, Network, decode_address
+
+DECODE_FAILED = "TX decode failed. Make sure the tx has at least one input."
+"""Bitcoin Core's ``sendrawtransaction`` text for bytes it cannot deserialize (code -22)."""
 
 
 def create_app(state_dir: Path | None = None, mine_interval_seconds: float | None = None) -> Starlette:
@@ -55,101 +79,15 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
     chain = sandbox.chain
     faucet = Faucet(chain, sandbox.key)
 
-    def not_found(what: str) -> PlainTextResponse:
-        return PlainTextResponse(f"{what} not found", status_code=404)
-
-    async def tip_height(_: Request) -> Response:
-        return PlainTextResponse(str(chain.tip_height))
-
-    async def tip_hash(_: Request) -> Response:
-        return PlainTextResponse(chain.tip_hash)
-
-    async def block(request: Request) -> Response:
-        block_hash = request.path_params["hash"]
-        with chain.lock:
-            return JSONResponse(views.block_json(chain, block_hash)) if block_hash in chain.blocks else not_found("Block")
-
-    async def block_status(request: Request) -> Response:
-        block_hash = request.path_params["hash"]
-        with chain.lock:
-            if block_hash not in chain.blocks:
-                return not_found("Block")
-            height = chain.blocks[block_hash].height
-            in_best = height <= chain.tip_height and chain.best[height] == block_hash
-            following = chain.best[height + 1] if in_best and height < chain.tip_height else None
-            return JSONResponse({"in_best_chain": in_best, "height": height, "next_best": following})
-
-    async def block_txids(request: Request) -> Response:
-        block_hash = request.path_params["hash"]
-        with chain.lock:
-            if block_hash not in chain.blocks:
-                return not_found("Block")
-            return JSONResponse([tx.txid().hex() for tx in chain.blocks[block_hash].txs])
-
-    async def block_raw(request: Request) -> Response:
-        block_hash = request.path_params["hash"]
-        with chain.lock:
-            if block_hash not in chain.blocks:
-                return not_found("Block")
-            return Response(chain.blocks[block_hash].serialize(), media_type="application/octet-stream")
-
-    async def block_at(request: Request) -> Response:
-        height = request.path_params["height"]
-        with chain.lock:
-            return PlainTextResponse(chain.best[height]) if 0 <= height <= chain.tip_height else not_found("Block")
-
-    async def tx(request: Request) -> Response:
-        with chain.lock:
-            found = views.find_tx(chain, request.path_params["txid"])
-            return JSONResponse(views.tx_json(chain, found)) if found else not_found("Transaction")
-
-    async def tx_status(request: Request) -> Response:
-        txid = request.path_params["txid"]
-        with chain.lock:
-            return JSONResponse(views.status_json(chain, txid)) if views.find_tx(chain, txid) else not_found("Transaction")
-
-    async def tx_hex(request: Request) -> Response:
-        with chain.lock:
-            found = views.find_tx(chain, request.path_params["txid"])
-            return PlainTextResponse(found.serialize().hex()) if found else not_found("Transaction")
-
-    async def outspend(request: Request) -> Response:
-        txid, vout = request.path_params["txid"], request.path_params["vout"]
-        with chain.lock:
-            found = views.find_tx(chain, txid)
-            if found is None or vout >= len(found.vout):
-                return not_found("Transaction")
-            return JSONResponse(views.outspend_json(chain, txid, vout))
-
-    def address_script(request: Request) -> bytes | None:
-        try:
-            return decode_address(request.path_params["address"], Network.REGTEST).script_pubkey
-        except AddressError:
-            return None
-
-    async def address_utxo(request: Request) -> Response:
-        script = address_script(request)
-        if script is None:
-            return PlainTextResponse("Invalid Bitcoin address", status_code=400)
-        with chain.lock:
-            return JSONResponse(views.address_utxos(chain, script))
-
-    async def address_txs(request: Request) -> Response:
-        script = address_script(request)
-        if script is None:
-            return PlainTextResponse("Invalid Bitcoin address", status_code=400)
-        with chain.lock:
-            return JSONResponse([views.tx_json(chain, t) for t in views.address_txs(chain, script)])
-
     async def fee_estimates(_: Request) -> Response:
         return JSONResponse(sandbox.fee_estimates)
 
     async def broadcast(request: Request) -> Response:
-        raw = (await request.body()).decode("ascii", errors="replace").strip()
+        text = (await request.body()).decode("ascii", errors="replace").strip()
         try:
-            parsed = Transaction.from_string(raw)
-        except Exception as exc:  # noqa: BLE001 - any decode failure is Core's TX decode failed
-            return PlainTextResponse(Rejected(-22, f"TX decode failed: {exc}").esplora_text(), status_code=400)
+            parsed = decode(bytes.fromhex(text))
+        except (ValueError, UndecodableTransaction):
+            return PlainTextResponse(Rejected(-22, DECODE_FAILED).esplora_text(), status_code=400)
         try:
             txid = chain.accept(parsed)
         except Rejected as exc:
@@ -194,6 +132,22 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
         sandbox.save()
         return JSONResponse(sandbox.fee_estimates)
 
+    async def mining_policy(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_or_empty(request)
+            unknown = set(body) - {"min_fee_rate_sat_vb", "hold_txids"}
+            if unknown or not isinstance(body.get("hold_txids", []), list):
+                return JSONResponse({"error": f"unknown or malformed keys: {sorted(unknown) or ['hold_txids']}"}, status_code=400)
+            with chain.lock:
+                current = chain.mining_policy
+                chain.mining_policy = MiningPolicy(
+                    float(body.get("min_fee_rate_sat_vb", current.min_fee_rate_sat_vb)),
+                    {str(t).lower() for t in body.get("hold_txids", current.hold_txids)},
+                )
+            sandbox.save()
+        policy = chain.mining_policy
+        return JSONResponse({"min_fee_rate_sat_vb": policy.min_fee_rate_sat_vb, "hold_txids": sorted(policy.hold_txids)})
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette):
         task = asyncio.create_task(_auto_mine(sandbox, mine_interval_seconds)) if mine_interval_seconds else None
@@ -204,27 +158,16 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
                 task.cancel()
 
     routes = [
-        Route("/blocks/tip/height", tip_height),
-        Route("/blocks/tip/hash", tip_hash),
-        Route("/block/{hash}", block),
-        Route("/block/{hash}/status", block_status),
-        Route("/block/{hash}/txids", block_txids),
-        Route("/block/{hash}/raw", block_raw),
-        Route("/block-height/{height:int}", block_at),
-        Route("/tx/{txid}", tx),
-        Route("/tx/{txid}/status", tx_status),
-        Route("/tx/{txid}/hex", tx_hex),
-        Route("/tx/{txid}/outspend/{vout:int}", outspend),
-        Route("/address/{address}/utxo", address_utxo),
-        Route("/address/{address}/txs", address_txs),
+        *build_routes(chain),
         Route("/fee-estimates", fee_estimates),
         Route("/tx", broadcast, methods=["POST"]),
         Route("/sandbox/faucet", faucet_pay, methods=["POST"]),
         Route("/sandbox/mine", mine, methods=["POST"]),
         Route("/sandbox/reorg", reorg, methods=["POST"]),
         Route("/sandbox/fee-estimates", set_fee_estimates, methods=["POST"]),
+        Route("/sandbox/mining-policy", mining_policy, methods=["GET", "POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.state.sandbox = sandbox
     return app
 

@@ -1,8 +1,11 @@
 """Block construction for the sandbox chain: coinbase, merkle roots, header and regtest PoW.
 
 Everything is real Bitcoin serialization (embit ``Transaction``); only the difficulty is
-regtest's (``bits = 0x207fffff``), so a block is found in about two header hashes.
-Source: BIP 34 (height in coinbase), BIP 141 (witness commitment), Bitcoin Core regtest params.
+regtest's (``bits = 0x207fffff``), so a block is found in about two header hashes. Block 0 is
+Bitcoin Core's regtest genesis block (hash ``0f9188f1…2206``), byte for byte, so wallets that
+check the genesis hash of their network (BDK, Core's own) accept the chain.
+Source: BIP 34 (height in coinbase), BIP 141 (witness commitment), Bitcoin Core
+``kernel/chainparams.cpp`` (``CRegTestParams``: genesis time 1296688602, nonce 2, bits 0x207fffff).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from embit.script import Script, Witness
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-from chains.bitcoin.tx_weight import stripped_size
+from custody_sandbox.esplora.weight import stripped_size
 
 COIN_SATS = 100_000_000
 HALVING_INTERVAL_BLOCKS = 150
@@ -21,6 +24,14 @@ HALVING_INTERVAL_BLOCKS = 150
 COINBASE_MATURITY_BLOCKS = 100
 REGTEST_BITS = 0x207FFFFF
 BLOCK_VERSION = 0x20000000
+REGTEST_GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+_GENESIS_COINBASE_HEX = (
+    "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff4d04ffff001d010445"
+    "5468652054696d65732030332f4a616e2f32303039204368616e63656c6c6f72206f6e206272696e6b206f66207365636f"
+    "6e64206261696c6f757420666f722062616e6b73ffffffff0100f2052a01000000434104678afdb0fe5548271967f1a671"
+    "30b7105cd6a828e03909a67962e0ea1f61deb649f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf1"
+    "1d5fac00000000"
+)
 _WITNESS_RESERVED = b"\x00" * 32
 _NULL_TXID = b"\x00" * 32
 
@@ -74,6 +85,7 @@ class Block:
     timestamp: int
     txs: list[Transaction]
     nonce: int = 0
+    version: int = BLOCK_VERSION
     header: bytes = field(default=b"", init=False)
 
     def solve(self) -> Block:
@@ -83,7 +95,7 @@ class Block:
         target = mantissa << (8 * (exponent - 3))
         while True:
             header = (
-                BLOCK_VERSION.to_bytes(4, "little")
+                self.version.to_bytes(4, "little")
                 + self.previous_hash
                 + root
                 + self.timestamp.to_bytes(4, "little")
@@ -120,6 +132,27 @@ class Block:
     def serialize(self) -> bytes:
         """The block as the P2P network carries it: header, CompactSize tx count, transactions."""
         return self.header + compact_size(len(self.txs)) + b"".join(tx.serialize() for tx in self.txs)
+
+
+def genesis_block() -> Block:
+    """Bitcoin's regtest genesis block (its coinbase output is unspendable, as in Core)."""
+    coinbase = Transaction.from_string(_GENESIS_COINBASE_HEX)
+    block = Block(0, b"\x00" * 32, 1296688602, [coinbase], nonce=2, version=1).solve()
+    assert block.hash == REGTEST_GENESIS_HASH, block.hash
+    return block
+
+
+def difficulty(bits: int) -> float:
+    """Core's ``GetDifficulty``: the difficulty-1 target over this target (regtest: 4.66e-10)."""
+    shift = (bits >> 24) & 0xFF
+    value = float(0x0000FFFF) / float(bits & 0x00FFFFFF)
+    while shift < 29:
+        value *= 256.0
+        shift += 1
+    while shift > 29:
+        value /= 256.0
+        shift -= 1
+    return value
 
 
 def compact_size(n: int) -> bytes:

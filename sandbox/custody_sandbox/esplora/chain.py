@@ -1,22 +1,33 @@
 """The sandbox's in-memory regtest chain: blocks, UTXO set, mempool, mining and reorgs.
 
-Transactions enter only through ``accept`` (``custody_sandbox.esplora.mempool``): they must spend
-existing unspent outputs and carry valid signatures. Blocks are connected and disconnected
-with undo data, as a node does, so a reorg restores exactly the UTXO set it replaces.
+Transactions enter only through ``accept`` (``mempool.check_transaction``): they must spend
+existing unspent outputs and carry valid scripts; a BIP 125 replacement evicts what it
+replaces and their descendants. Blocks are connected and disconnected with undo data, as a
+node does, so a reorg restores exactly the UTXO set it replaces. Block 0 is Bitcoin's
+regtest genesis block, whose coinbase output is not spendable (not in the UTXO set, as in Core).
+
+Mining takes the mempool in arrival order (parents before children), minus what the mining
+policy holds back: txids on hold, transactions below a fee rate, and their descendants.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from embit.transaction import Transaction, TransactionOutput
 
-from custody_sandbox.esplora.blocks import Block, block_subsidy_sats, is_coinbase, make_coinbase
-from custody_sandbox.esplora.mempool import Rejected, check_transaction
+from custody_sandbox.esplora.blocks import Block, block_subsidy_sats, genesis_block, is_coinbase, make_coinbase
+from custody_sandbox.esplora.errors import Rejected
+from custody_sandbox.esplora.mempool import check_transaction
 
 Outpoint = tuple[str, int]
+MEDIAN_TIME_SPAN_BLOCKS = 11
+RECENT_TXS = 10
+"""``/mempool/recent`` lists the last 10 transactions to enter the mempool (electrs ``RECENT_TXS_SIZE``)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,30 @@ class Coin:
     output: TransactionOutput
     height: int | None
     coinbase: bool
+
+
+@dataclass(frozen=True)
+class MempoolEntry:
+    """Mempool bookkeeping of one transaction: fee in sats, vsize in vB, arrival in unix seconds."""
+
+    fee_sats: int
+    vsize: int
+    time: int
+
+
+@dataclass
+class MiningPolicy:
+    """What the sandbox's miner leaves in the mempool (``POST /sandbox/mining-policy``).
+
+    ``min_fee_rate_sat_vb``: transactions paying less (fee / vsize) are not mined;
+    ``hold_txids``: these are not mined. Descendants of a held transaction wait with it.
+    """
+
+    min_fee_rate_sat_vb: float = 0.0
+    hold_txids: set[str] = field(default_factory=set)
+
+    def holds(self, txid: str, entry: MempoolEntry) -> bool:
+        return txid in self.hold_txids or entry.fee_sats < self.min_fee_rate_sat_vb * entry.vsize
 
 
 class SandboxChain:
@@ -47,9 +82,12 @@ class SandboxChain:
         self.tx_block: dict[str, str] = {}
         self.known_txs: dict[str, Transaction] = {}
         self.mempool: dict[str, Transaction] = {}
+        self.mempool_meta: dict[str, MempoolEntry] = {}
         self.mempool_spender: dict[Outpoint, tuple[str, int]] = {}
         self.undo: dict[str, list[tuple[Outpoint, Coin]]] = {}
         self.extra_nonce = 0
+        self.mining_policy = MiningPolicy()
+        self.recent: deque[dict] = deque(maxlen=RECENT_TXS)
 
     @property
     def tip_height(self) -> int:
@@ -68,8 +106,52 @@ class SandboxChain:
             return Coin(tx.vout[outpoint[1]], None, False)
         return None
 
+    def median_time_past(self, block_hash: str) -> int:
+        """Median timestamp of the block and its 10 predecessors (BIP 113), unix seconds."""
+        times, current = [], self.blocks.get(block_hash)
+        while current is not None and len(times) < MEDIAN_TIME_SPAN_BLOCKS:
+            times.append(current.timestamp)
+            current = self.blocks.get(current.previous_hash_hex) if current.height else None
+        times.sort()
+        return times[len(times) // 2]
+
+    # ---- mempool graph ------------------------------------------------------------------
+    def mempool_fee(self, txid: str) -> int:
+        return self.mempool_meta[txid].fee_sats
+
+    def mempool_vsize(self, txid: str) -> int:
+        return self.mempool_meta[txid].vsize
+
+    def mempool_ancestors(self, tx: Transaction) -> set[str]:
+        """Mempool transactions ``tx`` depends on, directly or not."""
+        found: set[str] = set()
+        stack = [vin.txid.hex() for vin in tx.vin]
+        while stack:
+            txid = stack.pop()
+            if txid in self.mempool and txid not in found:
+                found.add(txid)
+                stack.extend(vin.txid.hex() for vin in self.mempool[txid].vin)
+        return found
+
+    def mempool_descendants(self, txids: Iterable[str]) -> set[str]:
+        """``txids`` and every mempool transaction spending their outputs, transitively."""
+        found: set[str] = set()
+        stack = list(txids)
+        while stack:
+            txid = stack.pop()
+            if txid in found or txid not in self.mempool:
+                continue
+            found.add(txid)
+            for vout in range(len(self.mempool[txid].vout)):
+                child = self.mempool_spender.get((txid, vout))
+                if child:
+                    stack.append(child[0])
+        return found
+
     def accept(self, tx: Transaction) -> str:
-        """Add ``tx`` to the mempool; returns its txid. Already in the mempool is success.
+        """Add ``tx`` to the mempool, evicting what it replaces; returns its txid.
+
+        Already in the mempool is success (as ``sendrawtransaction``).
 
         Raises:
             Rejected: with Bitcoin Core's reject code and reason.
@@ -80,19 +162,46 @@ class SandboxChain:
                 return txid
             if txid in self.tx_block:
                 raise Rejected(-27, "Transaction outputs already in utxo set")
-            check_transaction(self, tx)
+            admission = check_transaction(self, tx)
+            for replaced in admission.replaced:
+                self._evict(replaced)
             self.mempool[txid] = tx
+            self.mempool_meta[txid] = MempoolEntry(admission.fee_sats, admission.vsize, int(self._clock()))
             self.known_txs[txid] = tx
             for n, vin in enumerate(tx.vin):
                 self.mempool_spender[(vin.txid.hex(), vin.vout)] = (txid, n)
+            value_in = admission.fee_sats + sum(o.value for o in tx.vout)
+            self.recent.appendleft({"txid": txid, "fee": admission.fee_sats, "vsize": admission.weight // 4, "value": value_in})
             return txid
 
+    def _evict(self, txid: str) -> None:
+        tx = self.mempool.pop(txid)
+        self.mempool_meta.pop(txid, None)
+        for vin in tx.vin:
+            outpoint = (vin.txid.hex(), vin.vout)
+            if self.mempool_spender.get(outpoint, (None,))[0] == txid:
+                del self.mempool_spender[outpoint]
+
+    # ---- mining -------------------------------------------------------------------------
+    def minable(self) -> list[Transaction]:
+        """Mempool transactions the next block takes under the mining policy, in arrival order."""
+        chosen: list[Transaction] = []
+        taken: set[str] = set()
+        for txid, tx in self.mempool.items():
+            if self.mining_policy.holds(txid, self.mempool_meta[txid]):
+                continue
+            parents = {vin.txid.hex() for vin in tx.vin} & self.mempool.keys()
+            if parents <= taken:
+                chosen.append(tx)
+                taken.add(txid)
+        return chosen
+
     def mine(self, blocks: int = 1, *, include_mempool: bool = True) -> list[str]:
-        """Mine ``blocks`` blocks on the tip; the first takes the whole mempool. Returns their hashes."""
+        """Mine ``blocks`` blocks on the tip, each taking what the policy lets it. Returns their hashes."""
         with self.lock:
             hashes = []
             for _ in range(blocks):
-                txs = list(self.mempool.values()) if include_mempool else []
+                txs = self.minable() if include_mempool else []
                 hashes.append(self._connect(self._build(txs)))
             return hashes
 
@@ -116,6 +225,7 @@ class SandboxChain:
                 self._disconnect(block_hash)
             returning += list(self.mempool.values())
             self.mempool.clear()
+            self.mempool_meta.clear()
             self.mempool_spender.clear()
             dropped = []
             for tx in returning:
@@ -131,23 +241,20 @@ class SandboxChain:
             return {"height": self.tip_height, "orphaned": orphaned, "new": new, "dropped": dropped}
 
     def genesis(self) -> None:
-        """Create block 0 (idempotent)."""
+        """Connect Bitcoin's regtest genesis block as block 0 (idempotent)."""
         with self.lock:
             if not self.best:
-                self._connect(self._build([]))
+                self._connect(genesis_block())
 
     def _build(self, txs: list[Transaction]) -> Block:
         height = len(self.best)
-        fees = sum(self._fee(tx) for tx in txs)
+        fees = sum(self.mempool_meta[tx.txid().hex()].fee_sats for tx in txs)
         self.extra_nonce += 1
         coinbase = make_coinbase(height, block_subsidy_sats(height) + fees, self.payout_script, self.extra_nonce, txs)
-        previous = bytes.fromhex(self.best[-1])[::-1] if self.best else b"\x00" * 32
-        last_time = self.blocks[self.best[-1]].timestamp if self.best else 0
-        return Block(height, previous, max(int(self._clock()), last_time + 1), [coinbase, *txs]).solve()
-
-    def _fee(self, tx: Transaction) -> int:
-        spent = sum(self.coin((vin.txid.hex(), vin.vout)).output.value for vin in tx.vin)
-        return spent - sum(out.value for out in tx.vout)
+        previous = bytes.fromhex(self.best[-1])[::-1]
+        earliest = self.median_time_past(self.best[-1]) + 1
+        last_time = self.blocks[self.best[-1]].timestamp
+        return Block(height, previous, max(int(self._clock()), last_time + 1, earliest), [coinbase, *txs]).solve()
 
     def _connect(self, block: Block) -> str:
         """Apply a block to the UTXO set, recording undo data; clears its txs from the mempool."""
@@ -156,15 +263,17 @@ class SandboxChain:
         for tx in block.txs:
             txid = tx.txid().hex()
             self.mempool.pop(txid, None)
+            self.mempool_meta.pop(txid, None)
             if not is_coinbase(tx):
                 for n, vin in enumerate(tx.vin):
                     outpoint = (vin.txid.hex(), vin.vout)
                     undo.append((outpoint, self.utxos.pop(outpoint)))
                     self.spender[outpoint] = (txid, n)
                     self.mempool_spender.pop(outpoint, None)
-            for vout, output in enumerate(tx.vout):
-                if not output.script_pubkey.data.startswith(b"\x6a"):
-                    self.utxos[(txid, vout)] = Coin(output, block.height, is_coinbase(tx))
+            if block.height > 0:  # the genesis coinbase is not spendable (Core never adds it)
+                for vout, output in enumerate(tx.vout):
+                    if not output.script_pubkey.data.startswith(b"\x6a"):
+                        self.utxos[(txid, vout)] = Coin(output, block.height, is_coinbase(tx))
             self.tx_block[txid] = block_hash
             self.known_txs[txid] = tx
         self.blocks[block_hash] = block

@@ -13,8 +13,8 @@ from embit.transaction import SIGHASH, Transaction, TransactionInput, Transactio
 
 from custody_sandbox.esplora.blocks import COINBASE_MATURITY_BLOCKS
 from custody_sandbox.esplora.chain import SandboxChain
-from domain.bitcoin_address import Network, ScriptType, decode_address
-from domain.bitcoin_payout import estimate_vsize, min_output_sats
+from custody_sandbox.esplora.scripts import AddressError, dust_threshold_sats, script_of_address
+from custody_sandbox.esplora.weight import tx_vsize
 
 FAUCET_FEE_RATE_SAT_VB = 2
 
@@ -32,33 +32,40 @@ class Faucet:
         self.script = Script(b"\x00\x14" + hashes.hash160(key.get_public_key().sec()))
 
     def pay(self, address: str, amount_sats: int) -> tuple[str, int]:
-        """Send ``amount_sats`` to ``address`` (regtest); returns the paying (txid, vout).
+        """Send ``amount_sats`` to ``address`` (regtest) at 2 sat/vB; returns the paying (txid, vout).
 
         Raises:
             FaucetError: invalid or non-regtest address, dust amount, or faucet empty.
         """
         try:
-            destination = decode_address(address, Network.REGTEST)
-        except ValueError as exc:
-            raise FaucetError(str(exc)) from exc
-        kind = destination.script_type or ScriptType.P2TR
-        if not isinstance(amount_sats, int) or amount_sats < min_output_sats(kind, 0):
+            destination = script_of_address(address)
+        except (AddressError, ValueError) as exc:
+            raise FaucetError(f"{exc}: {address!r}") from exc
+        if not isinstance(amount_sats, int) or isinstance(amount_sats, bool) or amount_sats < dust_threshold_sats(destination):
             raise FaucetError(f"amount {amount_sats!r} sats is below the dust limit")
         with self.chain.lock:
             chosen, total = [], 0
             for outpoint, value in self._spendable():
                 chosen.append((outpoint, value))
                 total += value
-                fee = FAUCET_FEE_RATE_SAT_VB * estimate_vsize(len(chosen), [kind, ScriptType.P2WPKH])
-                if total >= amount_sats + fee + 1000:
+                if total >= amount_sats + self._fee(chosen, destination, amount_sats) + 1000:
                     break
             else:
                 raise FaucetError(f"faucet holds {total} spendable sats, cannot pay {amount_sats}")
-            outputs = [TransactionOutput(amount_sats, Script(destination.script_pubkey))]
-            outputs.append(TransactionOutput(total - amount_sats - fee, self.script))
-            tx = Transaction(version=2, vin=[TransactionInput(bytes.fromhex(t), v) for (t, v), _ in chosen], vout=outputs)
-            self._sign(tx, [value for _, value in chosen])
+            fee = self._fee(chosen, destination, amount_sats)
+            tx = self._build(chosen, destination, amount_sats, total - amount_sats - fee)
             return self.chain.accept(tx), 0
+
+    def _fee(self, chosen: list, destination: bytes, amount_sats: int) -> int:
+        """Fee in sats for spending ``chosen``: the signed size of a trial build, at the faucet's rate."""
+        trial = self._build(chosen, destination, amount_sats, 10_000)
+        return FAUCET_FEE_RATE_SAT_VB * (tx_vsize(trial) + 1)  # +1 vB: a signature may be a byte longer
+
+    def _build(self, chosen: list, destination: bytes, amount_sats: int, change_sats: int) -> Transaction:
+        outputs = [TransactionOutput(amount_sats, Script(destination)), TransactionOutput(change_sats, self.script)]
+        tx = Transaction(version=2, vin=[TransactionInput(bytes.fromhex(t), v) for (t, v), _ in chosen], vout=outputs)
+        self._sign(tx, [value for _, value in chosen])
+        return tx
 
     def _spendable(self) -> list[tuple[tuple[str, int], int]]:
         chain = self.chain

@@ -1,80 +1,129 @@
-"""Mempool acceptance rules of the sandbox (a subset of Bitcoin Core's, same reject reasons).
+"""Mempool acceptance of the sandbox node: Bitcoin Core 27.x's checks, in Core's order, with its
+reject codes and reasons (``MemPoolAccept::PreChecks``, ``ReplacementChecks``,
+``PolicyScriptChecks``).
 
-Checked, in order: structure, inputs exist and are unspent (confirmed or mempool), no
-conflict with the mempool, coinbase maturity (100 blocks), value balance, dust outputs,
-minimum relay fee (1 sat/vB) and, last, every input's signature
-(``chains.bitcoin.script_verify``: P2WPKH per BIP 143, P2TR key path per BIP 341).
+1. structure (``CheckTransaction``): inputs and outputs present, output values in range,
+   no duplicate inputs, not a coinbase;
+2. standardness (``policy.check_standard``) and finality (``non-final``: nLockTime against
+   the next block's height or the tip's median time past, BIP 113);
+3. conflicts with the mempool: replaceable only under BIP 125 (``rbf``);
+4. inputs exist and are unspent (confirmed or in the mempool), coinbase maturity (100
+   blocks), value balance, input and witness standardness, at most 25 unconfirmed
+   ancestors, minimum relay fee 1 sat/vB;
+5. replacement rules; 6. scripts and signatures (``consensus``: libbitcoinkernel), the
+   failure named by ``script_errors``: ``mandatory-script-verify-flag-failed (<error>)``.
+
+Not modelled: BIP 68 relative lock-times, sigop limits, package relay, TRUC (v3) rules,
+the descendant-size limits, and the mempool size limit (``mempool min fee not met``).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from embit.transaction import Transaction
 
-from chains.bitcoin.script_verify import InvalidSpend, verify_transaction
-from chains.bitcoin.tx_weight import tx_weight
+from custody_sandbox.esplora import consensus, policy, rbf
 from custody_sandbox.esplora.blocks import COIN_SATS, COINBASE_MATURITY_BLOCKS, is_coinbase
-from domain.bitcoin_address import script_type_of
-from domain.bitcoin_payout import DUST_THRESHOLD_SATS
+from custody_sandbox.esplora.errors import Rejected
+from custody_sandbox.esplora.script_errors import diagnose
+from custody_sandbox.esplora.weight import tx_weight
 
 if TYPE_CHECKING:
     from custody_sandbox.esplora.chain import SandboxChain
 
 MAX_MONEY_SATS = 21_000_000 * COIN_SATS
 MIN_RELAY_FEE_SAT_VB = 1
+MAX_ANCESTORS = 25
+LOCKTIME_THRESHOLD = 500_000_000
+SEQUENCE_FINAL = 0xFFFFFFFF
+
+__all__ = ["Admission", "Rejected", "check_transaction"]
 
 
-class Rejected(Exception):
-    """A transaction refused by the sandbox node; ``code`` and ``reason`` as Bitcoin Core RPC gives them."""
+@dataclass(frozen=True)
+class Admission:
+    """What accepting a transaction means: its fee (sats), vsize (vB), weight (WU) and the txids it evicts."""
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-    def esplora_text(self) -> str:
-        """Esplora's error body for POST /tx."""
-        return "sendrawtransaction RPC error: " + json.dumps({"code": self.code, "message": self.reason})
+    fee_sats: int
+    vsize: int
+    weight: int
+    replaced: frozenset[str]
 
 
-def check_transaction(chain: SandboxChain, tx: Transaction) -> None:
-    """Raise Rejected unless ``tx`` may enter the mempool of ``chain`` (caller holds the lock)."""
+def check_structure(tx: Transaction) -> None:
+    """``CheckTransaction`` (context-free consensus checks)."""
     if not tx.vin:
         raise Rejected(-26, "bad-txns-vin-empty")
     if not tx.vout:
         raise Rejected(-26, "bad-txns-vout-empty")
-    if is_coinbase(tx):
-        raise Rejected(-26, "coinbase")
-    outpoints = [(vin.txid.hex(), vin.vout) for vin in tx.vin]
+    total = 0
+    for output in tx.vout:
+        if output.value < 0:
+            raise Rejected(-26, "bad-txns-vout-negative")
+        if output.value > MAX_MONEY_SATS:
+            raise Rejected(-26, "bad-txns-vout-toolarge")
+        total += output.value
+        if total > MAX_MONEY_SATS:
+            raise Rejected(-26, "bad-txns-txouttotal-toolarge")
+    outpoints = [(vin.txid, vin.vout) for vin in tx.vin]
     if len(set(outpoints)) != len(outpoints):
         raise Rejected(-26, "bad-txns-inputs-duplicate")
-    prevouts = []
-    for outpoint in outpoints:
-        if outpoint in chain.mempool_spender:
+    if is_coinbase(tx):
+        raise Rejected(-26, "coinbase")
+    if any(vin.txid == b"\x00" * 32 and vin.vout == 0xFFFFFFFF for vin in tx.vin):
+        raise Rejected(-26, "bad-txns-prevout-null")
+
+
+def is_final(tx: Transaction, next_height: int, median_time_past: int) -> bool:
+    """``IsFinalTx`` for the next block (BIP 113: time locks compare with median time past)."""
+    if tx.locktime == 0:
+        return True
+    limit = next_height if tx.locktime < LOCKTIME_THRESHOLD else median_time_past
+    return tx.locktime < limit or all(vin.sequence == SEQUENCE_FINAL for vin in tx.vin)
+
+
+def check_transaction(chain: SandboxChain, tx: Transaction) -> Admission:
+    """Raise Rejected unless ``tx`` may enter the mempool of ``chain`` (caller holds the lock)."""
+    txid = tx.txid().hex()
+    check_structure(tx)
+    policy.check_standard(tx)
+    if not is_final(tx, chain.tip_height + 1, chain.median_time_past(chain.tip_hash)):
+        raise Rejected(-26, "non-final")
+    conflicts = {chain.mempool_spender[(v.txid.hex(), v.vout)][0] for v in tx.vin if (v.txid.hex(), v.vout) in chain.mempool_spender}
+    for conflict in sorted(conflicts):
+        if not rbf.signals_rbf(chain.mempool[conflict]):
             raise Rejected(-26, "txn-mempool-conflict")
-        coin = chain.coin(outpoint)
+    prevouts = []
+    for vin in tx.vin:
+        coin = chain.coin((vin.txid.hex(), vin.vout))
         if coin is None:
             raise Rejected(-25, "bad-txns-inputs-missingorspent")
         if coin.coinbase and chain.tip_height + 1 - coin.height < COINBASE_MATURITY_BLOCKS:
-            raise Rejected(-26, "bad-txns-premature-spend-of-coinbase")
+            depth = chain.tip_height + 1 - coin.height
+            raise Rejected(-26, f"bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth {depth}")
         prevouts.append(coin.output)
-    total_out = 0
-    for output in tx.vout:
-        if output.value < 0 or output.value > MAX_MONEY_SATS:
-            raise Rejected(-26, "bad-txns-vout-toolarge")
-        total_out += output.value
-        kind = script_type_of(output.script_pubkey.data)
-        if kind is not None and output.value < DUST_THRESHOLD_SATS[kind]:
-            raise Rejected(-26, "dust")
-    fee = sum(p.value for p in prevouts) - total_out
-    if fee < 0:
-        raise Rejected(-26, "bad-txns-in-belowout")
-    vsize = -(-tx_weight(tx) // 4)
+    value_in = sum(p.value for p in prevouts)
+    value_out = sum(o.value for o in tx.vout)
+    if value_in < value_out:
+        raise Rejected(-26, f"bad-txns-in-belowout, value in ({rbf.format_money(value_in)}) < value out ({rbf.format_money(value_out)})")
+    policy.check_inputs_standard(tx, prevouts)
+    fee, weight = value_in - value_out, tx_weight(tx)
+    vsize = -(-weight // 4)
+    ancestors = chain.mempool_ancestors(tx)
+    if len(ancestors) + 1 > MAX_ANCESTORS:
+        raise Rejected(-26, f"too-long-mempool-chain, too many unconfirmed ancestors [limit: {MAX_ANCESTORS}]")
     if fee < MIN_RELAY_FEE_SAT_VB * vsize:
         raise Rejected(-26, f"min relay fee not met, {fee} < {MIN_RELAY_FEE_SAT_VB * vsize}")
-    try:
-        verify_transaction(tx, prevouts)
-    except InvalidSpend as exc:
-        raise Rejected(-26, f"mandatory-script-verify-flag-failed ({exc})") from exc
+    replaced: set[str] = set()
+    if conflicts:
+        replaced = rbf.check_replacement(
+            txid, tx, fee, vsize, conflicts,
+            mempool=chain.mempool, fee_of=chain.mempool_fee, vsize_of=chain.mempool_vsize,
+            descendants_of=chain.mempool_descendants, ancestors=ancestors,
+        )
+    failing = consensus.failing_input(tx, prevouts)
+    if failing is not None:
+        raise Rejected(-26, f"mandatory-script-verify-flag-failed ({diagnose(tx, failing, prevouts)})")
+    return Admission(fee, vsize, weight, frozenset(replaced))

@@ -1,6 +1,12 @@
-"""Esplora JSON shapes of sandbox chain objects (transactions, statuses, blocks, UTXOs).
+"""Esplora JSON shapes of sandbox chain objects: transactions, statuses, blocks, outspends, UTXOs.
 
-Field names follow Blockstream's esplora REST API; values in satoshis, times in Unix seconds.
+Field names, presence rules and value types follow Blockstream's electrs (``rest.rs``:
+``TransactionValue``, ``TxInValue``, ``TxOutValue``, ``BlockValue``, ``SpendingValue``,
+``UtxoValue``; ``util``: ``TransactionStatus``, ``BlockStatus``): ``witness`` only when the
+input has one, ``inner_redeemscript_asm`` for P2SH spends and ``inner_witnessscript_asm`` for
+P2WSH (also P2SH-wrapped) spends, ``scriptpubkey_address`` only for outputs with an address,
+``difficulty`` a float (current electrs), ``previousblockhash`` null for block 0.
+Values in satoshis, times in unix seconds, sizes in bytes, weight in WU.
 """
 
 from __future__ import annotations
@@ -9,29 +15,29 @@ from typing import Any
 
 from embit.transaction import Transaction, TransactionOutput
 
-from chains.bitcoin.tx_weight import tx_weight
-from custody_sandbox.esplora.blocks import is_coinbase
+from custody_sandbox.esplora.blocks import difficulty, is_coinbase
 from custody_sandbox.esplora.chain import SandboxChain
-from domain.bitcoin_address import Network, script_pubkey_address, script_type_of
-
-_ESPLORA_TYPES = {"p2pkh": "p2pkh", "p2sh": "p2sh", "p2wpkh": "v0_p2wpkh", "p2wsh": "v0_p2wsh", "p2tr": "v1_p2tr"}
+from custody_sandbox.esplora.script_asm import pushes, script_asm
+from custody_sandbox.esplora.scripts import address_of, esplora_type, solve
+from custody_sandbox.esplora.weight import tx_weight
 
 
 def output_json(output: TransactionOutput) -> dict[str, Any]:
     data = output.script_pubkey.data
-    kind = script_type_of(data)
     body: dict[str, Any] = {
         "scriptpubkey": data.hex(),
-        "scriptpubkey_asm": "",
-        "scriptpubkey_type": _ESPLORA_TYPES[kind] if kind else ("op_return" if data[:1] == b"\x6a" else "unknown"),
-        "value": output.value,
+        "scriptpubkey_asm": script_asm(data),
+        "scriptpubkey_type": esplora_type(data),
     }
-    if kind:
-        body["scriptpubkey_address"] = script_pubkey_address(data, Network.REGTEST)
+    address = address_of(data)
+    if address is not None:
+        body["scriptpubkey_address"] = address
+    body["value"] = output.value
     return body
 
 
 def status_json(chain: SandboxChain, txid: str) -> dict[str, Any]:
+    """``TransactionStatus``: ``{"confirmed": false}`` unless on the canonical chain."""
     block_hash = chain.tx_block.get(txid)
     if block_hash is None:
         return {"confirmed": False}
@@ -39,28 +45,43 @@ def status_json(chain: SandboxChain, txid: str) -> dict[str, Any]:
     return {"confirmed": True, "block_height": block.height, "block_hash": block_hash, "block_time": block.timestamp}
 
 
-def tx_json(chain: SandboxChain, tx: Transaction) -> dict[str, Any]:
+def _input_json(chain: SandboxChain, inp, coinbase: bool) -> dict[str, Any]:
+    prev = None if coinbase else chain.known_txs[inp.txid.hex()].vout[inp.vout]
+    script_sig = inp.script_sig.data
+    witness = list(inp.witness.items) if inp.witness else []
+    entry: dict[str, Any] = {
+        "txid": inp.txid.hex(),
+        "vout": inp.vout,
+        "prevout": None if prev is None else output_json(prev),
+        "scriptsig": script_sig.hex(),
+        "scriptsig_asm": script_asm(script_sig),
+    }
+    if witness:
+        entry["witness"] = [item.hex() for item in witness]
+    entry["is_coinbase"] = coinbase
+    entry["sequence"] = inp.sequence
+    if prev is not None:
+        redeem = None
+        if solve(prev.script_pubkey.data) == "scripthash":
+            stack = pushes(script_sig)
+            redeem = stack[-1] if stack else None
+            if redeem is not None:
+                entry["inner_redeemscript_asm"] = script_asm(redeem)
+        wrapped = redeem is not None and solve(redeem) == "witness_v0_scripthash"
+        if witness and (solve(prev.script_pubkey.data) == "witness_v0_scripthash" or wrapped):
+            entry["inner_witnessscript_asm"] = script_asm(witness[-1])
+    return entry
+
+
+def tx_json(chain: SandboxChain, tx: Transaction, *, block_hash: str | None = None) -> dict[str, Any]:
+    """``TransactionValue``; ``block_hash`` forces the status of a (possibly stale) block's tx."""
     txid = tx.txid().hex()
     coinbase = is_coinbase(tx)
-    vin = []
-    spent_total = 0
-    for inp in tx.vin:
-        entry: dict[str, Any] = {
-            "txid": inp.txid.hex(),
-            "vout": inp.vout,
-            "scriptsig": inp.script_sig.data.hex(),
-            "scriptsig_asm": "",
-            "witness": [item.hex() for item in inp.witness.items],
-            "is_coinbase": coinbase,
-            "sequence": inp.sequence,
-            "prevout": None,
-        }
-        if not coinbase:
-            prev = chain.known_txs[inp.txid.hex()].vout[inp.vout]
-            entry["prevout"] = output_json(prev)
-            spent_total += prev.value
-        vin.append(entry)
-    weight = tx_weight(tx)
+    vin = [_input_json(chain, inp, coinbase) for inp in tx.vin]
+    spent_total = sum(entry["prevout"]["value"] for entry in vin if entry["prevout"])
+    status = status_json(chain, txid)
+    if block_hash is not None and status.get("block_hash") != block_hash:
+        status = {"confirmed": False}  # a stale block's transaction (electrs: no confirming block id)
     return {
         "txid": txid,
         "version": tx.version,
@@ -68,71 +89,51 @@ def tx_json(chain: SandboxChain, tx: Transaction) -> dict[str, Any]:
         "vin": vin,
         "vout": [output_json(o) for o in tx.vout],
         "size": len(tx.serialize()),
-        "weight": weight,
+        "weight": tx_weight(tx),
         "fee": 0 if coinbase else spent_total - sum(o.value for o in tx.vout),
-        "status": status_json(chain, txid),
+        "status": status,
     }
 
 
 def block_json(chain: SandboxChain, block_hash: str) -> dict[str, Any]:
+    """``BlockValue``."""
     block = chain.blocks[block_hash]
+    bits = int.from_bytes(block.header[72:76], "little")
     return {
         "id": block_hash,
         "height": block.height,
         "version": int.from_bytes(block.header[:4], "little"),
         "timestamp": block.timestamp,
-        "mediantime": block.timestamp,
         "tx_count": len(block.txs),
         "size": block.size(),
         "weight": block.weight(),
         "merkle_root": block.merkle_root_hex,
         "previousblockhash": block.previous_hash_hex if block.height else None,
+        "mediantime": chain.median_time_past(block_hash),
         "nonce": block.nonce,
-        "bits": int.from_bytes(block.header[72:76], "little"),
-        "difficulty": 0,
+        "bits": bits,
+        "difficulty": difficulty(bits),
     }
 
 
+def block_status_json(chain: SandboxChain, block_hash: str) -> dict[str, Any]:
+    """``BlockStatus``: height and next best block on the canonical chain, nulls when orphaned."""
+    height = chain.blocks[block_hash].height
+    if height > chain.tip_height or chain.best[height] != block_hash:
+        return {"in_best_chain": False, "height": None, "next_best": None}
+    following = chain.best[height + 1] if height < chain.tip_height else None
+    return {"in_best_chain": True, "height": height, "next_best": following}
+
+
 def find_tx(chain: SandboxChain, txid: str) -> Transaction | None:
-    """A transaction in the mempool or on the canonical chain (orphaned ones are gone)."""
+    """A transaction in the mempool or on the canonical chain (orphaned or replaced ones are gone)."""
     if txid in chain.mempool or txid in chain.tx_block:
         return chain.known_txs[txid]
     return None
 
 
-def address_txs(chain: SandboxChain, script: bytes) -> list[Transaction]:
-    """Mempool transactions (newest first), then up to 25 confirmed (newest first), touching ``script``."""
-    def touches(tx: Transaction) -> bool:
-        if any(o.script_pubkey.data == script for o in tx.vout):
-            return True
-        return not is_coinbase(tx) and any(
-            chain.known_txs[i.txid.hex()].vout[i.vout].script_pubkey.data == script for i in tx.vin
-        )
-
-    found = [tx for tx in reversed(list(chain.mempool.values())) if touches(tx)]
-    confirmed = 0
-    for block_hash in reversed(chain.best):
-        for tx in reversed(chain.blocks[block_hash].txs):
-            if confirmed < 25 and touches(tx):
-                found.append(tx)
-                confirmed += 1
-    return found
-
-
-def address_utxos(chain: SandboxChain, script: bytes) -> list[dict[str, Any]]:
-    """Unspent outputs paying ``script``: confirmed and mempool, minus those spent in the mempool."""
-    found = []
-    for (txid, vout), coin in chain.utxos.items():
-        if coin.output.script_pubkey.data == script and (txid, vout) not in chain.mempool_spender:
-            found.append({"txid": txid, "vout": vout, "status": status_json(chain, txid), "value": coin.output.value})
-    for txid, tx in chain.mempool.items():
-        for vout, output in enumerate(tx.vout):
-            if output.script_pubkey.data == script and (txid, vout) not in chain.mempool_spender:
-                found.append({"txid": txid, "vout": vout, "status": {"confirmed": False}, "value": output.value})
-    return found
-
-
 def outspend_json(chain: SandboxChain, txid: str, vout: int) -> dict[str, Any]:
+    """``SpendingValue``: ``{"spent": false}`` or the spending txid, input index and status."""
     spender = chain.spender.get((txid, vout)) or chain.mempool_spender.get((txid, vout))
     if spender is None:
         return {"spent": False}
