@@ -2,7 +2,8 @@
 
 Endpoints:
     POST /                    JSON-RPC 2.0 (the Stellar RPC methods of ``rpc.py``); also /rpc
-    GET  /friendbot?addr=G…   create and fund a test account with 10,000 XLM
+    GET|POST /friendbot?addr=G…  create a test account with 10,000 XLM (a real CreateAccount
+                              transaction from the root account; friendbot's JSON, see ``friendbot``)
     GET  /sandbox/contracts   operator public key and contract addresses
     GET|POST /sandbox/faults  read / set fault knobs (see ``chain.Faults``)
     POST /sandbox/close_ledger  {"count": n} close n ledgers now
@@ -28,6 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from stellar_sdk import StrKey
 
+from custody_sandbox.soroban import friendbot as friendbot_replies
 from custody_sandbox.soroban.bootstrap import CONTRACT_ADDRESSES, DEFAULT_MIN_CONFIRMATIONS, bootstrap
 from custody_sandbox.soroban.chain import Faults, SandboxState
 from custody_sandbox.soroban.rpc import DroppedResponse, RpcError, RpcMethods
@@ -83,11 +85,12 @@ def create_app(
     async def friendbot_route(request: Request) -> Response:
         addr = request.query_params.get("addr", "")
         if not StrKey.is_valid_ed25519_public_key(addr):  # as the real friendbot: G… accounts only
-            return JSONResponse({"status": 400, "detail": "invalid address: a G… account strkey is required"}, status_code=400)
-        created = await asyncio.to_thread(state.fund, addr)
-        if not created:
-            return JSONResponse({"status": 400, "detail": "account already funded"}, status_code=400)
-        return JSONResponse({"successful": True, "account": addr})
+            reason = "invalid version byte" if addr[:1] in ("C", "S", "M") else "invalid encoded string"
+            return _problem(friendbot_replies.invalid_addr(reason))
+        record = await asyncio.to_thread(state.fund, addr)
+        if record is None:
+            return _problem(friendbot_replies.problem(friendbot_replies.ALREADY_EXISTS_DETAIL))
+        return JSONResponse(friendbot_replies.horizon_json(record, str(request.base_url)))
 
     async def faults_route(request: Request) -> Response:
         if request.method == "POST":
@@ -150,6 +153,11 @@ async def _ledger_clock(state: SandboxState, interval_seconds: float) -> None:
 async def _json_or_empty(request: Request) -> dict:
     raw = await request.body()
     return json.loads(raw) if raw else {}
+
+
+def _problem(body: dict) -> JSONResponse:
+    """An RFC 7807 problem response, as stellar/go's ``support/render/problem`` renders it."""
+    return JSONResponse(body, status_code=body["status"], media_type="application/problem+json")
 
 
 def _rpc_error(req_id, code: int, message: str) -> JSONResponse:

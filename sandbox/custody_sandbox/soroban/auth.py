@@ -77,7 +77,7 @@ class AuthManager:
         ledger_seq: int,
         nonce_used: Callable[[str, int], bool],
         account_exists: Callable[[str], bool],
-        upgraded: bool = True,
+        upgraded: bool = False,
     ) -> None:
         self.record = record
         self._entries = list(entries)

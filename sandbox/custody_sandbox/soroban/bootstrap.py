@@ -71,7 +71,7 @@ def submit_and_close(state: SandboxState, signer: Keypair, contract: str, fn: st
         .set_timeout(300)
         .build()
     )
-    sim = state.simulate(tx.to_xdr(), None, True)
+    sim = state.simulate(tx.to_xdr(), None, False)
     if "error" in sim:
         raise RuntimeError(f"bootstrap {fn} failed in simulation: {sim['error']}")
     tx.transaction.soroban_data = xdr.SorobanTransactionData.from_xdr(sim["transactionData"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from stellar_sdk import StrKey, xdr
 
-from custody_sandbox.soroban import xdrs
+from custody_sandbox.soroban import friendbot, ledger_meta, xdrs
 from custody_sandbox.soroban.execution import commit, execute
 from custody_sandbox.soroban.host import LedgerInfo
 from custody_sandbox.soroban.simulation import simulate
@@ -37,8 +37,6 @@ from custody_sandbox.soroban.store import (
     save_state,
 )
 from custody_sandbox.soroban.txcheck import TxView, check_admission
-
-FRIENDBOT_STROOPS = 10_000 * 10_000_000  # 10,000 XLM
 
 
 @dataclass
@@ -95,7 +93,8 @@ class SandboxState:
 
     def _genesis(self, passphrase: str) -> ChainState:
         chain = ChainState(network_passphrase=passphrase)
-        header, digest = xdrs.ledger_header(1, self._now(), bytes(32))
+        tx_set_hash, result_hash = ledger_meta.set_hashes(bytes(32), [])
+        header, digest = xdrs.ledger_header(1, self._now(), bytes(32), tx_set_hash, result_hash)
         chain.ledgers.append(LedgerRecord(1, self._now(), digest.hex(), header.to_xdr()))
         return chain
 
@@ -110,8 +109,9 @@ class SandboxState:
         # ledgers per second, and a drifting-ahead clock would expire fresh time bounds.
         return LedgerInfo(latest.sequence + 1, max(latest.close_time, self._now()))
 
-    def close_ledger(self) -> LedgerRecord:
-        """Close one ledger: apply every due queued transaction in arrival order."""
+    def close_ledger(self, classic: list[str] | None = None) -> LedgerRecord:
+        """Close one ledger: the given classic friendbot funding first (destination strkeys),
+        then every due queued Soroban transaction in arrival order."""
         with self.lock:
             info = self.next_ledger()
             due, waiting = [], []
@@ -121,14 +121,33 @@ class SandboxState:
                     continue  # expired in the queue: dropped, never included (NOT_FOUND forever)
                 (due if pending.include_at_ledger <= info.sequence else waiting).append(tx)
             self.chain.pending = [p for p in self.chain.pending if any(p.hash == w.hash for w in waiting)]
-            for order, tx in enumerate(due, start=1):
-                self._apply(tx, info, order)
+            applied: list[str] = []
+            for destination in classic or []:
+                applied.append(self._apply_funding(destination, info, len(applied) + 1))
+            for tx in due:
+                self._apply(tx, info, len(applied) + 1)
+                applied.append(tx.hash)
             prev = bytes.fromhex(self.chain.latest.hash)
-            header, digest = xdrs.ledger_header(info.sequence, info.close_time, prev)
-            record = LedgerRecord(info.sequence, info.close_time, digest.hex(), header.to_xdr())
+            records = [self.chain.txs[h] for h in applied]
+            tx_set_hash, result_hash = ledger_meta.set_hashes(prev, records)
+            header, digest = xdrs.ledger_header(info.sequence, info.close_time, prev, tx_set_hash, result_hash)
+            record = LedgerRecord(info.sequence, info.close_time, digest.hex(), header.to_xdr(), applied)
             self.chain.ledgers.append(record)
             self.persist()
             return record
+
+    def _apply_funding(self, destination: str, info: LedgerInfo, order: int) -> str:
+        root = friendbot.root_keypair(self.chain.network_passphrase)
+        if root.public_key not in self.chain.accounts:  # the root holds every lumen at genesis
+            self.chain.accounts[root.public_key] = AccountRecord(xdrs.TOTAL_COINS_STROOPS, 0, 1)
+        envelope = friendbot.build_create_account(
+            root, self.chain.accounts[root.public_key].seq, destination, self.chain.network_passphrase
+        )
+        record = friendbot.apply_create_account(
+            self.chain.accounts, envelope, destination, info.sequence, info.close_time, order
+        )
+        self.chain.txs[record.hash] = record
+        return record.hash
 
     def _apply(self, tx: TxView, info: LedgerInfo, order: int) -> None:
         account = self.chain.accounts[tx.source]
@@ -207,16 +226,14 @@ class SandboxState:
             return SendOutcome("PENDING", tx.hash, drop_response=drop)
 
     # ---- accounts ---------------------------------------------------------------------
-    def fund(self, account_id: str, amount_stroops: int = FRIENDBOT_STROOPS) -> bool:
-        """Create and fund an account (friendbot). False if it already exists."""
+    def fund(self, account_id: str) -> TxRecord | None:
+        """Create an account with 10,000 XLM from the root account (friendbot), in a ledger closed
+        now; returns the funding transaction's record, or None if the account already exists."""
         with self.lock:
             if account_id in self.chain.accounts:
-                return False
-            seq = self.chain.latest.sequence
-            # New accounts start at sequence ledger << 32, as in Stellar Core.
-            self.chain.accounts[account_id] = AccountRecord(amount_stroops, seq << 32, seq)
-            self.persist()
-            return True
+                return None
+            ledger = self.close_ledger(classic=[account_id])
+            return self.chain.txs[ledger.tx_hashes[0]]
 
     def advance_time(self, seconds: int) -> None:
         """Move the ledger clock forward (tests of time bounds)."""

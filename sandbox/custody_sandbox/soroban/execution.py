@@ -60,7 +60,7 @@ def execute(
     *,
     record_auth: bool,
     footprint: tuple[set[str], set[str]] | None = None,
-    upgraded_auth: bool = True,
+    upgraded_auth: bool = False,
 ) -> Outcome:
     """Run ``op`` as ``source_account`` in ``ledger``.
 

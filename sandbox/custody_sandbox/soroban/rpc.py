@@ -12,11 +12,12 @@ from typing import Any
 
 from stellar_sdk import StrKey, xdr
 
-from custody_sandbox.soroban import xdrs
+from custody_sandbox.soroban import contract_wasm, history_query, ledger_meta, xdrs
 from custody_sandbox.soroban.chain import SandboxState
 from custody_sandbox.soroban.events_query import InvalidRequest, query_events
 
-RPC_VERSION = "23.0.0-sandbox"
+RPC_VERSION = "27.1.1-sandbox"
+"""The stellar-rpc release whose behaviour the sandbox follows (``useUpgradedAuth`` from 27.1)."""
 TTL_LEDGERS = 2_073_600  # modelled live-until horizon for contract data (~120 days)
 
 
@@ -44,6 +45,8 @@ class RpcMethods:
             "getTransaction": self.get_transaction,
             "getEvents": self.get_events,
             "getFeeStats": self.get_fee_stats,
+            "getTransactions": self.get_transactions,
+            "getLedgers": self.get_ledgers,
         }
 
     def call(self, method: str, params: dict) -> Any:
@@ -83,17 +86,29 @@ class RpcMethods:
         return out
 
     def get_latest_ledger(self, params: dict) -> dict:
+        """``headerXdr`` is the bare ``LedgerHeader`` (stellar-rpc sends
+        ``LedgerHeaderHistoryEntry().Header``), ``metadataXdr`` the ledger's ``LedgerCloseMeta``."""
         with self.state.lock:
-            latest = self.state.chain.latest
-            header = xdr.LedgerHeaderHistoryEntry.from_xdr(latest.header_xdr)
+            chain = self.state.chain
+            latest = chain.latest
+            entry = xdr.LedgerHeaderHistoryEntry.from_xdr(latest.header_xdr)
+            records = [chain.txs[h] for h in latest.tx_hashes]
             return {
                 "id": latest.hash,
                 "protocolVersion": xdrs.PROTOCOL_VERSION,
                 "sequence": latest.sequence,
                 "closeTime": str(latest.close_time),
-                "headerXdr": latest.header_xdr,
-                "metadataXdr": xdrs.ledger_close_meta(header).to_xdr(),
+                "headerXdr": entry.header.to_xdr(),
+                "metadataXdr": ledger_meta.close_meta(entry, records).to_xdr(),
             }
+
+    def get_transactions(self, params: dict) -> dict:
+        with self.state.lock:
+            return history_query.get_transactions(self.state.chain, params)
+
+    def get_ledgers(self, params: dict) -> dict:
+        with self.state.lock:
+            return history_query.get_ledgers(self.state.chain, params)
 
     def get_version_info(self, params: dict) -> dict:
         return {
@@ -141,12 +156,18 @@ class RpcMethods:
                 name = chain.contracts.get(contract)
                 if name is None:
                     return None
-                data, modified = xdrs.contract_data_entry(key, xdrs.contract_instance_val(name)), 1
+                data, modified = xdrs.contract_data_entry(key, xdrs.contract_instance_val(contract_wasm.wasm_hash(name))), 1
             else:
                 rec = chain.data.get(key_b64)
                 if rec is None:
                     return None
                 data, modified = xdrs.contract_data_entry(key, xdr.SCVal.from_xdr(rec.val)), rec.last_modified
+            live = modified + TTL_LEDGERS
+        elif key.type == xdr.LedgerEntryType.CONTRACT_CODE:
+            code = contract_wasm.code_by_hash(key.contract_code.hash.hash)
+            if code is None:
+                return None
+            data, modified = contract_wasm.code_entry(code), 1
             live = modified + TTL_LEDGERS
         else:
             return None
@@ -160,7 +181,8 @@ class RpcMethods:
         auth_mode = params.get("authMode")
         if auth_mode not in (None, "enforce", "record", "record_allow_nonroot"):
             raise RpcError(-32602, "authMode must be enforce, record or record_allow_nonroot")
-        return self.state.simulate(params["transaction"], auth_mode, bool(params.get("useUpgradedAuth", True)))
+        # ADDRESS credentials unless the caller opts in to CAP-71 ADDRESS_V2 (stellar-rpc 27.1).
+        return self.state.simulate(params["transaction"], auth_mode, bool(params.get("useUpgradedAuth", False)))
 
     def send_transaction(self, params: dict) -> dict:
         sent = self.state.send(params["transaction"])

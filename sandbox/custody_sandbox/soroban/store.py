@@ -28,7 +28,8 @@ class LedgerRecord:
     sequence: int
     close_time: int  # unix seconds
     hash: str  # hex
-    header_xdr: str = ""
+    header_xdr: str = ""  # base64 LedgerHeaderHistoryEntry
+    tx_hashes: list[str] = field(default_factory=list)  # applied transactions, in apply order
 
 
 @dataclass
@@ -60,6 +61,7 @@ class TxRecord:
     created_at: int  # ledger close time, unix seconds
     diagnostic_events_xdr: list[str] = field(default_factory=list)
     contract_events_xdr: list[str] = field(default_factory=list)
+    soroban: bool = True  # False for classic transactions (the friendbot's CreateAccount)
 
 
 @dataclass

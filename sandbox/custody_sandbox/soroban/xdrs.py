@@ -10,7 +10,9 @@ import hashlib
 
 from stellar_sdk import Keypair, scval, xdr
 
-PROTOCOL_VERSION = 23
+PROTOCOL_VERSION = 27
+"""The protocol the sandbox network runs: 27 (CAP-71 ``ADDRESS_V2`` credentials exist, and are
+recorded only on request, as stellar-rpc 27.1 does)."""
 BASE_FEE_STROOPS = 100
 BASE_RESERVE_STROOPS = 5_000_000
 TOTAL_COINS_STROOPS = 1_000_000_000_000_000_000
@@ -54,33 +56,34 @@ def contract_data_entry(key: xdr.LedgerKey, val: xdr.SCVal) -> xdr.LedgerEntryDa
     )
 
 
-def contract_instance_val(name: str) -> xdr.SCVal:
-    """The instance value: a Wasm executable whose hash names the modelled contract."""
+def contract_instance_val(wasm_hash: bytes) -> xdr.SCVal:
+    """The instance value: a Wasm executable naming its code entry by ``sha256(wasm)``."""
     return xdr.SCVal(
         type=xdr.SCValType.SCV_CONTRACT_INSTANCE,
         instance=xdr.SCContractInstance(
             executable=xdr.ContractExecutable(
-                type=xdr.ContractExecutableType.CONTRACT_EXECUTABLE_WASM,
-                wasm_hash=xdr.Hash(hashlib.sha256(f"sandbox-model:{name}".encode()).digest()),
+                type=xdr.ContractExecutableType.CONTRACT_EXECUTABLE_WASM, wasm_hash=xdr.Hash(wasm_hash)
             ),
             storage=None,
         ),
     )
 
 
-def ledger_header(sequence: int, close_time: int, previous_hash: bytes) -> tuple[xdr.LedgerHeaderHistoryEntry, bytes]:
-    """Build a ledger header and its hash (sha256 of the header XDR)."""
+def ledger_header(
+    sequence: int, close_time: int, previous_hash: bytes, tx_set_hash: bytes = bytes(32), tx_set_result_hash: bytes = bytes(32)
+) -> tuple[xdr.LedgerHeaderHistoryEntry, bytes]:
+    """Build a ledger header and its hash (sha256 of the ``LedgerHeader`` XDR, as Core hashes it)."""
     zero = xdr.Hash(bytes(32))
     header = xdr.LedgerHeader(
         ledger_version=xdr.Uint32(PROTOCOL_VERSION),
         previous_ledger_hash=xdr.Hash(previous_hash),
         scp_value=xdr.StellarValue(
-            tx_set_hash=zero,
+            tx_set_hash=xdr.Hash(tx_set_hash),
             close_time=xdr.TimePoint(xdr.Uint64(close_time)),
             upgrades=[],
             ext=xdr.StellarValueExt(v=xdr.StellarValueType.STELLAR_VALUE_BASIC),
         ),
-        tx_set_result_hash=zero,
+        tx_set_result_hash=xdr.Hash(tx_set_result_hash),
         bucket_list_hash=zero,
         ledger_seq=xdr.Uint32(sequence),
         total_coins=xdr.Int64(TOTAL_COINS_STROOPS),
@@ -96,25 +99,6 @@ def ledger_header(sequence: int, close_time: int, previous_hash: bytes) -> tuple
     digest = hashlib.sha256(header.to_xdr_bytes()).digest()
     entry = xdr.LedgerHeaderHistoryEntry(hash=xdr.Hash(digest), header=header, ext=xdr.LedgerHeaderHistoryEntryExt(0))
     return entry, digest
-
-
-def ledger_close_meta(header: xdr.LedgerHeaderHistoryEntry) -> xdr.LedgerCloseMeta:
-    """A v2 ``LedgerCloseMeta`` carrying the header (the tx set itself is not replayed)."""
-    return xdr.LedgerCloseMeta(
-        v=2,
-        v2=xdr.LedgerCloseMetaV2(
-            ext=xdr.LedgerCloseMetaExt(0),
-            ledger_header=header,
-            tx_set=xdr.GeneralizedTransactionSet(
-                v=1, v1_tx_set=xdr.TransactionSetV1(previous_ledger_hash=header.header.previous_ledger_hash, phases=[])
-            ),
-            tx_processing=[],
-            upgrades_processing=[],
-            scp_info=[],
-            total_byte_size_of_live_soroban_state=xdr.Uint64(0),
-            evicted_keys=[],
-        ),
-    )
 
 
 def tx_error_result(code: xdr.TransactionResultCode, fee_charged: int = 0) -> xdr.TransactionResult:

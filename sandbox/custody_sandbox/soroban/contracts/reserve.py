@@ -24,7 +24,8 @@ PROOF = Struct(
         ("ratio_bps", U32),
         ("reserves", U64),
         ("supply", I128),
-    )
+    ),
+    name="Proof",
 )
 U32_MAX = 2**32 - 1
 

@@ -47,49 +47,49 @@ class TokenContract(ContractModel):
         return self.load(I128, "Supply", default=0)
 
     @contractfn(ADDRESS, returns=I128)
-    def balance(self, owner: str) -> int:
-        return self.load(I128, "Balance", owner, default=0)
+    def balance(self, id: str) -> int:  # noqa: A002 - SEP-41's parameter name
+        return self.load(I128, "Balance", id, default=0)
 
     @contractfn(ADDRESS, ADDRESS, returns=I128)
-    def allowance(self, owner: str, spender: str) -> int:
-        return self._allowance(owner, spender)
+    def allowance(self, from_: str, spender: str) -> int:
+        return self._allowance(from_, spender)
 
     @contractfn(ADDRESS, ADDRESS, I128, U32)
-    def approve(self, owner: str, spender: str, amount: int, expiration_ledger: int) -> None:
-        self.require_auth(owner)
+    def approve(self, from_: str, spender: str, amount: int, expiration_ledger: int) -> None:
+        self.require_auth(from_)
         self._non_negative(amount)
         record = {"amount": amount, "expiration_ledger": expiration_ledger}
-        self.store(ALLOWANCE, record, "Allowance", owner, spender)
+        self.store(ALLOWANCE, record, "Allowance", from_, spender)
         self.emit(
-            [scval.to_symbol("approve"), scval.to_address(owner), scval.to_address(spender)],
+            [scval.to_symbol("approve"), scval.to_address(from_), scval.to_address(spender)],
             scval.to_vec([scval.to_int128(amount), scval.to_uint32(expiration_ledger)]),
         )
 
     @contractfn(ADDRESS, ADDRESS, I128)
-    def transfer(self, source: str, to: str, amount: int) -> None:
-        self.require_auth(source)
+    def transfer(self, from_: str, to: str, amount: int) -> None:
+        self.require_auth(from_)
         self._non_negative(amount)
-        self._move(source, to, amount)
+        self._move(from_, to, amount)
 
     @contractfn(ADDRESS, ADDRESS, ADDRESS, I128)
-    def transfer_from(self, spender: str, source: str, to: str, amount: int) -> None:
+    def transfer_from(self, spender: str, from_: str, to: str, amount: int) -> None:
         self.require_auth(spender)
         self._non_negative(amount)
-        self._spend_allowance(source, spender, amount)
-        self._move(source, to, amount)
+        self._spend_allowance(from_, spender, amount)
+        self._move(from_, to, amount)
 
     @contractfn(ADDRESS, I128)
-    def burn(self, source: str, amount: int) -> None:
-        self.require_auth(source)
+    def burn(self, from_: str, amount: int) -> None:
+        self.require_auth(from_)
         self._non_negative(amount)
-        self._burn(source, amount)
+        self._burn(from_, amount)
 
     @contractfn(ADDRESS, ADDRESS, I128)
-    def burn_from(self, spender: str, source: str, amount: int) -> None:
+    def burn_from(self, spender: str, from_: str, amount: int) -> None:
         self.require_auth(spender)
         self._non_negative(amount)
-        self._spend_allowance(source, spender, amount)
-        self._burn(source, amount)
+        self._spend_allowance(from_, spender, amount)
+        self._burn(from_, amount)
 
     @contractfn(ADDRESS, I128)
     def mint(self, to: str, amount: int) -> None:
