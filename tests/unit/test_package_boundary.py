@@ -79,3 +79,15 @@ def test_docker_context_and_image_leave_the_sandbox_out() -> None:
     assert "sandbox" in ignored
     copies = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")]
     assert "sandbox" not in copies and not [c for c in copies if c.startswith("sandbox") or c == "."]
+
+
+def test_sandbox_takes_from_the_engine_only_the_contracts_error_table() -> None:
+    """The Esplora sandbox judges transactions with libbitcoinkernel, never with the engine's signing
+    or verification code; the Soroban models share CONTRACTS.md's error table and nothing else."""
+    engine = set(ENGINE_PACKAGES)
+    used = set()
+    for path in sorted((ROOT / "sandbox" / "custody_sandbox").rglob("*.py")):
+        for _line, name in _imports(ast.parse(path.read_text()), module_level_only=False):
+            if name.split(".")[0] in engine:
+                used.add(name)
+    assert used == {"chains.soroban.error_codes"}
