@@ -14,11 +14,15 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml tests/js/package-lock.json
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 not found" >&2; exit 1; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev,test]" -e ./sandbox
+	@# The JavaScript Stellar SDK the client tests drive, from the pinned lockfile (only where Node is).
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
+	else echo "node not found: tests/chains/soroban/test_js_sdk.py will be skipped"; fi
 	@touch $(STAMP)
 
 ## Bring up Postgres, Temporal (+UI), sandboxes, worker and API; Ctrl-C stops all of it.
@@ -30,7 +34,7 @@ test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis tests/js/node_modules
 
 lint: venv
 	$(VENV)/bin/ruff check .

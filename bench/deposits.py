@@ -49,8 +49,8 @@ from api.auth.services import AuthServices
 from api.deps import SessionDep
 from api.state import AppState
 from chains.bitcoin.setup import new_account
-from chains.sandbox.soroban import OPERATOR_SECRET_FILE
 from config.settings import Settings, load_settings
+from custody_sandbox.soroban import OPERATOR_SECRET_FILE
 from db import migrate
 from db.models import KycRecord, Operation, User
 from domain.roles import Role

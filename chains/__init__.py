@@ -1,1 +1,1 @@
-"""Chain clients (Soroban, Bitcoin) and their local sandboxes."""
+"""Chain clients (Soroban, Bitcoin). The local sandboxes are the separate ``custody_sandbox`` distribution."""

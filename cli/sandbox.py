@@ -8,6 +8,16 @@ import typer
 
 app = typer.Typer(help="Local chain sandboxes (development and tests only).", no_args_is_help=True)
 
+_MISSING = "the chain sandboxes are a development package: pip install -e ./sandbox (make venv does this)"
+
+
+def _require_sandbox() -> None:
+    """Fail with a clear message where the ``custody-sandbox`` distribution is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("custody_sandbox") is None:
+        raise typer.BadParameter(_MISSING)
+
 
 @app.command("bitcoin")
 def bitcoin(
@@ -17,7 +27,8 @@ def bitcoin(
     mine_interval: float | None = typer.Option(None, help="Mine a block every N seconds."),
 ) -> None:
     """Serve the Esplora API over an in-memory regtest chain (plus /sandbox/faucet, mine, reorg)."""
-    from chains.sandbox.esplora import serve
+    _require_sandbox()
+    from custody_sandbox.esplora import serve
 
     serve(host, port, state_dir=state_dir, mine_interval_seconds=mine_interval)
 
@@ -31,6 +42,7 @@ def soroban(
     min_confirmations: int = typer.Option(1, min=1, help="Router deposit depth (blocks), set on first start."),
 ) -> None:
     """Serve the Stellar RPC JSON-RPC protocol over the four contracts of CONTRACTS.md."""
-    from chains.sandbox.soroban import serve
+    _require_sandbox()
+    from custody_sandbox.soroban import serve
 
     serve(host, port, state_dir, ledger_interval_seconds=ledger_interval, min_confirmations=min_confirmations)

@@ -108,8 +108,15 @@ class EsploraClient:
         return parse_transaction(await self._json("GET", f"/tx/{txid}", not_found=TxNotFound))
 
     async def transaction_status(self, txid: str) -> TxStatus:
-        """Confirmation status on the canonical chain. Raises TxNotFound."""
-        return parse_status(await self._json("GET", f"/tx/{txid}/status", not_found=TxNotFound))
+        """Confirmation status on the canonical chain. Raises TxNotFound.
+
+        electrs answers ``{"confirmed": false}`` for a txid it has never seen, so an unconfirmed
+        status is checked against ``GET /tx/:txid``, which is 404 for an unknown transaction.
+        """
+        status = parse_status(await self._json("GET", f"/tx/{txid}/status", not_found=TxNotFound))
+        if not status.confirmed:
+            await self._checked("GET", f"/tx/{txid}", not_found=TxNotFound)
+        return status
 
     async def transaction_hex(self, txid: str) -> str:
         """Raw serialized transaction (hex). Raises TxNotFound."""

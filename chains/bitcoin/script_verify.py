@@ -1,7 +1,7 @@
 """Input signature verification for the spends the engine makes (P2WPKH, P2TR key path).
 
-Used by the Esplora sandbox to accept transactions and by the external signer to check a
-returned PSBT. Hashing and curve work are embit's; this module applies the rules:
+Used by the external signer to check a returned PSBT (the Esplora sandbox judges
+transactions with Bitcoin Core's libbitcoinkernel instead). Hashing and curve work are embit's; this module applies the rules:
 
 * P2WPKH (BIP 141/143): empty scriptSig, witness ``[sig+hashtype, pubkey33]``, HASH160(pubkey)
   equals the program, ECDSA signature (strict DER, low S) over the BIP 143 digest.

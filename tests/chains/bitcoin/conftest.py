@@ -12,7 +12,7 @@ from embit.networks import NETWORKS
 
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
-from chains.sandbox.esplora import create_app
+from custody_sandbox.esplora import create_app
 from domain.bitcoin_address import Network
 
 BIP84_MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"

@@ -78,10 +78,10 @@ async def test_double_spend_is_rejected(esplora, sandbox, wallet, regtest_keys) 
     payout = await _funded_payout(esplora, sandbox, wallet)
     signer = HotSigner(regtest_keys["account_tprv"], wallet)
     await esplora.broadcast(signer.sign(payout).tx_hex)
-    conflicting = build_payout(  # same coins, other amount: spends what the first payout spent
+    conflicting = build_payout(  # same coins, other amount, lower fee rate: not a valid BIP 125 replacement
         wallet, recipient_address=RECIPIENT, amount_sats=151_000, fee_rate_sat_vb=5, utxos=payout.plan.inputs, change_index=1
     )
-    with pytest.raises(TxRejected, match="txn-mempool-conflict"):
+    with pytest.raises(TxRejected, match="insufficient fee, rejecting replacement"):
         await esplora.broadcast(signer.sign(conflicting).tx_hex)
 
 

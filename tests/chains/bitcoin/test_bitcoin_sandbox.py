@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from chains.bitcoin.esplora import EsploraClient
-from chains.sandbox.esplora import create_app
+from custody_sandbox.esplora import create_app
 
 
 async def test_block_and_outspend_shapes(esplora, sandbox, wallet) -> None:
@@ -31,8 +31,8 @@ async def test_spending_a_spent_output_is_rejected(esplora, sandbox, wallet) -> 
 
 
 def _other_version(raw: str) -> str:
-    """Same inputs, version 3: a different txid spending already-spent outputs."""
-    return "03" + raw[2:]
+    """Same inputs, version 1: a different txid spending already-spent outputs."""
+    return "01" + raw[2:]
 
 
 async def test_state_survives_restart(tmp_path, wallet) -> None:

@@ -16,14 +16,14 @@ import pytest
 import pytest_asyncio
 from stellar_sdk import Keypair
 
-from chains.sandbox.soroban import (
+from chains.soroban import ContractAddresses, Contracts, SorobanClient
+from custody_sandbox.soroban import (
     CONTRACT_ADDRESSES,
     DEFAULT_PASSPHRASE,
     OPERATOR_SECRET_FILE,
     SandboxServer,
     create_app,
 )
-from chains.soroban import ContractAddresses, Contracts, SorobanClient
 
 LEDGER_INTERVAL_SECONDS = 0.05
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600

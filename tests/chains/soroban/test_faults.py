@@ -7,9 +7,9 @@ import os
 import pytest
 from stellar_sdk import Keypair, scval
 
-from chains.sandbox.soroban import DEFAULT_PASSPHRASE
 from chains.soroban import Contracts, SignedEnvelope, SorobanClient, SorobanUnavailable, topic_filter
 from chains.soroban.events import iter_events
+from custody_sandbox.soroban import DEFAULT_PASSPHRASE
 
 
 async def test_fifty_mints_with_try_again_later_and_dropped_responses(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from stellar_sdk import Keypair, StrKey
 
-from chains.sandbox.soroban import CONTRACT_ADDRESSES, CONTRACTS_FILE, OPERATOR_SECRET_FILE, SandboxState, create_app
-from chains.sandbox.soroban.bootstrap import contract_address
 from chains.soroban import OperatorKey, OperatorKeyError
+from custody_sandbox.soroban import CONTRACT_ADDRESSES, CONTRACTS_FILE, OPERATOR_SECRET_FILE, SandboxState, create_app
+from custody_sandbox.soroban.bootstrap import contract_address
 
 
 def test_restart_resumes_chain_and_keeps_published_files(tmp_path: Path) -> None:

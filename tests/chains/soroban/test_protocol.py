@@ -11,9 +11,9 @@ from stellar_sdk import Account, Keypair, SorobanServerAsync, TransactionBuilder
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.soroban_rpc import SendTransactionStatus
 
-from chains.sandbox.soroban import DEFAULT_PASSPHRASE
 from chains.soroban import ContractAddresses, Contracts, HostError, NetworkMismatch, SorobanClient
 from chains.soroban.outcomes import simulation_error
+from custody_sandbox.soroban import DEFAULT_PASSPHRASE
 
 
 async def build_signed(
@@ -128,10 +128,12 @@ async def test_rpc_surface(sandbox, client: SorobanClient) -> None:
     health = await client.server.get_health()
     assert health.status == "healthy" and health.oldest_ledger == 1
     latest = await client.server.get_latest_ledger()
-    header = xdr.LedgerHeaderHistoryEntry.from_xdr(latest.header_xdr)
-    assert header.header.ledger_seq.uint32 == latest.sequence
-    assert xdr.LedgerCloseMeta.from_xdr(latest.metadata_xdr).v == 2
-    assert (await client.server.get_version_info()).protocol_version == 23
+    header = xdr.LedgerHeader.from_xdr(latest.header_xdr)  # the bare header, as stellar-rpc sends it
+    assert header.ledger_seq.uint32 == latest.sequence and header.ledger_version.uint32 == latest.protocol_version
+    meta = xdr.LedgerCloseMeta.from_xdr(latest.metadata_xdr)
+    assert meta.v == 2 and meta.v2.ledger_header.hash.hash.hex() == latest.id
+    assert meta.v2.ledger_header.header.to_xdr() == latest.header_xdr
+    assert (await client.server.get_version_info()).protocol_version == 27
     assert (await client.server.get_fee_stats()).soroban_inclusion_fee.min == 100
     async with httpx.AsyncClient() as http:
         body = {"jsonrpc": "2.0", "id": "x1", "method": "getLedgerEntry", "params": {}}

@@ -1,5 +1,0 @@
-"""Local Esplora stand-in over an in-memory regtest chain (``custody sandbox bitcoin``)."""
-
-from chains.sandbox.esplora.app import create_app, serve
-
-__all__ = ["create_app", "serve"]
