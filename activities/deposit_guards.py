@@ -38,22 +38,26 @@ log = logging.getLogger(__name__)
 async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyView:
     """The guard's figures from the books, for a deposit of ``amount_sats`` about to be credited.
 
-    Custody counts confirmed custody outputs *minus* the BTC the books still owe to deposits,
-    receipts and unattributed payments that are not credited (other than this deposit), so one
-    user's uncredited BTC never backs another user's mint, even after payouts mixed the coins.
-    A mint in progress (its credit pending) counts in the supply, not as uncredited.
+    * custody: the UTXO set's available outputs (confirmed, reserved by payouts not yet signed,
+      and the change of signed payouts) *minus* the BTC the books still owe to deposits,
+      receipts and unattributed payments that are not credited (other than this deposit), so
+      one user's uncredited BTC never backs another user's mint, even after payouts mixed coins;
+    * pending withdrawals: burned but unpaid, minus what signed payouts are already paying (the
+      set no longer counts those inputs);
+    * supply: iSTSi in issue with mints in progress (credits pending).
     """
     totals = await custody.totals(session)
     codes = await books_figures.balance_by_code(session)
-    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED, e.IN_FLIGHT])
+    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED, e.IN_FLIGHT, e.CUSTODY])
     supply = accounts.get(e.SUPPLY)
     in_issue = (supply.debits_posted - supply.credits_posted + supply.debits_pending) if supply else 0
-    unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
+    paying = accounts[e.CUSTODY].credits_pending if e.CUSTODY in accounts else 0
+    unpaid = (balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0) - paying
     reorged = balance(accounts[e.REORGED]) if e.REORGED in accounts else 0
     in_flight = accounts[e.IN_FLIGHT].credit_available if e.IN_FLIGHT in accounts else 0
     receipts = sum(_credit(codes.get(c)) for c in (AccountCode.PENDING_RECEIPTS, AccountCode.UNATTRIBUTED_RECEIPTS))
-    uncredited = in_flight + receipts - amount_sats - await custody.unconfirmed_uncredited(session)
-    return SolvencyView(custody_sats=totals.confirmed - max(uncredited, 0), supply_units=in_issue,
+    uncredited = in_flight + receipts - amount_sats
+    return SolvencyView(custody_sats=totals.available - uncredited, supply_units=in_issue,
                         pending_withdrawals_sats=unpaid, reorged_sats=reorged)
 
 

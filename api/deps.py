@@ -27,5 +27,7 @@ def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+#: ``scope="function"``: the transaction commits *before* the response is sent, so a client that
+#: reads right after a 2xx sees what it was told (FastAPI's default would commit afterwards).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

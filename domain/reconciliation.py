@@ -9,13 +9,13 @@ check                           expected                       actual
 ``user_balance``                the user's balance on Stellar  the user's iSTSi per the books
 ``utxo_set_vs_chain``           outputs the set holds          what the chain source says of them
 ``utxo_set_vs_books``           ``custody_btc`` net of payouts the UTXO set (owned, net of payouts)
-``custody_vs_liabilities``      supply + unpaid withdrawals    custody outputs (unconfirmed change out)
+``custody_vs_liabilities``      supply + unpaid withdrawals    custody outputs (+ payouts unsettled)
 ==============================  =============================  =====================================
 
 Severity is asymmetric (DESIGN §3, "money in flight is not a discrepancy"): a difference fully
 explained by in-flight items (:class:`ItemKind`) is ``none``; an unexplained *surplus* is a
-``warning`` (never a pause); an unexplained *shortfall* is at least ``critical`` and
-``emergency`` from ``emergency_bps`` (or where nothing was expected), and it pauses the engine.
+``warning`` (never a pause); an unexplained *shortfall* pauses the engine: ``critical`` below the
+warning band (a rounding-sized gap), ``emergency`` from it on (or where nothing was expected).
 Amounts are satoshis (= base units).
 """
 
@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from domain.reserves import Severity, SeverityThresholds, discrepancy_bps, severity
+from domain.reserves import Severity, SeverityThresholds, discrepancy_bps
 
 
 class Check(StrEnum):
@@ -115,8 +115,8 @@ def assess_one(c: Comparison, thresholds: SeverityThresholds = SeverityThreshold
         level = Severity.NONE
     elif unexplained > 0:
         level = Severity.WARNING
-    else:
-        level = max(severity(bps, thresholds), Severity.CRITICAL, key=lambda s: s.rank)
+    else:  # custody short of what it must hold: from the warning band on, an emergency
+        level = Severity.EMERGENCY if bps >= thresholds.warning_bps else Severity.CRITICAL
     return Finding(c, diff, unexplained, bps, level, items)
 
 

@@ -8,6 +8,7 @@ withdrawals in the engine *and* on the router, and raises an alert; only an admi
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -66,4 +67,4 @@ class ReconciliationWorkflow:
             PauseActivities.apply_chain_pause, ChainPauseInput(f"reconciliation:{run_id}", True, reason),
             start_to_close_timeout=PAUSE_START_TO_CLOSE, retry_policy=PAUSE_RETRY,
         )
-        return ReconciliationReport(run_id, report.max_severity, report.findings, report.users_checked, paused=True)
+        return dataclasses.replace(report, paused=True)

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Header, status
 from api import deposit_requests
 from api.auth.dependencies import AUTH_RESPONSES, UserAuth
 from api.deps import SessionDep, StateDep
-from api.schemas.deposits import DepositAccepted, DepositAddressOut, DepositRequest
+from api.schemas.deposits import DepositAccepted, DepositAddressOut, DepositRequest, PendingReceiptOut
 from chains.bitcoin.setup import custody_descriptor
 from chains.bitcoin.wallet import CustodyWallet
-from db.queries import deposit_addresses
+from db.queries import custody, deposit_addresses
 
 router = APIRouter(prefix="/integration", tags=["deposits"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -40,11 +40,17 @@ WalletDep = Annotated[CustodyWallet, Depends(get_wallet)]
 
 @router.get("/deposit-address", responses=AUTH_RESPONSES)
 async def get_deposit_address(principal: UserAuth, session: SessionDep, state: StateDep, wallet: WalletDep) -> DepositAddressOut:
-    """The caller's BTC deposit address (assigned on first request, then always the same)."""
+    """The caller's BTC deposit address (assigned on first request, then always the same), with
+    the receipts there that are not a deposit yet."""
     row = await deposit_addresses.assign_deposit_address(
         session, user_id=principal.user.id, derive_address=wallet.receive_address
     )
-    return DepositAddressOut(address=row.address, network=state.settings.bitcoin.network)
+    receipts = [PendingReceiptOut(outpoint=r.outpoint, amount_sats=r.value_sats, confirmed=r.state != "seen")
+                for r in await custody.pending_receipts_of(session, principal.user.id)]
+    return DepositAddressOut(
+        address=row.address, network=state.settings.bitcoin.network, minimum_sats=state.settings.deposits.minimum_sats,
+        pending_receipts=receipts, pending_receipts_sats=sum(r.amount_sats for r in receipts),
+    )
 
 
 @router.post("/bitcoin-deposit", status_code=status.HTTP_202_ACCEPTED, responses=_POST_RESPONSES)

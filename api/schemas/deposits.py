@@ -43,7 +43,20 @@ class DepositAccepted(BaseModel):
         return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
 
 
+class PendingReceiptOut(BaseModel):
+    """BTC that reached the deposit address but is not a deposit yet (below ``deposits.minimum_sats``
+    on its own, or released by a deposit that ended): credited once the receipts add up."""
+
+    outpoint: str
+    amount_sats: int
+    confirmed: bool
+
+
 class DepositAddressOut(BaseModel):
     address: str
     network: str
     """Bitcoin network the address is for (``regtest``, ``signet``, ``testnet``, ``mainnet``)."""
+    minimum_sats: int = 0
+    """Smallest amount credited as a deposit; smaller receipts wait until they add up to it."""
+    pending_receipts: list[PendingReceiptOut] = []
+    pending_receipts_sats: int = 0

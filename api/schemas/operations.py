@@ -27,6 +27,8 @@ class OperationOut(BaseModel):
     amount_sats: int | None
     btc_tx_hash: str | None
     vout: int | None
+    outpoints: list[str] | None = None
+    """A deposit of several small receipts: every outpoint it credits (``btc_tx_hash:vout`` is the last)."""
     confirmations: int | None
     required_confirmations: int | None
     stellar_tx_hash: str | None
@@ -44,7 +46,8 @@ class OperationOut(BaseModel):
         meta = op.meta or {}
         return cls(
             id=op.id, operation_type=op.operation_type, status=op.status, stage=op.stage, amount_sats=op.amount,
-            btc_tx_hash=op.btc_tx_hash, vout=meta.get("vout"), confirmations=op.confirmations,
+            btc_tx_hash=op.btc_tx_hash, vout=meta.get("vout"), outpoints=meta.get("outpoints"),
+            confirmations=op.confirmations,
             required_confirmations=op.required_confirmations, stellar_tx_hash=op.stellar_tx_hash,
             stellar_address=meta.get("stellar_address"), workflow_id=op.workflow_id, error=op.error,
             created_at=op.created_at, updated_at=op.updated_at, completed_at=op.completed_at,

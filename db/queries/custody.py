@@ -182,17 +182,6 @@ async def unconfirmed_payout_funds(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def unconfirmed_uncredited(session: AsyncSession) -> int:
-    """BTC booked as uncredited (in flight, pending receipts, unattributed) whose outputs are not
-    confirmed: in the books, but not in the confirmed custody (satoshis)."""
-    stmt = select(func.coalesce(func.sum(CustodyUtxo.value_sats), 0)).where(
-        CustodyUtxo.state == "seen",
-        or_(CustodyUtxo.held_in.in_(("deposits_in_flight", "unattributed_receipts")),  # type: ignore[union-attr]
-            CustodyUtxo.held_in.like("pending_receipts:%")),  # type: ignore[union-attr]
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
 # ---- totals (the guard, reconciliation, proofs) -----------------------------------------------
 
 @dataclass(frozen=True)
@@ -201,7 +190,8 @@ class SetTotals:
 
     ``confirmed``: confirmed and reserved outputs (on chain, unspent, ours). ``available``: what
     the books' ``custody_btc`` must equal net of pending payouts: owned outputs minus those
-    reserved by signed payouts. ``live_change``: unconfirmed change of live payouts.
+    reserved by signed payouts, and minus credited deposits off their block (held after a
+    reorg). ``live_change``: unconfirmed change of live payouts.
     """
 
     confirmed: int
@@ -221,13 +211,18 @@ async def totals(session: AsyncSession, *, at_height: int | None = None) -> SetT
         confirmed_filter = and_(confirmed_filter, CustodyUtxo.block_height <= at_height)  # type: ignore[operator]
     value = CustodyUtxo.value_sats
     reserved_signed = and_(CustodyUtxo.state == "reserved", CustodyUtxo.reserved_by.in_(signed))  # type: ignore[union-attr]
+    # A credited deposit off its block is held in the books (its BTC moved to reorged_deposits):
+    # until it confirms again it is not custody's to count.
+    held_reorged = and_(CustodyUtxo.state == "seen",
+                        CustodyUtxo.held_in.is_not_distinct_from("istsi_backing"))  # type: ignore[union-attr]
+    owned = and_(CustodyUtxo.state.in_(OWNED_STATES), ~held_reorged)  # type: ignore[attr-defined]
     row = (await session.execute(select(
         func.coalesce(func.sum(value).filter(confirmed_filter), 0),
         func.count().filter(confirmed_filter),
-        func.coalesce(func.sum(value).filter(CustodyUtxo.state == "seen"), 0),
+        func.coalesce(func.sum(value).filter(and_(CustodyUtxo.state == "seen", ~held_reorged)), 0),
         func.coalesce(func.sum(value).filter(reserved_signed), 0),
         func.coalesce(func.sum(value).filter(and_(CustodyUtxo.state == "seen", CustodyUtxo.change_of.is_not(None))), 0),  # type: ignore[union-attr]
-        func.coalesce(func.sum(value).filter(and_(CustodyUtxo.state.in_(OWNED_STATES), ~reserved_signed)), 0),  # type: ignore[attr-defined]
+        func.coalesce(func.sum(value).filter(and_(owned, ~reserved_signed)), 0),
     ))).one()
     return SetTotals(*(int(v) for v in row))
 

@@ -38,3 +38,12 @@ async def make_user(sessions) -> str:
             "INSERT INTO users (email, password_hash) VALUES (:e, 'x') RETURNING id"), {"e": f"{uuid.uuid4().hex}@x.io"}
         )).scalar_one()
     return str(user_id)
+
+
+@pytest.fixture(scope="package")
+async def stack(temporal_env, tmp_path_factory):
+    """The books' own whole stack (:mod:`tests.fixtures.stack`), shared by the package's tests."""
+    from tests.fixtures.stack import isolated_stack
+
+    async with isolated_stack(temporal_env, tmp_path_factory) as built:
+        yield built

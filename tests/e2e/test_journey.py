@@ -1,5 +1,6 @@
 """The scripted journey of ``custody demo``, trimmed to smaller amounts, through the whole stack:
-the API over HTTP and its WebSocket, the worker, Temporal, Postgres and both sandboxes."""
+the API over HTTP and its WebSocket, the worker, Temporal, Postgres and both sandboxes, on a stack
+of its own (``tests/e2e/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from cli.demo import Journey, JourneyConfig
 from cli.users import create_admin
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("custody_worker", "system_unpaused")]
+pytestmark = [pytest.mark.slow]
 
 
-async def test_the_whole_journey_verifies_every_step(settings, served_api: str) -> None:
+async def test_the_whole_journey_verifies_every_step(journey_stack, journey_api: str) -> None:
+    settings, served_api = journey_stack.settings, journey_api
     email, password = f"journey-admin-{uuid.uuid4().hex[:8]}@example.com", secrets.token_urlsafe(16)
     await create_admin(settings, email=email, password=password)
     lines: list[str] = []

@@ -75,7 +75,9 @@ def test_assess_reports_only_differences_and_explains_money_in_flight() -> None:
         (10_000, 10_350, 0, Severity.WARNING, False),     # unexplained surplus: a warning, never a pause
         (10_000, 10_350, 350, Severity.NONE, False),      # surplus explained by in-flight items
         (10_000, 9_999, 0, Severity.CRITICAL, True),      # one sat short, unexplained: critical, pauses
-        (10_000, 9_500, 0, Severity.EMERGENCY, True),     # 500 bps short
+        (10_000, 9_901, 0, Severity.CRITICAL, True),      # 99 bps
+        (10_000, 9_900, 0, Severity.EMERGENCY, True),     # 100 bps short: custody is leaking
+        (10_000, 9_500, 0, Severity.EMERGENCY, True),
         (10_000, 9_500, 500, Severity.NONE, False),       # shortfall explained (a held reorged deposit)
         (0, -1, 0, Severity.EMERGENCY, True),             # short where nothing was expected
     ],
