@@ -16,6 +16,7 @@ from api.middleware import RequestContextMiddleware
 from api.routers import (
     admin_audit_logs,
     admin_kyc,
+    admin_ledger,
     admin_system,
     admin_users,
     auth,
@@ -66,7 +67,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     )
     api = APIRouter(prefix="/api")
     api.include_router(system.router)
-    for area in (auth, users, admin_users, admin_audit_logs, kyc, admin_kyc):
+    for area in (auth, users, admin_users, admin_audit_logs, admin_ledger, kyc, admin_kyc):
         api.include_router(area.router)
     for oversight in (reserves.router, reserves.admin_router, admin_system.router, overview.router):
         api.include_router(oversight)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from cli.ledger import app as ledger_app
 from cli.reserves import verify_proof
 from cli.sandbox import app as sandbox_app
 from cli.users import app as users_app
@@ -18,6 +19,7 @@ db_app = typer.Typer(help="Database schema (alembic) and backups.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(users_app, name="users")
+app.add_typer(ledger_app, name="ledger")
 app.command("verify-proof")(verify_proof)
 
 

@@ -246,3 +246,26 @@ async def test_twenty_concurrent_withdrawals_of_the_whole_balance_exactly_one_is
     assert codes == [202] + [409] * 19, [r.text for r in answers if r.status_code != 409][:3]
     assert {r.json()["code"] for r in answers if r.status_code == 409} == {"insufficient_balance"}
     assert await balance(stack, alice) == (120_000, 120_000)
+
+
+async def test_operators_read_the_books_and_the_ledger_check_passes(stack: Stack) -> None:
+    from cli.ledger import run_check
+    from domain.roles import Role
+
+    alice, operator = await stack.person(), await stack.person(tier=None, role=Role.OPERATOR)
+    dep = await stack.deposit(alice, 70_000)
+    assert (await stack.api.get("/api/admin/ledger/accounts", headers=alice.headers)).status_code == 403
+    accounts = (await stack.api.get("/api/admin/ledger/accounts?code=user_istsi&limit=500",
+                                    headers=operator.headers)).json()["items"]
+    mine = next(a for a in accounts if a["user_id"] == str(alice.id))
+    assert (mine["balance"], mine["ledger"]) == (70_000, "istsi")
+    transfers = (await stack.api.get(f"/api/admin/ledger/transfers?operation_id={dep.id}",
+                                     headers=operator.headers)).json()["items"]
+    assert [(t["code"], t["phase"]) for t in transfers] == [
+        ("receipt", "posted"), ("deposit_credit", "pending"), ("deposit_credit", "pending"),
+        ("deposit_credit", "post"), ("deposit_credit", "post")]
+    history = (await stack.api.get("/api/tokens/history", headers=alice.headers)).json()["items"]
+    assert [(h["kind"], h["amount"], h["operation_id"]) for h in history] == [("deposit_credit", 70_000, str(dep.id))]
+    report = await run_check(stack.settings)
+    assert report.ok, report.problems
+    assert "the UTXO set equals the chain" in report.checked and "token_balances equals the books" in report.checked

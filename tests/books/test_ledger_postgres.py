@@ -169,3 +169,22 @@ async def test_postgres_and_the_pure_book_agree(books, steps) -> None:
     async with books() as session:
         stored = await ledger.lookup_accounts(session, keys)
     assert stored == {k: book.accounts[k] for k in keys}
+
+
+async def test_the_books_check_passes_and_finds_a_hand_edit(books, books_db_url: str) -> None:
+    from db.books_check import check_books
+
+    user = await make_user(books)
+    op = str(uuid.uuid4())
+    await post(books, [*e.deposit_credit_pending(op, user, 800), *e.deposit_credit_posted(op, user, 800)])
+    async with books() as session:
+        report = await check_books(session)
+    assert "each account equals the sum of its transfers" in report.checked
+    assert "token_balances equals the books" in report.checked
+    with psycopg.connect(books_db_url) as conn:  # a write around the trigger
+        conn.execute("UPDATE token_balances SET balance = balance + 1 WHERE user_id = %s", (user,))
+        conn.execute("UPDATE ledger_accounts SET credits_posted = credits_posted + 5 WHERE key = %s", (e.user_istsi(user),))
+    async with books() as session:
+        report = await check_books(session)
+    failed = {p.split(":")[0] for p in report.problems}
+    assert {"each account equals the sum of its transfers", "token_balances equals the books"} <= failed

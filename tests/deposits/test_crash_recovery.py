@@ -20,6 +20,7 @@ from db.models import ChainSubmission, DepositAddress
 from db.queries import balances, system_state
 from domain.pause import PauseState
 from tests.deposits.conftest import post_deposit
+from tests.fixtures.stack import assert_books_whole
 from tests.fixtures.worker_process import WorkerProcess, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("minting_enabled")]
@@ -131,3 +132,5 @@ async def test_sigkill_at_each_stage_still_mints_exactly_once(
     assert mints == 1
     assert await worker_deps.contracts.token.balance(depositor.stellar_address) == AMOUNT
     await _assert_invariants(sessions, worker_deps)
+    credit = {f"deposit-credit:{op_id}", f"deposit-backing:{op_id}"}
+    await assert_books_whole(sessions, op_id, {f"receipt:{txid}:{vout}", *credit, *(f"{t}:post" for t in credit)})

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from db.models import ChainSubmission
+from tests.fixtures.stack import assert_books_whole
 from tests.fixtures.worker_process import WorkerProcess, worker_env
 from tests.withdrawals.conftest import recipient_address
 
@@ -81,3 +82,5 @@ async def test_sigkill_at_every_stage_burns_once_and_pays_once(
     assert await c.reserve.get_total_reserves() == reserves_before - AMOUNT
     row = await read.balance(h.account.id)
     assert (row.balance, row.reserved_balance) == (20_000, 0)
+    pending = {f"withdrawal-hold:{op_id}", f"payout:{op_id}", f"payout-fee:{op_id}", f"fee-charge:{op_id}"}
+    await assert_books_whole(sessions, op_id, {*pending, *(f"{t}:post" for t in pending), f"withdrawal-burn:{op_id}"})

@@ -1,0 +1,131 @@
+"""Invariants of the books that Postgres alone can prove (``custody ledger check``, tests).
+
+Each check is one aggregate query, so the whole check is bounded by the size of the tables,
+not by the number of round trips:
+
+1. every ledger balances: pending debits = pending credits, posted debits = posted credits;
+2. every account equals the sum of its transfers (nothing was written around the trigger);
+3. no balance flag is broken (the CHECKs make this impossible; proving it costs nothing);
+4. ``token_balances`` equals its ``user_istsi`` account (balance and reserved), row for row;
+5. every resolving transfer resolves a pending one, at most once (the unique index says so);
+6. the custody UTXO set equals the books' ``custody_btc`` (net of payouts being signed);
+7. ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi) except for holders' own burns.
+
+The chain checks (UTXO set vs Esplora, supply vs Stellar, custody ≥ liabilities) are
+reconciliation's; ``custody ledger check`` runs them too (``cli/ledger.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.queries import custody
+
+
+@dataclass
+class CheckReport:
+    """``problems`` empty: every invariant holds; ``checked`` names what was proven."""
+
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def expect(self, name: str, failures: list[str]) -> None:
+        if failures:
+            self.problems += [f"{name}: {f}" for f in failures[:20]]
+            if len(failures) > 20:
+                self.problems.append(f"{name}: … and {len(failures) - 20} more")
+        else:
+            self.checked.append(name)
+
+
+async def check_books(session: AsyncSession) -> CheckReport:
+    """Run every Postgres-side invariant in the caller's (ideally REPEATABLE READ) transaction."""
+    report = CheckReport()
+    rows = (await session.execute(text(
+        "SELECT ledger, SUM(debits_pending) - SUM(credits_pending), SUM(debits_posted) - SUM(credits_posted) "
+        "FROM ledger_accounts GROUP BY ledger"))).all()
+    report.expect("each ledger balances", [
+        f"ledger {r[0]}: pending debits - credits = {r[1]}, posted debits - credits = {r[2]}" for r in rows if r[1] or r[2]
+    ])
+    rows = (await session.execute(text(
+        """
+        WITH moves AS (
+            SELECT debit_account AS key,
+                   SUM(CASE WHEN flags & 2 <> 0 THEN amount ELSE 0 END) AS dpend_in,
+                   SUM(CASE WHEN flags & 14 = 0 OR flags & 4 <> 0 THEN amount ELSE 0 END) AS dpost,
+                   0::numeric AS cpend_in, 0::numeric AS cpost
+            FROM ledger_transfers GROUP BY debit_account
+            UNION ALL
+            SELECT credit_account, 0, 0,
+                   SUM(CASE WHEN flags & 2 <> 0 THEN amount ELSE 0 END),
+                   SUM(CASE WHEN flags & 14 = 0 OR flags & 4 <> 0 THEN amount ELSE 0 END)
+            FROM ledger_transfers GROUP BY credit_account
+        ),
+        resolved AS (
+            SELECT p.debit_account AS dkey, p.credit_account AS ckey, p.amount
+            FROM ledger_transfers p WHERE p.flags & 2 <> 0
+              AND EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id)
+        ),
+        resolved_d AS (SELECT dkey AS key, SUM(amount) AS amount FROM resolved GROUP BY dkey),
+        resolved_c AS (SELECT ckey AS key, SUM(amount) AS amount FROM resolved GROUP BY ckey),
+        expected AS (
+            SELECT key, SUM(dpend_in) AS dpend, SUM(dpost) AS dpost, SUM(cpend_in) AS cpend, SUM(cpost) AS cpost
+            FROM moves GROUP BY key
+        )
+        SELECT a.key,
+               a.debits_pending, COALESCE(x.dpend, 0) - COALESCE(rd.amount, 0),
+               a.debits_posted, COALESCE(x.dpost, 0),
+               a.credits_pending, COALESCE(x.cpend, 0) - COALESCE(rc.amount, 0),
+               a.credits_posted, COALESCE(x.cpost, 0)
+        FROM ledger_accounts a
+        LEFT JOIN expected x ON x.key = a.key
+        LEFT JOIN resolved_d rd ON rd.key = a.key
+        LEFT JOIN resolved_c rc ON rc.key = a.key
+        """))).all()
+    report.expect("each account equals the sum of its transfers", [
+        f"{r[0]}: stored ({r[1]}, {r[3]}, {r[5]}, {r[7]}) vs transfers ({r[2]}, {r[4]}, {r[6]}, {r[8]})"
+        for r in rows if (r[1], r[3], r[5], r[7]) != (r[2], r[4], r[6], r[8])
+    ])
+    rows = (await session.execute(text(
+        "SELECT key FROM ledger_accounts WHERE ((flags & 2) <> 0 AND debits_pending + debits_posted > credits_posted) "
+        "OR ((flags & 4) <> 0 AND credits_pending + credits_posted > debits_posted)"))).scalars().all()
+    report.expect("no balance flag is broken", [f"{k} overdrawn" for k in rows])
+    rows = (await session.execute(text(
+        """
+        SELECT COALESCE(a.user_id, b.user_id), a.credits_posted - a.debits_posted, a.debits_pending,
+               b.balance, b.reserved_balance
+        FROM ledger_accounts a FULL OUTER JOIN token_balances b
+          ON a.user_id = b.user_id AND a.token_address = b.token_address
+        WHERE (a.key IS NULL OR a.code = 'user_istsi')
+          AND (a.key IS NULL OR b.id IS NULL OR a.credits_posted - a.debits_posted <> b.balance
+               OR a.debits_pending <> b.reserved_balance)
+        """))).all()
+    report.expect("token_balances equals the books", [
+        f"user {r[0]}: books ({r[1]}, held {r[2]}) vs token_balances ({r[3]}, reserved {r[4]})" for r in rows
+    ])
+    rows = (await session.execute(text(
+        "SELECT r.id FROM ledger_transfers r LEFT JOIN ledger_transfers p ON p.id = r.pending_id "
+        "WHERE r.pending_id IS NOT NULL AND (p.id IS NULL OR p.flags & 2 = 0)"))).scalars().all()
+    report.expect("each post or void resolves one pending transfer", [f"{t} resolves nothing pending" for t in rows])
+    totals = await custody.totals(session)
+    row = (await session.execute(text(
+        "SELECT debits_posted - credits_posted - credits_pending FROM ledger_accounts WHERE key = 'custody_btc'"
+    ))).scalar_one_or_none() or 0
+    report.expect("the UTXO set equals custody_btc", [] if totals.available == row else [
+        f"UTXO set {totals.available} sats vs books {row} sats (difference {totals.available - row})"])
+    row = (await session.execute(text(
+        """
+        SELECT (SELECT credits_posted - debits_posted FROM ledger_accounts WHERE key = 'istsi_backing'),
+               (SELECT debits_posted - credits_posted FROM ledger_accounts WHERE key = 'istsi_supply')
+        """))).one()
+    backing, supply = int(row[0] or 0), int(row[1] or 0)
+    report.expect("istsi_backing equals istsi_supply", [] if backing == supply else [
+        f"backing {backing} sats vs supply {supply} units"])
+    return report
