@@ -36,6 +36,7 @@ from db.queries.limits import check_and_hold
 from domain.bitcoin_address import parse_address
 from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy
 from domain.operations import OperationStage, OperationType
+from domain.user_waits import kyc_action, lowest_tier_for
 from domain.withdrawals import (
     ApprovalDecision,
     DecisionKind,
@@ -84,7 +85,7 @@ async def request(
             amount_sats=body.token_amount, now=now,
         )
     except InsufficientTier as exc:
-        raise ApiError(403, exc.code, str(exc), extra={"required_tier": exc.required, "tier": exc.tier}) from exc
+        raise await _kyc_refusal(session, state, user.id, body.token_amount, exc, now) from exc
     except LimitExceeded as exc:
         raise ApiError(403, exc.code, str(exc), extra={"limit": exc.limit, "limit_sats": exc.limit_sats,
                                                         "used_sats": exc.used_sats}) from exc
@@ -111,6 +112,21 @@ async def request(
     )
     await _start(state, op)
     return op
+
+
+async def _kyc_refusal(
+    session: AsyncSession, state: AppState, user_id: uuid.UUID, amount_sats: int, exc: InsufficientTier, now: datetime,
+) -> ApiError:
+    """403 ``insufficient_kyc_tier`` that says what the user must do (renew an expired KYC, wait
+    for a review, submit a higher tier); nothing is held and no operator is involved."""
+    policy = LimitPolicy.from_settings(state.settings.kyc)
+    snapshot = await kyc.snapshot(session, user_id=user_id, now=now)
+    needed = lowest_tier_for(policy, LimitedOperation.WITHDRAWAL, amount_sats) or exc.required
+    reason, words = kyc_action(
+        policy, LimitedOperation.WITHDRAWAL, amount_sats, snapshot, max(needed, exc.required), now,
+        then=", then request the withdrawal again",
+    )
+    return ApiError(403, exc.code, words, extra={"required_tier": exc.required, "tier": exc.tier, "kyc": reason.value})
 
 
 async def _check_allowance(state: AppState, owner: str, amount_sats: int) -> None:
