@@ -23,9 +23,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 from stellar_sdk import Keypair
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 
-from activities.deposit_types import DepositInput, ScanInput
+from activities.deposit_types import CHECK_POLICY, DepositInput, PolicyInput, PolicyResult, ScanInput
+from activities.deposits import DepositActivities
 from api.app import create_app
 from config.settings import Settings
 from db.models import KycRecord, Operation, User
@@ -37,6 +41,7 @@ from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from tests.deposits.conftest import post_deposit
 from tests.fixtures.chains import serve_in_thread, stop
 from tests.workflow.record_history import save_history
+from workers import registry
 from workers.main import build_worker
 from workflows import search_attributes as sa
 from workflows.deposit_scan import DepositScanWorkflow
@@ -337,3 +342,39 @@ def approve_kyc_record(sessions, worker_deps):
                                   approved_at=now, expires_at=expires))
 
     return approve
+
+
+async def test_a_deposit_parked_by_an_older_runs_kyc_refusal_is_retried_when_kyc_is_approved(
+    api_client, newcomer, btc, wait_for, sessions, settings, temporal_client, worker_deps, task_queue
+) -> None:
+    """Before issue 14 the policy step parked such deposits at needs_attention
+    (insufficient_kyc_tier) for an operator; the KYC workflow now retries them itself."""
+    real = DepositActivities(settings=settings, sessions=worker_deps.sessions, esplora=worker_deps.esplora,
+                             contracts=worker_deps.contracts, submitter=worker_deps.submitter)
+    calls = 0
+
+    @activity.defn(name=CHECK_POLICY)
+    async def old_then_new_policy(inp: PolicyInput) -> PolicyResult:  # the first answer is the old activity's refusal
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ApplicationError("deposit needs KYC tier 1; current tier is 0", type="insufficient_kyc_tier",
+                                   non_retryable=True)
+        return await real.check_policy(inp)
+
+    activities = [a for a in registry.activities(worker_deps)
+                  if getattr(a, "__temporal_activity_definition").name != CHECK_POLICY]
+    async with Worker(temporal_client, task_queue=task_queue, workflows=registry.workflows(),
+                      activities=[*activities, old_then_new_policy]):
+        user = await newcomer()
+        txid, vout = await btc.pay(user.deposit_address, 34_000)
+        await btc.mine(1)
+        op_id = await _start_own(temporal_client, sessions, settings, user, txid, vout, 34_000, task_queue)
+        parked = await wait_for(op_id, stage="needs_attention")
+        assert parked.error == "insufficient_kyc_tier"
+
+        submitted = await api_client.post("/api/kyc/submit", json={"tier": 1, "verification_data": PASSPORT},
+                                          headers=user.headers)
+        assert submitted.status_code == 202, submitted.text
+        await wait_for(op_id, status="completed", timeout=30)
+    assert await worker_deps.contracts.token.balance(user.stellar_address) == 34_000
