@@ -46,7 +46,7 @@ from domain.workflow_ids import mint_submission_key
 log = logging.getLogger(__name__)
 #: Esplora requests in flight at once while summing custody UTXOs.
 SCAN_CONCURRENCY = 8
-#: Router contract error codes (CONTRACTS.md) and what they mean for a deposit.
+#: Router contract error codes (docs/CONTRACTS.md) and what they mean for a deposit.
 _ROUTER_ATTENTION = {20: AttentionReason.COMPLIANCE_CHECK_FAILED, 21: AttentionReason.INSUFFICIENT_KYC_TIER}
 DUPLICATE_OPERATION, SYSTEM_PAUSED = 42, 50
 

@@ -30,7 +30,7 @@ def soroban(
     ledger_interval: float = typer.Option(1.0, help="Close a ledger every N seconds."),
     min_confirmations: int = typer.Option(1, min=1, help="Router deposit depth (blocks), set on first start."),
 ) -> None:
-    """Serve the Stellar RPC JSON-RPC protocol over the four contracts of CONTRACTS.md."""
+    """Serve the Stellar RPC JSON-RPC protocol over the four contracts of docs/CONTRACTS.md."""
     from chains.sandbox.soroban import serve
 
     serve(host, port, state_dir, ledger_interval_seconds=ledger_interval, min_confirmations=min_confirmations)

@@ -195,7 +195,7 @@ def _default_tier_limits() -> dict[int, TierLimitSettings]:
 
 
 class KycSettings(BaseModel):
-    #: Minimum tier per operation (CONTRACTS.md kyc_registry: deposit Basic, withdrawal Verified).
+    #: Minimum tier per operation (docs/CONTRACTS.md kyc_registry: deposit Basic, withdrawal Verified).
     min_tier_deposit: int = Field(1, ge=1, le=4)
     min_tier_withdrawal: int = Field(2, ge=1, le=4)
     tier_limits: dict[int, TierLimitSettings] = Field(default_factory=_default_tier_limits)
@@ -215,7 +215,7 @@ class ReservesSettings(BaseModel):
     proof_interval_seconds: int = Field(86_400, ge=60)
     #: How often reconciliation runs (hourly); overlapping runs are skipped.
     reconciliation_interval_seconds: int = Field(3_600, ge=60)
-    #: Reserve-ratio lines (CONTRACTS.md reserve_manager): below warning, critical, minimum.
+    #: Reserve-ratio lines (docs/CONTRACTS.md reserve_manager): below warning, critical, minimum.
     warning_ratio_bps: int = Field(11_000, ge=0)
     critical_ratio_bps: int = Field(10_500, ge=0)
     minimum_ratio_bps: int = Field(10_000, ge=0)

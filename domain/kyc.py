@@ -1,6 +1,6 @@
 """KYC vocabulary and lifecycle: tiers, record statuses, legal transitions, decisions.
 
-Tiers and their on-chain numbers follow CONTRACTS.md (``kyc_registry``): 0 None, 1 Basic,
+Tiers and their on-chain numbers follow docs/CONTRACTS.md (``kyc_registry``): 0 None, 1 Basic,
 2 Verified, 3 Enhanced, 4 Institutional.
 """
 
@@ -13,7 +13,7 @@ from enum import IntEnum, StrEnum
 from domain.errors import DomainError
 
 DOCUMENT_TYPES = frozenset({"passport", "national_id", "drivers_license"})
-#: How long an approval lasts before the expiry timer revokes it (product rule, CONTRACTS.md expires_at).
+#: How long an approval lasts before the expiry timer revokes it (product rule, docs/CONTRACTS.md expires_at).
 APPROVAL_VALIDITY_DAYS = 365
 
 

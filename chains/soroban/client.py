@@ -59,7 +59,7 @@ RESEND_EVERY_POLLS = 10  # re-offer the same bytes now and then: harmless (DUPLI
 
 
 class SorobanClient:
-    """Client for the CONTRACTS.md contracts on one network.
+    """Client for the docs/CONTRACTS.md contracts on one network.
 
     Parameters:
         rpc_url: Stellar RPC endpoint.

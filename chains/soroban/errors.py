@@ -5,7 +5,7 @@
     ├── SorobanUnavailable            RPC unreachable, 5xx, JSON-RPC internal error      retry_safe
     ├── NetworkMismatch               getNetwork passphrase != configured                not retry_safe
     ├── HostError                     the Soroban host rejected the call (auth, budget)  not retry_safe
-    │   └── ContractError             ``Error(Contract, #code)``: code + CONTRACTS.md name
+    │   └── ContractError             ``Error(Contract, #code)``: code + docs/CONTRACTS.md name
     ├── SimulationError               simulation failed without a host error to decode   not retry_safe
     ├── SubmissionRejected            sendTransaction ERROR (``txBAD_AUTH``, ``txTOO_LATE`` …);
     │                                 retry_safe only for codes that prove nothing applied

@@ -1,4 +1,4 @@
-"""``operations``: the projection of one deposit or withdrawal workflow (seed schema + DESIGN §4)."""
+"""``operations``: the projection of one deposit or withdrawal workflow (seed schema + docs/DESIGN.md §4)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
 from workflows.operator_control import OperatorAction
 
 pytestmark = pytest.mark.usefixtures("custody_worker")
-SEED_PAYLOAD = {  # seed.md's own example submission: no country
+SEED_PAYLOAD = {  # docs/SEED.md's own example submission: no country
     "tier": 2, "verification_data": {"document_type": "passport", "document_number": "123456789", "full_name": "John Doe"},
 }
 
