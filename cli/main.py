@@ -11,6 +11,7 @@ import typer
 from cli.reserves import verify_proof
 from cli.sandbox import app as sandbox_app
 from cli.users import app as users_app
+from cli.wallet import app as wallet_app
 from config.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="Bitcoin custody engine.", no_args_is_help=True, add_completion=False)
@@ -18,6 +19,7 @@ db_app = typer.Typer(help="Database schema (alembic) and backups.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(users_app, name="users")
+app.add_typer(wallet_app, name="wallet")
 app.command("verify-proof")(verify_proof)
 
 
