@@ -21,8 +21,18 @@ import typer
 
 app = typer.Typer(help="User-side Stellar steps: a key for your account, the SEP-41 approve.", no_args_is_help=True)
 SECRET_ENV = "CUSTODY_STELLAR_SECRET"
-API_OPTION = typer.Option("http://127.0.0.1:8080", "--api-url", help="The engine's API (for network and contracts).")
-RPC_OPTION = typer.Option("http://127.0.0.1:8000", "--rpc-url", help="Stellar RPC of the same network.")
+API_OPTION = typer.Option(None, "--api-url", help="The engine's API, for network and contracts (default: server.host/port).")
+RPC_OPTION = typer.Option(None, "--rpc-url", help="Stellar RPC of the same network (default: soroban.rpc_url).")
+
+
+def _urls(api_url: str | None, rpc_url: str | None) -> tuple[str, str]:
+    """The given URLs, else the ones the configuration (``APP_ENV``) names."""
+    if api_url and rpc_url:
+        return api_url, rpc_url
+    from cli.main import settings_or_exit
+
+    settings = settings_or_exit()
+    return (api_url or f"http://{settings.server.host}:{settings.server.port}", rpc_url or settings.soroban.rpc_url)
 
 
 def _friendbot_url(rpc_url: str, network: str) -> str | None:
@@ -35,8 +45,8 @@ def _friendbot_url(rpc_url: str, network: str) -> str | None:
 def new_key(
     secret_file: Path = typer.Option(..., help="Where to write the secret seed (created with mode 0600)."),
     fund: bool = typer.Option(False, help="Create the account with the network's friendbot (sandbox, testnet)."),
-    api_url: str = API_OPTION,
-    rpc_url: str = RPC_OPTION,
+    api_url: str | None = API_OPTION,
+    rpc_url: str | None = RPC_OPTION,
 ) -> None:
     """Make a Stellar keypair; print the public key (G…) to put on your profile."""
     from stellar_sdk import Keypair
@@ -48,6 +58,7 @@ def new_key(
     secret_file.touch(mode=0o600)
     secret_file.write_text(keypair.secret + "\n")
     if fund:
+        api_url, rpc_url = _urls(api_url, rpc_url)
         network = httpx.get(f"{api_url}/api/system/info", timeout=10).raise_for_status().json()["stellar_network"]
         friendbot = _friendbot_url(rpc_url, network)
         if friendbot is None:
@@ -91,10 +102,11 @@ def approve_router_command(
     amount: int = typer.Option(..., min=1, help="iSTSi base units (= satoshis) the router may burn."),
     secret_file: Path | None = typer.Option(None, help=f"File holding your secret seed (else ${SECRET_ENV} or a prompt)."),
     ledgers: int = typer.Option(100_000, min=1, help="How long the allowance lasts, in ledgers (~5 s each)."),
-    api_url: str = API_OPTION,
-    rpc_url: str = RPC_OPTION,
+    api_url: str | None = API_OPTION,
+    rpc_url: str | None = RPC_OPTION,
 ) -> None:
     """SEP-41 approve: let integration_router burn up to AMOUNT of your iSTSi (a withdrawal needs it)."""
+    api_url, rpc_url = _urls(api_url, rpc_url)
     allowance = asyncio.run(approve_router(
         secret=_secret(secret_file), amount=amount, api_url=api_url, rpc_url=rpc_url, ledgers=ledgers
     ))
