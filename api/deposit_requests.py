@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.deposit_types import DepositInput
 from api.deposit_claims import ClaimSeen, verify_claim
-from api.errors import ApiError
+from api.errors import ApiError, field_error
 from api.schemas.deposits import DepositRequest
 from api.state import AppState
 from api.temporal import TemporalUnavailable
@@ -169,7 +169,12 @@ async def _end_displaced_run(client: Client, workflow_id: str) -> None:
 
 def _stellar_address(user: User, requested: str | None) -> str:
     if not user.stellar_address:
-        raise ApiError(422, "stellar_address_missing", "set a Stellar address on your profile first")
+        raise field_error(
+            422, "stellar_address_missing", "stellar_address",
+            'set your Stellar account on your profile first (PUT /api/users/profile {"stellar_address": "G…"}): '
+            "the minted iSTSi go there",
+        )
     if requested is not None and requested != user.stellar_address:
-        raise ApiError(422, "stellar_address_mismatch", "stellar_address must be the one on your profile")
+        raise field_error(422, "stellar_address_mismatch", "stellar_address",
+                          "stellar_address must be the one on your profile (or leave it out)")
     return user.stellar_address

@@ -97,7 +97,7 @@ async def submit(
             session.add(record)
             await session.flush()
     except IntegrityError:
-        raise ApiError(409, "kyc_already_pending", "a KYC submission is already pending") from None
+        raise await _already_pending(session, user.id) from None
     record_audit(
         session, action="kyc.submitted", resource_type="kyc_record", resource_id=record_id, actor_id=user.id,
         new_values={"tier": body.tier, "document_type": body.verification_data.document_type},
@@ -105,6 +105,19 @@ async def submit(
     )
     await _start_workflow(state, record, str(user.id))
     return record
+
+
+async def _already_pending(session: AsyncSession, user_id: uuid.UUID) -> ApiError:
+    """409 ``kyc_already_pending``, saying how to complete the pending record when it lacks a field."""
+    pending = await kyc_q.latest_record(session, user_id=user_id)
+    missing = _missing(pending)
+    if pending is not None and missing:
+        return ApiError(
+            409, "kyc_already_pending",
+            f"your pending submission lacks {', '.join(missing)}: add it with PUT /api/kyc/records/{pending.id}",
+            extra={"record_id": str(pending.id), "missing_fields": list(missing)},
+        )
+    return ApiError(409, "kyc_already_pending", "a KYC submission is already pending; wait for its decision")
 
 
 async def _start_workflow(state: AppState, record: KycRecord, user_id: str) -> None:

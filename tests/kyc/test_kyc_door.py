@@ -117,6 +117,11 @@ async def test_a_record_without_country_waits_for_the_user_who_supplies_it_with_
     assert status["missing_fields"] == ["verification_data.country"]
     assert f"PUT /api/kyc/records/{record_id}" in status["action"]
 
+    again = await api_client.post("/api/kyc/submit", json={"tier": 1, "verification_data": passport()},
+                                  headers=account.headers)
+    assert again.status_code == 409 and again.json()["record_id"] == str(record_id)
+    assert f"PUT /api/kyc/records/{record_id}" in again.json()["detail"]
+
     bad = await api_client.put(f"/api/kyc/records/{record_id}", json={"country": "Narnia"}, headers=account.headers)
     assert bad.status_code == 422
     resp = await api_client.put(f"/api/kyc/records/{record_id}", json={"country": "AT"}, headers=account.headers)
