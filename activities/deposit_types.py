@@ -21,6 +21,10 @@ MINT = "mint_deposit"
 CREDIT = "credit_deposit"
 FLAG_VANISHED = "flag_vanished_deposit"
 SCAN = "scan_deposit_addresses"
+#: Signal a waiting deposit gets when its user's KYC changed (sent by the KYC workflow).
+KYC_CHANGED_SIGNAL = "kyc_changed"
+#: ``operations.error`` of a deposit that waited on its user's KYC past ``deposits.kyc_wait_days``.
+KYC_WAIT_EXPIRED = "kyc_wait_expired"
 
 #: ``ApplicationError.type`` values that end a deposit as ``failed`` (never retried).
 FAILURE_TYPES: tuple[str, ...] = tuple(f.value for f in DepositFailure)
@@ -103,6 +107,11 @@ class OperationUpdate:
     audit_action: str | None = None
     actor_id: str | None = None
     reason: str | None = None
+    waiting_for: str | None = None
+    """What the user must do (stages ``awaiting_kyc`` / ``awaiting_limits``); ``wait_reason`` is
+    its stable code (``operations.metadata.wait_reason``); ``clear_waiting`` clears both."""
+    wait_reason: str | None = None
+    clear_waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,10 +121,29 @@ class PolicyInput:
 
 @dataclass(frozen=True)
 class PolicyResult:
-    """``paused`` is True while minting is paused (the workflow waits and asks again)."""
+    """``paused`` is True while minting is paused (the workflow waits and asks again).
+
+    ``wait_stage`` set: the user can fix the refusal (``awaiting_kyc``: KYC missing, pending,
+    expired or too low; ``awaiting_limits``: the rolling window is full). The workflow shows
+    ``waiting_for`` and asks again on a ``kyc_changed`` signal or after ``recheck_seconds``; a KYC
+    wait longer than ``max_wait_seconds`` (``deposits.kyc_wait_days``) goes to an operator.
+    """
 
     paused: bool
     reason: str | None = None
+    wait_stage: str | None = None
+    wait_reason: str | None = None
+    waiting_for: str | None = None
+    recheck_seconds: float | None = None
+    max_wait_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class KycChanged:
+    """Payload of the ``kyc_changed`` signal: the user's KYC moved (approved, expired…)."""
+
+    user_id: str
+    record_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +216,7 @@ class DepositState:
     required_confirmations: int
     stellar_tx_hash: str | None
     error: str | None
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,18 +43,15 @@ from domain import entries as e
 from domain.bitcoin_address import parse_address
 from domain.bitcoin_chain import confirmations
 from domain.chart import balance
-from domain.deposits import (
-    AttentionReason,
-    required_confirmations,
-    usage_without,
-)
-from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy, check_operation
+from domain.deposits import AttentionReason, required_confirmations
+from domain.limits import LimitPolicy
 from domain.operations import OperationStatus, check_transition
 from domain.pause import PauseState
+from domain.user_waits import NoTierAllows, deposit_wait
 from domain.workflow_ids import mint_submission_key
 
 log = logging.getLogger(__name__)
-#: Router contract error codes (CONTRACTS.md) and what they mean for a deposit.
+#: Router contract error codes (docs/CONTRACTS.md) and what they mean for a deposit.
 _ROUTER_ATTENTION = {20: AttentionReason.COMPLIANCE_CHECK_FAILED, 21: AttentionReason.INSUFFICIENT_KYC_TIER}
 DUPLICATE_OPERATION, SYSTEM_PAUSED = 42, 50
 
@@ -217,6 +214,12 @@ class DepositActivities:
                     setattr(op, name, value)
             if inp.clear_error:
                 op.error = None
+            if inp.waiting_for is not None:
+                op.waiting_for = inp.waiting_for
+                op.meta = {**(op.meta or {}), "wait_reason": inp.wait_reason}
+            if inp.clear_waiting and (op.waiting_for is not None or "wait_reason" in (op.meta or {})):
+                op.waiting_for = None
+                op.meta = {k: v for k, v in (op.meta or {}).items() if k != "wait_reason"}
             released = 0
             if inp.status in (OperationStatus.FAILED.value, OperationStatus.CANCELLED.value):
                 released = await self._books.unwind(session, op)
@@ -226,7 +229,7 @@ class DepositActivities:
                 op.outpoint, op.idempotency_key = None, f"{op.idempotency_key}#released:{op.id}"
             op.updated_at = utcnow()
             after = operations.snapshot(op)
-            changed = any(before[k] != after[k] for k in ("status", "stage", "error"))
+            changed = any(before[k] != after[k] for k in ("status", "stage", "error", "waiting_for"))
             if changed or inp.audit_action:
                 record_audit(
                     session, action=inp.audit_action or "deposit.stage_changed", resource_type="operation",
@@ -240,25 +243,41 @@ class DepositActivities:
         """Pause switch, KYC tier and limits in Postgres, then the router's pause and the
         registry's approval on chain.
 
-        Raises ApplicationError (non-retryable, parks the deposit): ``insufficient_kyc_tier``,
-        ``limit_exceeded``, ``compliance_check_failed``.
+        A refusal the user can fix is not an error: the result names the wait
+        (``awaiting_kyc`` when the KYC is missing, pending, expired or too low for the amount;
+        ``awaiting_limits`` while the rolling window is full) and what the user must do
+        (``domain.user_waits``). An admitted deposit starts counting against the limits now
+        (``limits_counted_at``).
+
+        Raises ApplicationError (non-retryable, parks the deposit for an operator):
+        ``limit_exceeded`` (no tier takes the amount), ``compliance_check_failed``.
         """
         now = utcnow()
+        d = self._settings.deposits
         async with transaction(self._sessions) as session:
-            op = await self._operation(session, inp.operation_id)
+            op = await self._operation(session, inp.operation_id, for_update=True)
             pause: PauseState = await system_state.get_pause(session)
             if pause.minting:
                 return t.PolicyResult(paused=True, reason=pause.reason or "minting paused")
-            tier = await kyc.current_tier(session, user_id=op.user_id, now=now)
+            snapshot = await kyc.snapshot(session, user_id=op.user_id, now=now)
             await limits.lock_user_limits(session, user_id=op.user_id)
-            usage = await limits.get_usage(session, user_id=op.user_id, operation_type=op.operation_type, now=now)
-            usage = usage_without(usage, amount_sats=op.amount or 0, created_at=op.created_at, now=now)
+            entries = await limits.usage_entries(
+                session, user_id=op.user_id, operation_type=op.operation_type, now=now, excluding=op.id
+            )
             try:
-                check_operation(self._policy, LimitedOperation.DEPOSIT, tier, op.amount or 0, usage)
-            except InsufficientTier as exc:
-                raise _attention(AttentionReason.INSUFFICIENT_KYC_TIER, str(exc)) from exc
-            except LimitExceeded as exc:
+                wait = deposit_wait(self._policy, op.amount or 0, snapshot, entries, now)
+            except NoTierAllows as exc:
                 raise _attention(AttentionReason.LIMIT_EXCEEDED, str(exc)) from exc
+            if wait is not None:
+                recheck = d.user_wait_recheck_seconds
+                if wait.frees_at is not None:
+                    recheck = min(recheck, max(1.0, (wait.frees_at - now).total_seconds()))
+                return t.PolicyResult(
+                    paused=False, wait_stage=wait.stage.value, wait_reason=wait.reason.value,
+                    waiting_for=wait.waiting_for, recheck_seconds=recheck, max_wait_seconds=d.kyc_wait_days * 86_400,
+                )
+            if op.limits_counted_at is None:
+                op.limits_counted_at = now
         stellar_address = (op.meta or {}).get("stellar_address", "")
         try:
             if await self._contracts.router.is_paused():

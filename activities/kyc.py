@@ -29,7 +29,7 @@ from db.queries import kyc as kyc_q
 from db.queries import users as users_q
 from db.session import transaction
 from domain.errors import DomainError
-from domain.kyc import KycStatus, check_kyc_transition
+from domain.kyc import KycStatus, check_kyc_transition, missing_for_registration
 from domain.sanctions import SanctionsList
 
 RESOURCE = "kyc_record"
@@ -135,11 +135,19 @@ class KycActivities:
     async def register_on_chain(self, inp: t.RegisterOnChainInput) -> str:
         """Register the customer on ``kyc_registry`` (tier, jurisdiction, expiry) and clear sanctions.
 
-        Returns the registration's transaction hash. Raises ``ContractError`` (non-retryable) when
-        the registry refuses, ``StellarAddressMissing`` when the profile has no address.
+        Returns the registration's transaction hash. Raises ``kyc_data_missing`` (non-retryable:
+        the workflow waits for the user) when the record lacks a field the registry needs,
+        ``ContractError`` (non-retryable) when the registry refuses, ``StellarAddressMissing`` when
+        the profile has no address.
         """
         async with self.sessions() as session:
             record, user = await self._load(session, inp.record_id)
+        missing = missing_for_registration(tier=record.tier, jurisdiction=record.jurisdiction)
+        if missing:
+            raise ApplicationError(
+                f"the record lacks {', '.join(missing)}; the user adds it with PUT /api/kyc/records/{record.id}",
+                type=t.KYC_DATA_MISSING, non_retryable=True,
+            )
         if not user.stellar_address:
             raise ApplicationError("the user has no Stellar address", type="StellarAddressMissing", non_retryable=True)
         address, expires = user.stellar_address, int(inp.expires_at.timestamp())

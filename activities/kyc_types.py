@@ -13,6 +13,12 @@ REGISTER_ON_CHAIN = "register_kyc_on_chain"
 APPROVE = "approve_kyc_record"
 EXPIRE = "expire_kyc_record"
 REVOKE_ON_CHAIN = "revoke_kyc_on_chain"
+NOTIFY_WAITING = "notify_kyc_waiting_deposits"
+#: ``ApplicationError.type`` when the record lacks a field the registration needs: the workflow
+#: waits for the user (``PUT /api/kyc/records/{id}``), never for an operator.
+KYC_DATA_MISSING = "kyc_data_missing"
+#: Signal the API sends when the user supplied a missing field.
+DATA_SUPPLIED_SIGNAL = "data_supplied"
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,26 @@ class ExpireResult:
 
     expired: bool
     revoke_on_chain: bool
+
+
+@dataclass(frozen=True)
+class KycChangedInput:
+    """The user's KYC moved (under review, approved, rejected): wake their waiting deposits."""
+
+    user_id: str
+    record_id: str
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """Deposits told about the change: ``signalled`` waiting ones, ``retried`` older parked ones."""
+
+    signalled: int
+    retried: int
+
+
+@dataclass(frozen=True)
+class DataSupplied:
+    """Payload of ``data_supplied``: which fields the user added (names only, never values)."""
+
+    fields: list[str]

@@ -1,7 +1,7 @@
 """Pausing and resuming money movement: the engine's flag (``system_state``) and the router's.
 
 The engine flag is what workflows and the API check; the router flag stops the contracts
-themselves (CONTRACTS.md ``emergency_pause`` / ``resume_operations``). Chain calls go through
+themselves (docs/CONTRACTS.md ``emergency_pause`` / ``resume_operations``). Chain calls go through
 :class:`ChainSubmitter`, so a retried activity never sends a second transaction.
 """
 

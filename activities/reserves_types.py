@@ -1,5 +1,5 @@
 """Inputs and results of the proof-of-reserves workflow and its activities (small values only:
-the tree itself stays in Postgres, DESIGN §8)."""
+the tree itself stays in Postgres, docs/DESIGN.md §8)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ from domain.withdrawals import (
 )
 
 log = logging.getLogger(__name__)
-#: Router contract errors (CONTRACTS.md) that refuse a burn before anything moved.
+#: Router contract errors (docs/CONTRACTS.md) that refuse a burn before anything moved.
 _BURN_REFUSED = {11: "burn_rejected", 20: "compliance_check_failed", 21: "insufficient_kyc_tier"}
 INSUFFICIENT_RESERVES, INVALID_STATE, DUPLICATE_OPERATION, SYSTEM_PAUSED = 30, 41, 42, 50
 
@@ -119,7 +119,7 @@ class WithdrawalActivities:
     @activity.defn(name=t.CHECK_POLICY)
     async def check_policy(self, ref: t.OperationRef) -> t.PolicyResult:
         """Pause switch, KYC tier and limits in Postgres, then the router's pause and the
-        registry's approval on chain (CONTRACTS.md ``is_approved(user, WITHDRAW, amount)``).
+        registry's approval on chain (docs/CONTRACTS.md ``is_approved(user, WITHDRAW, amount)``).
 
         Raises ApplicationError (non-retryable): ``insufficient_kyc_tier``, ``limit_exceeded``,
         ``compliance_check_failed``.

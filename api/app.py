@@ -1,4 +1,5 @@
-"""The FastAPI application: routers under ``/api``, OpenAPI at ``/docs``, problem+json errors."""
+"""The FastAPI application: routers under ``/api``, OpenAPI at ``/docs`` and ``/redoc`` (served
+offline, ``api/docs.py``), problem+json errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from api import metrics
 from api.auth.services import AuthServices
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.routers import (
@@ -62,9 +64,11 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
         description="Deposit BTC, receive iSTSi on Soroban; redeem iSTSi for BTC.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_docs(app, openapi_url="/openapi.json")
     api = APIRouter(prefix="/api")
     api.include_router(system.router)
     for area in (auth, users, admin_users, admin_audit_logs, admin_ledger, kyc, admin_kyc):

@@ -4,7 +4,8 @@ Exception tree::
 
     ApiError(code, status, detail)            raised by routers and dependencies
     DomainError (domain/, with a ``code``)    status from :data:`DOMAIN_STATUS`, else 422
-    RequestValidationError                    422 validation_error (fields named, inputs never echoed)
+    RequestValidationError                    422 validation_error; ``errors`` lists each field with a
+                                              stable ``code`` (inputs never echoed)
     StarletteHTTPException                    its status, code from :data:`HTTP_CODES`
     anything else                             500 internal_error (no internals)
 """
@@ -117,7 +118,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+        {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "code": error_code(err["type"]),
+         "message": err["msg"]}
         for err in exc.errors()
     ]
     fields = ", ".join(e["field"] for e in errors if e["field"])
@@ -125,6 +127,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         422, "validation_error", f"invalid input: {fields}" if fields else "invalid input",
         request.url.path, errors=errors,
     )
+
+
+#: Stable codes for pydantic's error types that clients meet most; other types pass through as
+#: they are (pydantic documents them), and the engine's own validators raise their own codes
+#: (``amount_not_integer``, ``amount_out_of_range``, ``country_unknown``…).
+_PYDANTIC_CODES = {"missing": "field_required", "extra_forbidden": "field_not_allowed"}
+
+
+def error_code(pydantic_type: str) -> str:
+    """The stable ``code`` of one field error."""
+    return _PYDANTIC_CODES.get(pydantic_type, pydantic_type)
+
+
+def field_error(status: int, code: str, field: str, detail: str) -> ApiError:
+    """An error about one field (shape of ``validation_error``'s ``errors``, with its own code)."""
+    return ApiError(status, code, detail, extra={"errors": [{"field": field, "code": code, "message": detail}]})
 
 
 def install_error_handlers(app: FastAPI) -> None:

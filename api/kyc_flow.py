@@ -17,9 +17,10 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import kyc_types
 from api.auth.dependencies import Principal, RequestMeta
-from api.errors import ApiError
-from api.schemas.kyc import KycDecisionIn, KycStatusOut, KycSubmission, LimitOut
+from api.errors import ApiError, field_error
+from api.schemas.kyc import KycDecisionIn, KycRecordUpdate, KycRecordUpdated, KycStatusOut, KycSubmission, LimitOut
 from api.state import AppState
 from api.temporal import TemporalUnavailable
 from db.audit import record_audit
@@ -27,7 +28,17 @@ from db.encryption import RecordCipher
 from db.models import KycRecord
 from db.queries import kyc as kyc_q
 from db.queries.limits import get_usage
-from domain.kyc import KycDecision, KycStage, KycStatus, validate_decision
+from domain.kyc import (
+    COUNTRY_FIELD,
+    KycDecision,
+    KycStage,
+    KycStatus,
+    TierBelowCurrent,
+    TierNotOffered,
+    check_requested_tier,
+    missing_for_registration,
+    validate_decision,
+)
 from domain.limits import LimitedOperation, LimitPolicy, view
 from workflows import search_attributes as sa
 from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
@@ -47,13 +58,27 @@ async def submit(
 ) -> KycRecord:
     """Record a pending submission and start its approval workflow.
 
+    Everything a later step needs is checked here, so an approval never fails on it: the Stellar
+    address (receives the mint, registered on ``kyc_registry``), the country (the schema; the
+    registry's jurisdiction) and a tier the user may request.
+
     Raises:
-        ApiError: 409 ``stellar_address_required``, 409 ``kyc_already_pending``,
-            503 ``temporal_unavailable``.
+        ApiError: 422 ``stellar_address_required`` (field ``stellar_address``),
+            ``tier_not_offered`` / ``tier_below_current`` (field ``tier``); 409
+            ``kyc_already_pending``; 503 ``temporal_unavailable``.
     """
     user = principal.user
     if not user.stellar_address:
-        raise ApiError(409, "stellar_address_required", "set a Stellar address on your profile first")
+        raise field_error(
+            422, "stellar_address_required", "stellar_address",
+            "set your Stellar account on your profile first (PUT /api/users/profile "
+            '{"stellar_address": "G…"}): it receives the minted iSTSi and is registered on kyc_registry',
+        )
+    current = await kyc_q.current_tier(session, user_id=user.id, now=datetime.now(UTC))
+    try:
+        check_requested_tier(body.tier, current_tier=current, offered=state.settings.kyc.tier_limits.keys())
+    except (TierNotOffered, TierBelowCurrent) as exc:
+        raise field_error(422, exc.code, exc.field, str(exc)) from None
     record_id = uuid.uuid4()
     cipher = cipher_for(state)
     document = body.verification_data.model_dump(exclude_none=True)
@@ -72,7 +97,7 @@ async def submit(
             session.add(record)
             await session.flush()
     except IntegrityError:
-        raise ApiError(409, "kyc_already_pending", "a KYC submission is already pending") from None
+        raise await _already_pending(session, user.id) from None
     record_audit(
         session, action="kyc.submitted", resource_type="kyc_record", resource_id=record_id, actor_id=user.id,
         new_values={"tier": body.tier, "document_type": body.verification_data.document_type},
@@ -80,6 +105,19 @@ async def submit(
     )
     await _start_workflow(state, record, str(user.id))
     return record
+
+
+async def _already_pending(session: AsyncSession, user_id: uuid.UUID) -> ApiError:
+    """409 ``kyc_already_pending``, saying how to complete the pending record when it lacks a field."""
+    pending = await kyc_q.latest_record(session, user_id=user_id)
+    missing = _missing(pending)
+    if pending is not None and missing:
+        return ApiError(
+            409, "kyc_already_pending",
+            f"your pending submission lacks {', '.join(missing)}: add it with PUT /api/kyc/records/{pending.id}",
+            extra={"record_id": str(pending.id), "missing_fields": list(missing)},
+        )
+    return ApiError(409, "kyc_already_pending", "a KYC submission is already pending; wait for its decision")
 
 
 async def _start_workflow(state: AppState, record: KycRecord, user_id: str) -> None:
@@ -116,13 +154,84 @@ async def status(session: AsyncSession, state: AppState, principal: Principal) -
         allowed = tier >= policy.min_tier[op]
         limit_view = view(policy, tier, usage) if allowed else None
         limits[op.value] = LimitOut(**limit_view.__dict__) if limit_view else None
+    missing = _missing(latest)
     return KycStatusOut(
         status=latest.status if latest else "none",
         tier=tier,
         expires_at=latest.expires_at if latest and latest.status == KycStatus.APPROVED.value else None,
         record_id=latest.id if latest else None,
         limits=limits,
+        missing_fields=list(missing),
+        action=_next_action(latest, tier, missing, now),
     )
+
+
+def _missing(record: KycRecord | None) -> tuple[str, ...]:
+    if record is None or record.status != KycStatus.PENDING.value:
+        return ()
+    return missing_for_registration(tier=record.tier, jurisdiction=record.jurisdiction)
+
+
+def _next_action(record: KycRecord | None, tier: int, missing: tuple[str, ...], now: datetime) -> str | None:
+    """What the user can do next about their KYC, in words."""
+    if record is None:
+        return "submit KYC (POST /api/kyc/submit) to deposit and withdraw"
+    if missing:
+        return f"add {', '.join(missing)} with PUT /api/kyc/records/{record.id}; the review then goes on"
+    if record.status == KycStatus.PENDING.value:
+        return None
+    if tier == 0:
+        why = {"rejected": "was rejected", "expired": "expired", "revoked": "was revoked"}.get(record.status)
+        if record.status == KycStatus.APPROVED.value and record.expires_at is not None and record.expires_at <= now:
+            why = "expired"
+        return f"your KYC {why}: submit again (POST /api/kyc/submit)" if why else None
+    return None
+
+
+async def update_record(
+    session: AsyncSession, state: AppState, principal: Principal, meta: RequestMeta,
+    record_id: uuid.UUID, body: KycRecordUpdate,
+) -> KycRecordUpdated:
+    """Add a field a pending submission lacks (``country``), then tell its workflow to go on.
+
+    The change is committed before the workflow is signalled (its registration step reads the
+    record). Repeating the request is harmless and signals again.
+
+    Raises:
+        ApiError: 404 ``kyc_record_not_found`` (absent or not yours); 409 ``kyc_record_not_pending``;
+            503 ``temporal_unavailable`` (the change is saved: repeat the request to resume).
+    """
+    record = await kyc_q.get_record(session, record_id=record_id, for_update=True)
+    if record is None or record.user_id != principal.user.id:
+        raise ApiError(404, "kyc_record_not_found", "no such KYC record of yours")
+    if record.status != KycStatus.PENDING.value:
+        raise ApiError(409, "kyc_record_not_pending", f"the record is {record.status}; submit a new one instead")
+    cipher = cipher_for(state)
+    document = cipher.decrypt(record.verification_data or {}, record_id=str(record.id))
+    old_country = record.jurisdiction
+    document["country"] = body.country
+    record.verification_data = cipher.encrypt(document, record_id=str(record.id))
+    record.encryption_key_id = cipher.active_key_id
+    record.jurisdiction = body.country
+    record.updated_at = datetime.now(UTC)
+    record_audit(
+        session, action="kyc.data_supplied", resource_type="kyc_record", resource_id=record.id,
+        actor_id=principal.user.id, old_values={"country": old_country}, new_values={"country": body.country},
+        ip_address=meta.ip_address, user_agent=meta.user_agent,
+    )
+    await session.commit()
+    workflow_id = record.workflow_id or kyc_workflow_id(record.user_id, record.id)
+    try:
+        client = await state.temporal.client()
+        await client.get_workflow_handle(workflow_id).signal(
+            kyc_types.DATA_SUPPLIED_SIGNAL, kyc_types.DataSupplied(fields=[COUNTRY_FIELD])
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, "temporal_unavailable", "your change is saved; repeat this request to resume the review") from exc
+    except TemporalUnavailable as exc:
+        raise ApiError(503, "temporal_unavailable", "your change is saved; repeat this request to resume the review") from exc
+    return KycRecordUpdated(record_id=record.id, status=record.status, missing_fields=list(_missing(record)))
 
 
 async def decide(

@@ -1,4 +1,4 @@
-"""Cursor pagination for every list endpoint: ``?limit=&cursor=``, newest first (DESIGN §7).
+"""Cursor pagination for every list endpoint: ``?limit=&cursor=``, newest first (docs/DESIGN.md §7).
 
 The cursor is opaque to clients (base64url of the last row's position); they pass back the
 ``next_cursor`` of a page to get the next one, which is ``null`` on the last page.

@@ -32,10 +32,11 @@ from db.audit import record_audit
 from db.models import Operation
 from db.queries import custody, kyc, operations, system_state
 from db.queries import withdrawals as wq
-from db.queries.limits import check_and_hold
+from db.queries.limits import check_and_hold, usage_entries
 from domain.bitcoin_address import parse_address
-from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy
+from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy
 from domain.operations import OperationStage, OperationType
+from domain.user_waits import kyc_action, lowest_tier_for, window_frees_at
 from domain.withdrawals import (
     ApprovalDecision,
     DecisionKind,
@@ -89,10 +90,9 @@ async def request(
             amount_sats=body.token_amount, now=now,
         )
     except InsufficientTier as exc:
-        raise ApiError(403, exc.code, str(exc), extra={"required_tier": exc.required, "tier": exc.tier}) from exc
+        raise await _kyc_refusal(session, state, user.id, body.token_amount, exc, now) from exc
     except LimitExceeded as exc:
-        raise ApiError(403, exc.code, str(exc), extra={"limit": exc.limit, "limit_sats": exc.limit_sats,
-                                                        "used_sats": exc.used_sats}) from exc
+        raise await _limit_refusal(session, state, user.id, body.token_amount, exc, now) from exc
     # Under the user's locks a concurrent duplicate has committed: answer its operation.
     if key is not None and (existing := await operations.get_by_idempotency_key(session, idempotency_key=key)):
         return existing
@@ -116,6 +116,43 @@ async def request(
     )
     await _start(state, op)
     return op
+
+
+async def _kyc_refusal(
+    session: AsyncSession, state: AppState, user_id: uuid.UUID, amount_sats: int, exc: InsufficientTier, now: datetime,
+) -> ApiError:
+    """403 ``insufficient_kyc_tier`` that says what the user must do (renew an expired KYC, wait
+    for a review, submit a higher tier); nothing is held and no operator is involved."""
+    policy = LimitPolicy.from_settings(state.settings.kyc)
+    snapshot = await kyc.snapshot(session, user_id=user_id, now=now)
+    needed = lowest_tier_for(policy, LimitedOperation.WITHDRAWAL, amount_sats) or exc.required
+    reason, words = kyc_action(
+        policy, LimitedOperation.WITHDRAWAL, amount_sats, snapshot, max(needed, exc.required), now,
+        then=", then request the withdrawal again",
+    )
+    return ApiError(403, exc.code, words, extra={"required_tier": exc.required, "tier": exc.tier, "kyc": reason.value})
+
+
+async def _limit_refusal(
+    session: AsyncSession, state: AppState, user_id: uuid.UUID, amount_sats: int, exc: LimitExceeded, now: datetime,
+) -> ApiError:
+    """403 ``limit_exceeded`` that says what the user can do: how much fits now and when the
+    rolling window takes the full amount, or which tier a single withdrawal this large needs."""
+    extra: dict[str, Any] = {"limit": exc.limit, "limit_sats": exc.limit_sats, "used_sats": exc.used_sats}
+    policy = LimitPolicy.from_settings(state.settings.kyc)
+    if exc.limit == "single":
+        needed = lowest_tier_for(policy, LimitedOperation.WITHDRAWAL, amount_sats)
+        more = f"submit KYC for tier {needed} (POST /api/kyc/submit)" if needed else "no tier allows it in one go"
+        return ApiError(403, exc.code, f"{exc}: withdraw at most {exc.limit_sats} sats at once, or {more}", extra=extra)
+    window = DAILY_WINDOW if exc.limit == "daily" else MONTHLY_WINDOW
+    entries = await usage_entries(session, user_id=user_id, operation_type=LimitedOperation.WITHDRAWAL.value, now=now)
+    frees_at = window_frees_at(entries, window=window, limit_sats=exc.limit_sats, amount_sats=amount_sats, now=now)
+    room = max(0, exc.limit_sats - exc.used_sats)
+    when = f", or the full amount from {frees_at.isoformat(timespec='seconds')}" if frees_at else ""
+    extra["available_sats"] = room
+    if frees_at is not None:
+        extra["retry_at"] = frees_at.isoformat()
+    return ApiError(403, exc.code, f"{exc}: withdraw up to {room} sats now{when}", extra=extra)
 
 
 async def _check_allowance(state: AppState, owner: str, amount_sats: int) -> None:

@@ -12,6 +12,7 @@ from cli.ledger import app as ledger_app
 from cli.reserves import verify_proof
 from cli.sandbox import app as sandbox_app
 from cli.users import app as users_app
+from cli.wallet import app as wallet_app
 from config.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="Bitcoin custody engine.", no_args_is_help=True, add_completion=False)
@@ -20,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(users_app, name="users")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(wallet_app, name="wallet")
 app.command("verify-proof")(verify_proof)
 
 

@@ -41,7 +41,7 @@ def soroban(
     ledger_interval: float = typer.Option(1.0, help="Close a ledger every N seconds."),
     min_confirmations: int = typer.Option(1, min=1, help="Router deposit depth (blocks), set on first start."),
 ) -> None:
-    """Serve the Stellar RPC JSON-RPC protocol over the four contracts of CONTRACTS.md."""
+    """Serve the Stellar RPC JSON-RPC protocol over the four contracts of docs/CONTRACTS.md."""
     _require_sandbox()
     from custody_sandbox.soroban import serve
 

@@ -62,10 +62,12 @@ def _read_password() -> str:
 @app.command("create-admin")
 def create_admin_command(email: str = typer.Option(..., "--email", help="Login e-mail of the new admin.")) -> None:
     """Create an admin account. The password comes from $CUSTODY_ADMIN_PASSWORD or a prompt."""
+    from cli.devstack import use_dev_database
     from cli.main import settings_or_exit
     from domain.emails import normalise_email
     from domain.passwords import check_password
 
+    use_dev_database()  # beside `make dev` with its embedded PostgreSQL: that database
     settings = settings_or_exit()
     password = _read_password()
     try:

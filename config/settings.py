@@ -114,8 +114,21 @@ class AuthSettings(BaseModel):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_cost_kib: int = Field(65_536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
-    auth_attempts_per_minute_per_ip: int = Field(10, ge=1)
-    auth_attempts_per_minute_per_account: int = Field(5, ge=1)
+    # Sign-in attempt limits (domain/sign_in_limits.py; README "Sign-in limits" gives the reasons).
+    #: Failed sign-ins of one login name in a row that are answered 401; the next one locks it.
+    login_failures_per_account: int = Field(5, ge=1)
+    #: Failures (per account and per IP) older than this are forgotten, in seconds.
+    login_failure_window_seconds: int = Field(900, ge=1)
+    #: First lockout of a login name; each further lockout in a row doubles, up to the maximum.
+    lockout_base_seconds: int = Field(60, ge=1)
+    lockout_max_seconds: int = Field(3_600, ge=1)
+    #: Failed sign-ins from one IP, over all accounts, per failure window; more are refused (429).
+    login_failures_per_ip: int = Field(30, ge=1)
+    #: Successful sign-ins from one IP per minute (an office behind one NAT, an onboarding script).
+    logins_per_ip_per_minute: int = Field(120, ge=1)
+    #: Registrations from one IP per registration window.
+    registrations_per_ip: int = Field(30, ge=1)
+    registration_window_seconds: int = Field(3_600, ge=1)
 
 
 class SorobanContracts(BaseModel):
@@ -182,7 +195,7 @@ def _default_tier_limits() -> dict[int, TierLimitSettings]:
 
 
 class KycSettings(BaseModel):
-    #: Minimum tier per operation (CONTRACTS.md kyc_registry: deposit Basic, withdrawal Verified).
+    #: Minimum tier per operation (docs/CONTRACTS.md kyc_registry: deposit Basic, withdrawal Verified).
     min_tier_deposit: int = Field(1, ge=1, le=4)
     min_tier_withdrawal: int = Field(2, ge=1, le=4)
     tier_limits: dict[int, TierLimitSettings] = Field(default_factory=_default_tier_limits)
@@ -202,7 +215,7 @@ class ReservesSettings(BaseModel):
     proof_interval_seconds: int = Field(86_400, ge=60)
     #: How often reconciliation runs (hourly); overlapping runs are skipped.
     reconciliation_interval_seconds: int = Field(3_600, ge=60)
-    #: Reserve-ratio lines (CONTRACTS.md reserve_manager): below warning, critical, minimum. A
+    #: Reserve-ratio lines (docs/CONTRACTS.md reserve_manager): below warning, critical, minimum. A
     #: 1:1 redeemable token backed at exactly 100 % is healthy, so all three default to 10000;
     #: a buffer above 100 % is the operator's option (e.g. 11000 / 10500 / 10000).
     warning_ratio_bps: int = Field(10_000, ge=0)
@@ -247,6 +260,17 @@ class DepositSettings(BaseModel):
     #: Start-to-close timeout of one deposit activity attempt; a worker that dies mid-attempt is
     #: noticed after this (the mint also heartbeats, so it is noticed sooner).
     activity_timeout_seconds: float = Field(30.0, gt=0)
+    #: How long a deposit waits at ``awaiting_kyc`` for its user's KYC before it moves to
+    #: ``needs_attention`` (``kyc_wait_expired``) so an operator can refund or credit it, in days.
+    kyc_wait_days: float = Field(30.0, gt=0)
+    #: A deposit waiting on its user (KYC or limit window) re-checks at least this often, in case a
+    #: ``kyc_changed`` signal was missed (durable timer). A limit wait also re-checks when its
+    #: window frees.
+    user_wait_recheck_seconds: float = Field(3_600.0, gt=0)
+    #: Deposit claims (POST) of one user whose transaction is still only in the mempool; one more
+    #: is refused (409 ``too_many_unconfirmed_claims``) until earlier ones confirm. Confirmed
+    #: claims and detected deposits are never capped.
+    max_unconfirmed_claims_per_user: int = Field(5, ge=1)
 
 
 class WithdrawalSettings(BaseModel):

@@ -1,6 +1,6 @@
 """Bitcoin address parsing and validation, per network (pure, no I/O).
 
-Owns the rule "every address is validated for checksum *and* network" (DESIGN §6):
+Owns the rule "every address is validated for checksum *and* network" (docs/DESIGN.md §6):
 
 * base58check (P2PKH, P2SH): checksum, then the version byte of the network
   (mainnet 0x00/0x05; testnet, signet and regtest 0x6f/0xc4).

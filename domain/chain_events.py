@@ -1,6 +1,6 @@
 """What a contract event the engine did not originate means for the books (pure).
 
-Source: CONTRACTS.md event shapes; SEP-41 token events (``("transfer", from, to) → amount``,
+Source: docs/CONTRACTS.md event shapes; SEP-41 token events (``("transfer", from, to) → amount``,
 ``("burn", from) → amount``, ``("mint", to) → amount``); since protocol 23 (CAP-67) a transfer's
 data may be a map with ``amount`` (muxed destinations), so both shapes are read.
 """

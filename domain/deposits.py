@@ -1,7 +1,7 @@
 """Pure deposit rules: required depth, reorg window, solvency guard, limit usage of a live deposit.
 
 No I/O and no clock: callers pass heights, balances and ``now``. Amounts are satoshis
-(1 iSTSi base unit = 1 satoshi, DESIGN §3).
+(1 iSTSi base unit = 1 satoshi, docs/DESIGN.md §3).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def required_confirmations(
     The configured depth, deeper from ``large_threshold_sats`` up (inclusive), and never below
     what the router itself demands (it refuses shallower mints with code 32).
 
-    Source: CONTRACTS.md ``execute_bitcoin_deposit`` (confirmations >= router minimum).
+    Source: docs/CONTRACTS.md ``execute_bitcoin_deposit`` (confirmations >= router minimum).
     """
     configured = large_confirmations if amount_sats >= large_threshold_sats else min_confirmations
     return max(configured, router_min_confirmations, 1)
@@ -117,7 +117,7 @@ def check_solvency(view: SolvencyView, amount_sats: int) -> None:
     Raises:
         Insolvent: the rule would break (reconciliation must look before anything more is minted).
 
-    Source: DESIGN §3 invariants (custody ≥ supply + pending payouts).
+    Source: docs/DESIGN.md §3 invariants (custody ≥ supply + pending payouts).
     """
     covered = view.custody_sats + view.reorged_sats
     after_supply = view.supply_units + amount_sats

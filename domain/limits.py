@@ -1,7 +1,7 @@
 """Tier limits for deposits and withdrawals, data-driven from configuration.
 
 Each tier has a single-transaction, a rolling 24-hour and a rolling 30-day limit in satoshis.
-The minimum tier per operation follows CONTRACTS.md ``kyc_registry.is_approved``: deposit needs
+The minimum tier per operation follows docs/CONTRACTS.md ``kyc_registry.is_approved``: deposit needs
 Basic (1), withdrawal needs Verified (2). Usage counts operations that are not failed or
 cancelled, so a failed operation releases its usage without bookkeeping.
 """

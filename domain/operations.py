@@ -62,6 +62,11 @@ class OperationStage(StrEnum):
     VERIFYING = "verifying"
     AWAITING_CONFIRMATIONS = "awaiting_confirmations"
     KYC_CHECK = "kyc_check"
+    #: Waiting on the user, not on an operator: their KYC is missing, pending, expired or below
+    #: the tier the amount needs. Continues by itself once the KYC allows it.
+    AWAITING_KYC = "awaiting_kyc"
+    #: Waiting on the user's rolling limit window (24 h / 30 days) to free up; continues by itself.
+    AWAITING_LIMITS = "awaiting_limits"
     SOLVENCY_CHECK = "solvency_check"
     MINTING = "minting"
     WATCHING = "watching"

@@ -1,9 +1,9 @@
 """Reserve ratio, reserve status and discrepancy severity (pure rules).
 
-Units: reserves and liabilities in satoshis (1 iSTSi base unit = 1 satoshi, DESIGN §3);
+Units: reserves and liabilities in satoshis (1 iSTSi base unit = 1 satoshi, docs/DESIGN.md §3);
 ratios and discrepancies in basis points (1 bps = 0.01 %).
 
-Source: DESIGN §3 (``ratio_bps = reserves_sats * 10000 // supply_units``), CONTRACTS.md
+Source: docs/DESIGN.md §3 (``ratio_bps = reserves_sats * 10000 // supply_units``), docs/CONTRACTS.md
 reserve_manager (a 1:1 token fully backed reads 10000 = healthy; buffer thresholds above 10000
 are the operator's configuration, off by default), issue 9 severity bands (minor < 100,
 warning >= 100, critical >= 300, emergency >= 500 bps).

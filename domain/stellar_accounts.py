@@ -24,7 +24,7 @@ def check_account_strkey(value: str) -> str:
     Source: SEP-23 (strkey encoding).
     """
     # Imported here, not at module top: workflows may import domain/, and the Temporal sandbox
-    # refuses stellar_sdk at import time (DESIGN §8).
+    # refuses stellar_sdk at import time (docs/DESIGN.md §8).
     from stellar_sdk import StrKey
 
     if not StrKey.is_valid_ed25519_public_key(value):

@@ -183,7 +183,7 @@ def plan_withdrawal_payout(
 
 
 def withdrawal_workflow_id(operation_id: str | uuid.UUID) -> str:
-    """``withdrawal-<operation id>`` (DESIGN §5)."""
+    """``withdrawal-<operation id>`` (docs/DESIGN.md §5)."""
     return f"withdrawal-{operation_id}"
 
 

@@ -1,6 +1,6 @@
 """Deterministic workflow ids and idempotency keys, shared by ``api/`` and ``workers/``.
 
-A deposit is keyed by its outpoint (``txid:vout``), never by txid alone (DESIGN §6): the same
+A deposit is keyed by its outpoint (``txid:vout``), never by txid alone (docs/DESIGN.md §6): the same
 outpoint always maps to the same workflow id and the same Postgres key, whoever starts it (the
 API, the detection scan, an operator).
 """
@@ -37,7 +37,7 @@ def outpoint(txid: str, vout: int) -> str:
 
 
 def deposit_workflow_id(txid: str, vout: int) -> str:
-    """``deposit-<txid>:<vout>`` (DESIGN §5)."""
+    """``deposit-<txid>:<vout>`` (docs/DESIGN.md §5)."""
     return f"deposit-{outpoint(txid, vout)}"
 
 

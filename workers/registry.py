@@ -18,6 +18,7 @@ from activities.deposit_detection import DepositDetection
 from activities.deposit_guards import DepositGuards
 from activities.deposits import DepositActivities
 from activities.kyc import KycActivities
+from activities.kyc_notify import KycNotifications
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.setup import custody_wallet, esplora_client
 from chains.bitcoin.wallet import CustodyWallet
@@ -104,4 +105,4 @@ def workflows() -> list[type]:
 
 
 def activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
-    return [noop, *kyc_activities(deps).all(), *deposit_activities(deps), *reserves_registry.activities(deps), *withdrawals_registry.activities(deps)]
+    return [noop, *kyc_activities(deps).all(), *KycNotifications(sessions=deps.sessions).all(), *deposit_activities(deps), *reserves_registry.activities(deps), *withdrawals_registry.activities(deps)]

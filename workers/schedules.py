@@ -3,7 +3,7 @@
 Each capability appends a :class:`ScheduledWorkflow` to :func:`scheduled_workflows`; the worker
 calls :func:`ensure_schedules` at start, which creates missing schedules and updates changed ones
 (idempotent, so every worker replica may call it). Schedules need the dev server or a cluster:
-the time-skipping test server has none (DESIGN §8).
+the time-skipping test server has none (docs/DESIGN.md §8).
 """
 
 from __future__ import annotations

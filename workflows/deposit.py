@@ -2,20 +2,23 @@
 
 Stages: received → verifying → awaiting_confirmations (durable-timer polls until the depth is
 reached; a deposit that leaves the chain may come back within the reorg window, else it fails
-``reorged``) → kyc_check (pause switch, tier, limits, on-chain approval) → solvency_check →
+``reorged``) → kyc_check (pause switch, tier, limits, on-chain approval; a refusal the user can fix
+waits on the user at awaiting_kyc or awaiting_limits, see ``_policy``) → solvency_check →
 minting (exactly once through the stored-envelope submitter) → watching (the outpoint is
 watched for ``watch_blocks_after_mint`` more blocks; vanishing flags it and pauses minting) →
 completed. A claim the chain disproves fails with a code (``amount_mismatch``,
 ``no_output_to_address``, ``tx_not_found``, ``reorged``) and releases the outpoint.
 
 Messages: signals ``retry``/``cancel`` (``OperatorControl``) for a step parked in
-``needs_attention``; query ``get_state``. The operations row is the projection: every stage
+``needs_attention``; signal ``kyc_changed`` (from the KYC workflow) wakes a deposit waiting on
+its user; query ``get_state``. The operations row is the projection: every stage
 change is written there (and to ``CustodyStage``) by an activity.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -56,6 +59,8 @@ class DepositWorkflow(OperatorControl):
         self._inp: t.DepositInput | None = None
         self._plan: t.DepositPlan | None = None
         self._row_parked = False
+        self.waiting_for: str | None = None
+        self._kyc_changed = False
 
     @workflow.run
     async def run(self, inp: t.DepositInput) -> t.DepositResult:
@@ -127,13 +132,31 @@ class DepositWorkflow(OperatorControl):
             await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
 
     async def _policy(self, inp: t.DepositInput) -> None:
-        """Run the policy check; while minting is paused, wait and ask again."""
+        """Run the policy check; while minting is paused, wait and ask again.
+
+        A refusal the user can fix waits on the user (``awaiting_kyc`` / ``awaiting_limits``,
+        with ``waiting_for``) and asks again on ``kyc_changed`` or after ``recheck_seconds``; a KYC
+        wait past ``max_wait_seconds`` parks at ``needs_attention`` (``kyc_wait_expired``).
+        """
         assert self._plan is not None
+        waited: bool = False
+        deadline: datetime | None = None
         while True:
+            self._kyc_changed = False  # a signal that arrives during the check below still counts
             result: t.PolicyResult = await self._call(
                 t.CHECK_POLICY, t.PolicyInput(inp.operation_id), result_type=t.PolicyResult
             )
+            if result.wait_stage is not None and not result.paused:
+                waited = True
+                deadline = await self._wait_on_user(inp, result, deadline)
+                continue
             if not result.paused:
+                if waited:
+                    self.waiting_for = None
+                    await self._update(t.OperationUpdate(
+                        inp.operation_id, stage=OperationStage.KYC_CHECK.value, clear_waiting=True,
+                    ))
+                    self.set_stage(OperationStage.KYC_CHECK.value)
                 if self.error is not None:
                     self.error = None
                     await self._update(t.OperationUpdate(inp.operation_id, clear_error=True))
@@ -142,6 +165,53 @@ class DepositWorkflow(OperatorControl):
                 self.error = "system_paused"
                 await self._update(t.OperationUpdate(inp.operation_id, error="system_paused"))
             await workflow.sleep(timedelta(seconds=self._plan.poll_interval_seconds))
+
+    async def _wait_on_user(
+        self, inp: t.DepositInput, result: t.PolicyResult, deadline: datetime | None
+    ) -> datetime | None:
+        """Show the wait, then sleep until ``kyc_changed``, the re-check time or the deadline.
+
+        Returns the KYC wait's deadline (None for a limit wait, and after an operator's retry).
+        """
+        now = workflow.now()
+        if result.wait_stage != OperationStage.AWAITING_KYC.value:
+            deadline = None
+        elif deadline is None:
+            deadline = now + timedelta(seconds=result.max_wait_seconds or 30 * 86_400)
+        if deadline is not None and now >= deadline:
+            await self._kyc_wait_expired(inp)
+            return None
+        if self.stage != result.wait_stage or self.waiting_for != result.waiting_for:
+            await self._update(t.OperationUpdate(
+                inp.operation_id, stage=result.wait_stage, waiting_for=result.waiting_for,
+                wait_reason=result.wait_reason, clear_error=self.error is not None,
+            ))
+            self.waiting_for, self.error = result.waiting_for, None
+            self.set_stage(result.wait_stage)
+        timeout = timedelta(seconds=result.recheck_seconds or 3_600)
+        if deadline is not None:
+            timeout = min(timeout, max(timedelta(seconds=1), deadline - now))
+        with contextlib.suppress(TimeoutError):  # a timeout is the periodic re-check
+            await workflow.wait_condition(lambda: self._kyc_changed, timeout=timeout)
+        return deadline
+
+    async def _kyc_wait_expired(self, inp: t.DepositInput) -> None:
+        """The user did not complete KYC in time: an operator refunds or credits (retry re-checks)."""
+        self.waiting_for = None
+
+        async def show(error: str) -> None:
+            self._row_parked = True
+            await workflow.execute_activity(
+                t.UPDATE, t.OperationUpdate(inp.operation_id, stage=NEEDS_ATTENTION, error=error, clear_waiting=True),
+                start_to_close_timeout=PLAN_TIMEOUT, retry_policy=FINAL_RETRY,
+            )
+
+        await self.park(t.KYC_WAIT_EXPIRED, on_park=show)
+
+    @workflow.signal(name=t.KYC_CHANGED_SIGNAL)
+    def kyc_changed(self, change: t.KycChanged) -> None:
+        """The user's KYC changed: a deposit waiting on the user checks its policy again now."""
+        self._kyc_changed = True
 
     async def _mint_and_credit(self, inp: t.DepositInput, observed: t.DepositObservation) -> None:
         assert self._plan is not None and observed.block_height is not None
@@ -288,4 +358,5 @@ class DepositWorkflow(OperatorControl):
         return t.DepositState(
             stage=self.stage, status=self.status, confirmations=self.confirmations,
             required_confirmations=self.required, stellar_tx_hash=self.stellar_tx_hash, error=self.error,
+            waiting_for=self.waiting_for,
         )

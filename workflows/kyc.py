@@ -3,20 +3,29 @@ to expiry.
 
 Stages: screening → (tier 1: automatic approval | tiers 2–4: awaiting_review until a compliance
 officer decides) → registering on ``kyc_registry`` → approved → (after the validity period)
-expired and revoked on chain. A sanctions hit rejects without reaching an officer.
+expired and revoked on chain. A sanctions hit rejects without reaching an officer. A record that
+lacks a field the registration needs (records from before ``country`` was required) waits at
+awaiting_user_data until the user supplies it, never at needs_attention.
+
+When the record is under review, approved or rejected, the user's deposits that wait on their KYC
+are told (activity ``notify_kyc_waiting_deposits``, signal ``kyc_changed``), so they continue at
+once instead of at their next periodic re-check.
 
 Messages: update ``decide`` (validated: awaiting review, officer is not the subject, reason to
-reject) and signal ``decide_signal`` with the same payload for the Temporal UI; signals
-``retry``/``cancel`` for a parked step; query ``get_state``. Payloads carry ids only.
+reject) and signal ``decide_signal`` with the same payload for the Temporal UI; signal
+``data_supplied`` (the API, after the user added a missing field); signals ``retry``/``cancel``
+for a parked step; query ``get_state``. Payloads carry ids only.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities import kyc_types as t
@@ -28,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         KycStatus,
         validate_decision,
     )
-    from workflows.operator_control import OperatorCancelled, OperatorControl
+    from workflows.operator_control import OperatorAction, OperatorCancelled, OperatorControl
 
 DB_TIMEOUT = timedelta(seconds=30)
 CHAIN_TIMEOUT = timedelta(minutes=3)
@@ -40,6 +49,13 @@ CHAIN_RETRY = RetryPolicy(
     non_retryable_error_types=["ContractError", "StellarAddressMissing"],
 )
 SANCTIONS_REASON = "sanctions_screening_hit"
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+#: A record waiting for user data re-checks this often, in case the ``data_supplied`` signal was lost.
+USER_DATA_RECHECK = timedelta(hours=1)
+#: ``workflow.patched`` ids (replay safety: runs recorded before them take the old path).
+PATCH_NOTIFY_ON_REVIEW = "kyc-notify-deposits-on-review"
+PATCH_NOTIFY_ON_DECISION = "kyc-notify-deposits-on-decision"
 
 
 @dataclass(frozen=True)
@@ -65,11 +81,13 @@ class KycApprovalWorkflow(OperatorControl):
         self.status = KycStatus.PENDING.value
         self.expires_at: datetime | None = None
         self._subject: str | None = None
+        self._record: str | None = None
         self._decision: KycDecision | None = None
+        self._data_supplied = False
 
     @workflow.run
     async def run(self, inp: KycWorkflowInput) -> KycState:
-        self._subject = inp.user_id
+        self._subject, self._record = inp.user_id, inp.record_id
         ref = t.KycRecordRef(inp.record_id)
         try:
             await self._decide(inp, ref)
@@ -95,6 +113,8 @@ class KycApprovalWorkflow(OperatorControl):
             self._decision = KycDecision(DecisionKind.APPROVE, officer_id="", reason="automatic: tier 1 screening passed")
         else:
             self.set_stage(KycStage.AWAITING_REVIEW)
+            if workflow.patched(PATCH_NOTIFY_ON_REVIEW):
+                await self._notify_deposits()
             await workflow.wait_condition(lambda: self._decision is not None)
         decision = self._decision
         assert decision is not None
@@ -104,18 +124,37 @@ class KycApprovalWorkflow(OperatorControl):
             return
         # 3. register on chain (tier, expiry, sanctions cleared), then mark the record approved
         self.set_stage(KycStage.REGISTERING)
-        approved_at = workflow.now()
-        expires_at = approved_at + timedelta(days=inp.validity_days)
-        await self.step(
-            t.REGISTER_ON_CHAIN, t.RegisterOnChainInput(inp.record_id, expires_at),
-            start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY,
-        )
+        approved_at, expires_at = await self._register(inp)
         await self.step(
             t.APPROVE, t.ApproveInput(inp.record_id, approved_at, expires_at, officer, decision.reason),
             start_to_close=DB_TIMEOUT, retry=DB_RETRY,
         )
         self.status, self.expires_at = KycStatus.APPROVED.value, expires_at
         self.set_stage(KycStage.APPROVED)
+        if workflow.patched(PATCH_NOTIFY_ON_DECISION):
+            await self._notify_deposits()
+
+    async def _register(self, inp: KycWorkflowInput) -> tuple[datetime, datetime]:
+        """Register on chain; a record lacking a field waits for the user (awaiting_user_data).
+
+        Returns the approval time and expiry of the registration that succeeded.
+        """
+        while True:
+            approved_at = workflow.now()
+            expires_at = approved_at + timedelta(days=inp.validity_days)
+            try:
+                await self.step(
+                    t.REGISTER_ON_CHAIN, t.RegisterOnChainInput(inp.record_id, expires_at),
+                    start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY, fail_on=(t.KYC_DATA_MISSING,),
+                )
+                return approved_at, expires_at
+            except ActivityError:
+                self._data_supplied = False
+                self.set_stage(KycStage.AWAITING_USER_DATA)
+                await self._notify_deposits()
+                with contextlib.suppress(TimeoutError):  # a timeout re-checks the record
+                    await workflow.wait_condition(lambda: self._data_supplied, timeout=USER_DATA_RECHECK)
+                self.set_stage(KycStage.REGISTERING)
 
     async def _reject(self, ref: t.KycRecordRef, reason: str, officer_id: str | None) -> None:
         await self.step(
@@ -123,6 +162,19 @@ class KycApprovalWorkflow(OperatorControl):
         )
         self.status = KycStatus.REJECTED.value
         self.set_stage(KycStage.REJECTED)
+        if workflow.patched(PATCH_NOTIFY_ON_DECISION):
+            await self._notify_deposits()
+
+    async def _notify_deposits(self) -> None:
+        """Tell the user's waiting deposits (best effort: each also re-checks on a timer)."""
+        assert self._subject is not None and self._record is not None
+        try:
+            await workflow.execute_activity(
+                t.NOTIFY_WAITING, t.KycChangedInput(self._subject, self._record), result_type=t.NotifyResult,
+                start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("could not notify waiting deposits: %s", exc)
 
     async def _wait_for_expiry(self, ref: t.KycRecordRef) -> None:
         assert self.expires_at is not None
@@ -160,6 +212,14 @@ class KycApprovalWorkflow(OperatorControl):
             workflow.logger.warning("ignored KYC decision signal: %s", exc)
             return
         self._decision = decision
+
+    @workflow.signal(name=t.DATA_SUPPLIED_SIGNAL)
+    def data_supplied(self, note: t.DataSupplied) -> None:
+        """The user added a missing field: register again. A run parked on the registry's refusal
+        (``ContractError``, records from before the field was checked) is retried too."""
+        self._data_supplied = True
+        if self._parked and self.error == "ContractError" and self._action is None:
+            self._action = ("retry", OperatorAction(reason=f"the user supplied {', '.join(note.fields)}"))
 
     @workflow.query
     def get_state(self) -> KycState:

@@ -98,17 +98,25 @@ class OperatorControl:
                 kind = failure_type(err)
                 if kind in fail_on:
                     raise
-                resumed_stage = self.stage
-                self.error = kind or "activity_failed"
-                self._parked, self._action = True, None
-                self.set_stage(NEEDS_ATTENTION)
-                if on_park is not None:
-                    await on_park(self.error)
-                workflow.logger.warning("step %s parked for an operator: %s", activity, self.error)
-                await workflow.wait_condition(lambda: self._action is not None)
-                verb, action = self._action  # type: ignore[misc]
-                self._parked = False
-                if verb == "cancel":
-                    raise OperatorCancelled(action) from err
-                self.error = None
-                self.set_stage(resumed_stage)
+                workflow.logger.warning("step %s failed: %s", activity, kind or "activity_failed")
+                await self.park(kind or "activity_failed", on_park=on_park, cause=err)
+
+    async def park(
+        self, error: str, *, on_park: Callable[[str], Any] | None = None, cause: BaseException | None = None
+    ) -> None:
+        """Stay at ``needs_attention`` with ``error`` until an operator sends ``retry`` (returns,
+        the previous stage restored) or ``cancel`` (raises :class:`OperatorCancelled`)."""
+        resumed_stage = self.stage
+        self.error = error
+        self._parked, self._action = True, None
+        self.set_stage(NEEDS_ATTENTION)
+        if on_park is not None:
+            await on_park(self.error)
+        workflow.logger.warning("parked for an operator: %s", self.error)
+        await workflow.wait_condition(lambda: self._action is not None)
+        verb, action = self._action  # type: ignore[misc]
+        self._parked = False
+        if verb == "cancel":
+            raise OperatorCancelled(action) from cause
+        self.error = None
+        self.set_stage(resumed_stage)

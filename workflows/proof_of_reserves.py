@@ -5,7 +5,7 @@ Liabilities: the books at the journal position the tree's snapshot pins.
 
 Scheduled (``reserve-proof``, daily by default) and on demand (``POST /api/admin/reserves/proof``,
 workflow id ``reserve-proof-<proof_id>``). Only ids and small figures travel through history;
-the tree and the document live in Postgres (DESIGN §8).
+the tree and the document live in Postgres (docs/DESIGN.md §8).
 """
 
 from __future__ import annotations

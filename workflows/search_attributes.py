@@ -1,4 +1,4 @@
-"""Search attributes operators filter on in the Temporal UI (DESIGN §5). Never one named ``Status``.
+"""Search attributes operators filter on in the Temporal UI (docs/DESIGN.md §5). Never one named ``Status``.
 
 Register them on the namespace before any workflow upserts them (an unregistered key makes the
 workflow task retry forever): ``custody dev`` and the test fixtures pass :data:`ALL` to the dev

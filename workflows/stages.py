@@ -2,7 +2,7 @@
 
 A workflow upserts search attributes only when its start request carried them: the API and the
 schedules always do, while the time-skipping test server (which cannot register custom search
-attributes, DESIGN §8) starts workflows without them. An unregistered key would otherwise make the
+attributes, docs/DESIGN.md §8) starts workflows without them. An unregistered key would otherwise make the
 workflow task retry forever.
 """
 

@@ -87,22 +87,26 @@ async def log_in(
     :func:`invalid_credentials` after one argon2 verification each, so neither the body nor the
     timing tells them apart. The audit row records which it was.
 
+    Attempt limits (:class:`api.auth.rate_limit.SignInGate`): failures lock the login name with
+    backoff and count per IP; successes count only against the per-IP ceiling.
+
     Raises:
-        ApiError: 429 when the account's attempt limit is exceeded; 401 ``invalid_credentials``.
+        ApiError: 429 ``rate_limited`` / ``account_locked`` (with ``Retry-After``); 401
+            ``invalid_credentials``.
     """
     try:
         login_name = normalise_email(email)
     except InvalidEmail:
         login_name = email.strip().lower()
-    await rate_limit.enforce(
-        sessions, bucket=rate_limit.account_bucket(login_name), limit=auth.attempts_per_minute_per_account
-    )
+    gate = rate_limit.SignInGate(sessions, auth, meta.ip_address, login_name)
+    await gate.before(session)
     user = await users.get_by_email(session, email=login_name)
     matched = await auth.passwords.verify_async(user.password_hash if user else None, password)
     if user is None or not matched or not user.is_active:
         reason = "unknown_email" if user is None else "wrong_password" if not matched else "inactive"
         await _record_failed_login(sessions, meta, email=login_name, user=user, reason=reason)
-        raise invalid_credentials()
+        raise await gate.failed() or invalid_credentials()
+    await gate.succeeded(session)
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = await auth.passwords.hash_async(password)
     token = auth.tokens.issue(user_id=user.id, role=Role(user.role))

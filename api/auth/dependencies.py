@@ -61,10 +61,12 @@ def get_request_meta(request: Request, auth: AuthDep) -> RequestMeta:
 RequestMetaDep = Annotated[RequestMeta, Depends(get_request_meta)]
 
 
-async def limit_auth_attempts_per_ip(state: StateDep, auth: AuthDep, meta: RequestMetaDep) -> None:
-    """Count an authentication attempt against the caller's IP (429 over the limit)."""
+async def limit_registrations_per_ip(state: StateDep, auth: AuthDep, meta: RequestMetaDep) -> None:
+    """Count a registration attempt against the caller's IP (429 over ``auth.registrations_per_ip``)."""
     await rate_limit.enforce(
-        state.sessions, bucket=rate_limit.ip_bucket(meta.ip_address), limit=auth.attempts_per_minute_per_ip
+        state.sessions, bucket=rate_limit.registration_bucket(meta.ip_address), limit=auth.registrations_per_ip,
+        window_seconds=auth.registration_window_seconds,
+        detail="too many registrations from your network; retry after the time in Retry-After",
     )
 
 

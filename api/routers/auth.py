@@ -5,19 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from api.auth import accounts
-from api.auth.dependencies import AUTH_RESPONSES, AuthDep, RequestMetaDep, UserAuth, limit_auth_attempts_per_ip
+from api.auth.dependencies import AUTH_RESPONSES, AuthDep, RequestMetaDep, UserAuth, limit_registrations_per_ip
 from api.deps import SessionDep, StateDep
 from api.schemas.auth import LoginRequest, LoginResponse, RegisterRequest, RegisterResponse
 from api.schemas.users import UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-_ATTEMPT_LIMITED = [Depends(limit_auth_attempts_per_ip)]
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    dependencies=_ATTEMPT_LIMITED,
+    dependencies=[Depends(limit_registrations_per_ip)],
     responses={409: {"description": "email_taken"}, 422: {"description": "invalid e-mail, password or Stellar address"},
                429: {"description": "rate_limited (Retry-After)"}},
 )
@@ -31,8 +30,9 @@ async def register(body: RegisterRequest, session: SessionDep, auth: AuthDep, me
 
 @router.post(
     "/login",
-    dependencies=_ATTEMPT_LIMITED,
-    responses={401: {"description": "invalid_credentials"}, 429: {"description": "rate_limited (Retry-After)"}},
+    responses={401: {"description": "invalid_credentials"},
+               429: {"description": "account_locked (too many wrong passwords for the account) or rate_limited "
+                                    "(too many failures, or sign-ins, from your IP); Retry-After says when"}},
 )
 async def login(
     body: LoginRequest, session: SessionDep, state: StateDep, auth: AuthDep, meta: RequestMetaDep

@@ -19,9 +19,11 @@ router = APIRouter(prefix="/integration", tags=["deposits"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _POST_RESPONSES = {
     **AUTH_RESPONSES,
-    409: {"description": "outpoint_claimed, idempotency_key_reused"},
-    422: {"description": "invalid input, below_minimum, stellar_address_missing|mismatch, no_deposit_address"},
-    503: {"description": "system_paused, temporal_unavailable"},
+    409: {"description": "idempotency_key_reused, too_many_unconfirmed_claims"},
+    422: {"description": "validation_error (btc_amount amount_not_integer / amount_out_of_range, …), below_minimum, "
+                         "tx_not_found, no_output_to_address, amount_mismatch, stellar_address_missing|mismatch, "
+                         "no_deposit_address"},
+    503: {"description": "system_paused, chain_unavailable, temporal_unavailable"},
 }
 
 
@@ -57,8 +59,12 @@ async def get_deposit_address(principal: UserAuth, session: SessionDep, state: S
 async def request_deposit(
     body: DepositRequest, principal: UserAuth, session: SessionDep, state: StateDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> DepositAccepted:
-    """Credit the output ``btc_tx_hash:vout``; the same outpoint again answers the same operation."""
+    """Credit the output ``btc_tx_hash:vout``; the same outpoint again answers the same operation.
+
+    The claim is checked on the Bitcoin chain first: the transaction must be known (in a block or
+    the mempool) and output ``vout`` must pay your deposit address exactly ``btc_amount`` sats.
+    """
     recorded = await deposit_requests.record(session, state, principal.user, body, idempotency_key)
     await session.commit()  # the workflow reads the row: it must be visible before the start
-    await deposit_requests.start(state, recorded.operation)
+    await deposit_requests.start(state, recorded.operation, displaced=recorded.displaced)
     return DepositAccepted.of(recorded.operation)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, status
 
 from api import kyc_flow
 from api.auth.dependencies import AUTH_RESPONSES, RequestMetaDep, UserAuth
 from api.deps import SessionDep, StateDep
-from api.schemas.kyc import KycStatusOut, KycSubmission, KycSubmitted
+from api.schemas.kyc import KycRecordUpdate, KycRecordUpdated, KycStatusOut, KycSubmission, KycSubmitted
 
 router = APIRouter(prefix="/kyc", tags=["kyc"])
 
@@ -17,15 +19,21 @@ router = APIRouter(prefix="/kyc", tags=["kyc"])
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         **AUTH_RESPONSES,
-        409: {"description": "stellar_address_required or kyc_already_pending"},
-        422: {"description": "invalid tier or verification data"},
+        409: {"description": "kyc_already_pending"},
+        422: {"description": "validation_error (each field with its code, e.g. verification_data.country "
+                             "field_required / country_unknown), stellar_address_required, tier_not_offered, "
+                             "tier_below_current"},
         503: {"description": "temporal_unavailable"},
     },
 )
 async def submit(
     body: KycSubmission, principal: UserAuth, session: SessionDep, state: StateDep, meta: RequestMetaDep
 ) -> KycSubmitted:
-    """Submit documents for a tier (1–4); screening and review run in the KYC workflow."""
+    """Submit documents for a tier (1–4); screening and review run in the KYC workflow.
+
+    ``verification_data.country`` (ISO 3166-1 alpha-2) is required for every tier: each approval
+    registers it on ``kyc_registry`` as the jurisdiction. Your profile needs a Stellar address.
+    """
     record = await kyc_flow.submit(session, state, principal, meta, body)
     assert record.workflow_id is not None
     return KycSubmitted(record_id=record.id, status=record.status, workflow_id=record.workflow_id)
@@ -35,3 +43,22 @@ async def submit(
 async def get_status(principal: UserAuth, session: SessionDep, state: StateDep) -> KycStatusOut:
     """Status of the latest submission, effective tier, expiry, and limits with what is used and left."""
     return await kyc_flow.status(session, state, principal)
+
+
+@router.put(
+    "/records/{record_id}",
+    responses={
+        **AUTH_RESPONSES,
+        404: {"description": "kyc_record_not_found"},
+        409: {"description": "kyc_record_not_pending"},
+        422: {"description": "validation_error (country field_required / country_unknown)"},
+        503: {"description": "temporal_unavailable (the change is saved; repeat to resume)"},
+    },
+)
+async def update_record(
+    record_id: uuid.UUID, body: KycRecordUpdate, principal: UserAuth, session: SessionDep, state: StateDep,
+    meta: RequestMetaDep,
+) -> KycRecordUpdated:
+    """Add what your pending submission lacks (``country``, for records submitted before it was
+    required); its review or registration then goes on by itself."""
+    return await kyc_flow.update_record(session, state, principal, meta, record_id, body)

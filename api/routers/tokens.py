@@ -15,6 +15,7 @@ from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_seq_cursor, encode_s
 from api.schemas.tokens import BalanceOut, BalancesOut, HistoryEntry, HistoryPage
 from api.state import AppState
 from chains.soroban import IstsiToken, SorobanClient, SorobanError
+from chains.soroban.errors import SourceAccountMissing
 from chains.soroban.setup import contract_addresses
 from db.queries import balances
 from db.queries.history import balance_history
@@ -22,7 +23,10 @@ from db.queries.history import balance_history
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
-@router.get("/balances", responses={**AUTH_RESPONSES, 422: {"description": "stellar_address_missing"}, 503: {"description": "chain_unavailable"}})
+@router.get("/balances", responses={
+    **AUTH_RESPONSES, 409: {"description": "stellar_account_not_found (fund the account first)"},
+    422: {"description": "stellar_address_missing"}, 503: {"description": "chain_unavailable"},
+})
 async def get_balances(
     principal: UserAuth, session: SessionDep, state: StateDep,
     source: Annotated[Literal["projection", "chain"], Query(description="projection (Postgres) or chain (live read)")] = "projection",
@@ -73,5 +77,23 @@ async def _chain_balance(state: AppState, stellar_address: str) -> int:
     )
     try:
         return await IstsiToken(reader, s.contracts.istsi_token).balance(stellar_address)
+    except SourceAccountMissing as exc:
+        raise ApiError(
+            409, "stellar_account_not_found",
+            f"your Stellar account {stellar_address} does not exist on the network yet: fund it with at least "
+            f"1 XLM ({_funding_hint(state, stellar_address)}), then ask again; the live read uses it as the source "
+            "of a simulated call (source=projection needs no account)",
+        ) from exc
     except SorobanError as exc:
-        raise ApiError(503, "chain_unavailable", "the token contract could not be read; try again") from exc
+        raise ApiError(503, "chain_unavailable", "the Stellar RPC could not read the token contract; ask again in a minute, "
+                       "or use source=projection") from exc
+
+
+def _funding_hint(state: AppState, address: str) -> str:
+    """Where to fund ``address`` on the configured network (friendbot on test networks)."""
+    network = state.settings.soroban.network
+    if network == "standalone":
+        return f"sandbox friendbot: GET {state.settings.soroban.rpc_url.rstrip('/')}/friendbot?addr={address}"
+    if network in ("testnet", "futurenet"):
+        return f"{network} friendbot: GET https://friendbot{'-futurenet' if network == 'futurenet' else ''}.stellar.org/?addr={address}"
+    return "send XLM to it from an exchange or another account"

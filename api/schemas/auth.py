@@ -1,4 +1,4 @@
-"""Register, login and token payloads (seed.md "Authentication Endpoints")."""
+"""Register, login and token payloads (docs/SEED.md "Authentication Endpoints")."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from api.schemas.amounts import Sats
 from api.schemas.users import stellar_address_or_none
 from db.models import Operation
 from domain.workflow_ids import MAX_VOUT
@@ -20,7 +21,7 @@ class DepositRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    btc_amount: int = Field(gt=0, description="Amount of the output in satoshis")
+    btc_amount: Sats("Amount of the output in whole satoshis (1 to 2,100,000,000,000,000), a JSON integer")
     btc_tx_hash: TxId = Field(description="Bitcoin txid, 64 hex characters")
     vout: int = Field(0, ge=0, le=MAX_VOUT, description="Output index (default 0)")
     stellar_address: str | None = Field(None, description="Where to mint; must be your profile's (default)")

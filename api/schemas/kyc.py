@@ -6,11 +6,32 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from domain.countries import is_country, normalise_country
 from domain.kyc import DecisionKind, KycTier
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _country(value: str) -> str:
+    code = normalise_country(value)
+    if not is_country(code):
+        raise PydanticCustomError("country_unknown", "not an assigned ISO 3166-1 alpha-2 country code (e.g. CH, DE, US)")
+    return code
+
+
+Country = Annotated[
+    str,
+    StringConstraints(max_length=8),
+    AfterValidator(_country),
+    Field(
+        description="ISO 3166-1 alpha-2 code of the country whose rules apply to you (e.g. CH). Required for "
+        "every tier: each approval registers it on kyc_registry as your jurisdiction.",
+        examples=["CH"],
+    ),
+]
 
 
 class VerificationData(BaseModel):
@@ -22,8 +43,8 @@ class VerificationData(BaseModel):
     document_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=64)]
     full_name: Text
     date_of_birth: str | None = Field(None, max_length=32)
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    """ISO 3166-1 alpha-2; registered on chain as the jurisdiction."""
+    country: Country
+    """ISO 3166-1 alpha-2; registered on chain as the jurisdiction (domain.kyc.JURISDICTION_REQUIRED_FROM_TIER)."""
 
 
 class KycSubmission(BaseModel):
@@ -31,6 +52,21 @@ class KycSubmission(BaseModel):
 
     tier: Annotated[int, Field(ge=KycTier.BASIC, le=KycTier.INSTITUTIONAL)]
     verification_data: VerificationData
+
+
+class KycRecordUpdate(BaseModel):
+    """``PUT /api/kyc/records/{record_id}``: add what a pending submission lacks (``country``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: Country
+
+
+class KycRecordUpdated(BaseModel):
+    record_id: uuid.UUID
+    status: str
+    missing_fields: list[str]
+    """Fields the record still lacks for its registration (empty: the review goes on)."""
 
 
 class KycSubmitted(BaseModel):
@@ -60,6 +96,11 @@ class KycStatusOut(BaseModel):
     record_id: uuid.UUID | None
     limits: dict[str, LimitOut | None]
     """``deposit`` and ``withdrawal``; ``null`` when the tier allows no such operation."""
+    missing_fields: list[str] = []
+    """Fields the latest (pending) submission lacks for its registration, e.g.
+    ``verification_data.country``: add them with ``PUT /api/kyc/records/{record_id}``."""
+    action: str | None = None
+    """What the user can do next, in words (``null`` when nothing is needed)."""
 
 
 class KycReviewItem(BaseModel):

@@ -35,6 +35,12 @@ class OperationOut(BaseModel):
     stellar_address: str | None
     workflow_id: str | None
     error: str | None
+    waiting_for: str | None = None
+    """While the operation waits on you (stages ``awaiting_kyc``, ``awaiting_limits``): what you must
+    do, in words. It continues by itself once done; no operator is involved."""
+    waiting_reason: str | None = None
+    """Stable code of the wait: ``kyc_required``, ``kyc_pending``, ``kyc_expired``,
+    ``kyc_tier_too_low``, ``kyc_data_missing`` or ``limit_window``."""
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
@@ -50,6 +56,7 @@ class OperationOut(BaseModel):
             confirmations=op.confirmations,
             required_confirmations=op.required_confirmations, stellar_tx_hash=op.stellar_tx_hash,
             stellar_address=meta.get("stellar_address"), workflow_id=op.workflow_id, error=op.error,
+            waiting_for=op.waiting_for, waiting_reason=meta.get("wait_reason") if op.waiting_for else None,
             created_at=op.created_at, updated_at=op.updated_at, completed_at=op.completed_at,
         )
 

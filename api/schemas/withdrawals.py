@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.schemas.amounts import Sats
 from db.models import Operation, Payout
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
@@ -18,7 +19,7 @@ class WithdrawalRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    token_amount: int = Field(gt=0, description="iSTSi base units to redeem (1 unit = 1 satoshi)")
+    token_amount: Sats("iSTSi base units to redeem (1 unit = 1 satoshi; 1 to 2,100,000,000,000,000), a JSON integer")
     btc_address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=14, max_length=100)]
     token_address: str | None = Field(None, description="Must be the configured iSTSi contract when given")
 

@@ -1,7 +1,7 @@
 """Deposit verification: does transaction ``txid`` pay the user's deposit address what they claim?
 
 Called by the deposit workflow's activity, first to admit a deposit and then on every poll
-while it waits for confirmations. Deposits are keyed by outpoint (DESIGN §6): the result lists
+while it waits for confirmations. Deposits are keyed by outpoint (docs/DESIGN.md §6): the result lists
 every output of the transaction that pays the address. Depth counts on the canonical chain only.
 """
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 @dataclass(frozen=True)
 class ContractAddresses:
-    """Strkey ``C…`` addresses of the CONTRACTS.md contracts."""
+    """Strkey ``C…`` addresses of the docs/CONTRACTS.md contracts."""
 
     integration_router: str
     kyc_registry: str
@@ -15,7 +15,7 @@ class ContractAddresses:
     reserve_manager: str
 
     def name_of(self, contract_id: str) -> str:
-        """The CONTRACTS.md name of ``contract_id``, or ``"unknown"``."""
+        """The docs/CONTRACTS.md name of ``contract_id``, or ``"unknown"``."""
         for f in fields(self):
             if getattr(self, f.name) == contract_id:
                 return f.name

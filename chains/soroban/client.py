@@ -30,6 +30,7 @@ from chains.soroban.errors import (
     NetworkMismatch,
     SorobanError,
     SorobanUnavailable,
+    SourceAccountMissing,
     SubmissionRejected,
     TransactionExpired,
     TransactionPending,
@@ -58,7 +59,7 @@ RESEND_EVERY_POLLS = 10  # re-offer the same bytes now and then: harmless (DUPLI
 
 
 class SorobanClient:
-    """Client for the CONTRACTS.md contracts on one network.
+    """Client for the docs/CONTRACTS.md contracts on one network.
 
     Parameters:
         rpc_url: Stellar RPC endpoint.
@@ -194,7 +195,9 @@ class SorobanClient:
         try:
             account = await rpc_call(self.server.load_account, self.operator_address)
         except AccountNotFoundException as exc:
-            raise SorobanError(f"operator account {self.operator_address} does not exist") from exc
+            raise SourceAccountMissing(
+                f"account {self.operator_address} does not exist on the network", account=self.operator_address
+            ) from exc
         return (
             TransactionBuilder(account, self.network_passphrase, base_fee=self.base_fee)
             .append_invoke_contract_function_op(contract_id=contract_id, function_name=function, parameters=list(args))

@@ -1,4 +1,4 @@
-"""Contract error codes and names, exactly as listed in CONTRACTS.md."""
+"""Contract error codes and names, exactly as listed in docs/CONTRACTS.md."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Errors of the Soroban client. Callers (activities) catch only these names.
 
     SorobanError                      base; every error says ``retry_safe``
+    ├── SourceAccountMissing          the source account was never funded                not retry_safe
     ├── SorobanUnavailable            RPC unreachable, 5xx, JSON-RPC internal error      retry_safe
     ├── NetworkMismatch               getNetwork passphrase != configured                not retry_safe
     ├── HostError                     the Soroban host rejected the call (auth, budget)  not retry_safe
-    │   └── ContractError             ``Error(Contract, #code)``: code + CONTRACTS.md name
+    │   └── ContractError             ``Error(Contract, #code)``: code + docs/CONTRACTS.md name
     ├── SimulationError               simulation failed without a host error to decode   not retry_safe
     ├── SubmissionRejected            sendTransaction ERROR (``txBAD_AUTH``, ``txTOO_LATE`` …);
     │                                 retry_safe only for codes that prove nothing applied
@@ -31,6 +32,14 @@ class SorobanError(Exception):
     def __init__(self, message: str, *, tx_hash: str | None = None) -> None:
         super().__init__(message)
         self.tx_hash = tx_hash
+
+
+class SourceAccountMissing(SorobanError):
+    """The transaction's source account does not exist on the network (never funded)."""
+
+    def __init__(self, message: str, *, account: str) -> None:
+        super().__init__(message)
+        self.account = account
 
 
 class SorobanUnavailable(SorobanError):

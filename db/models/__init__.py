@@ -1,6 +1,7 @@
 """Every table, imported here so ``SQLModel.metadata`` (alembic's target) knows them all."""
 
 from db.models.audit_log import AuditLog
+from db.models.auth_lockout import AuthLockout
 from db.models.chain_event import ChainEvent, EventCursor
 from db.models.chain_submission import ChainSubmission
 from db.models.custody_utxo import CustodyAddress, CustodyUtxo, ScannedBlock
@@ -19,6 +20,7 @@ from db.models.user import User
 
 __all__ = [
     "AuditLog",
+    "AuthLockout",
     "ChainEvent",
     "ChainSubmission",
     "CustodyAddress",

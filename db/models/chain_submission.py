@@ -23,7 +23,7 @@ class ChainSubmission(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     idempotency_key: str = Field(sa_column=Column(String, nullable=False, unique=True))
     contract: str = varchar(nullable=False)
-    """Contract name from CONTRACTS.md (``integration_router`` …)."""
+    """Contract name from docs/CONTRACTS.md (``integration_router`` …)."""
     function: str = varchar(nullable=False)
     tx_hash: str | None = varchar()
     """Hex hash of the latest signed envelope."""

@@ -1,4 +1,4 @@
-"""``operations``: the projection of one deposit or withdrawal workflow (seed schema + DESIGN §4)."""
+"""``operations``: the projection of one deposit or withdrawal workflow (seed schema + docs/DESIGN.md §4)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,9 @@ class Operation(SQLModel, table=True):
     """Deposits: depth last seen on the canonical chain, in blocks."""
     required_confirmations: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     """Deposits: depth needed before the mint, in blocks."""
+    waiting_for: str | None = varchar()
+    """What the user must do while the operation waits on them (stages ``awaiting_kyc`` and
+    ``awaiting_limits``), in words; NULL when it waits on nobody or on an operator."""
+    limits_counted_at: datetime | None = timestamptz(nullable=True, default_now=False)
+    """When the amount started counting against the user's rolling limits: a deposit from its
+    admission by the policy step (NULL until then), a withdrawal from ``created_at`` (NULL)."""

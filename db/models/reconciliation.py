@@ -1,4 +1,4 @@
-"""``reconciliation_runs`` and their ``reconciliation_discrepancies`` (issue 9, DESIGN §5)."""
+"""``reconciliation_runs`` and their ``reconciliation_discrepancies`` (issue 9, docs/DESIGN.md §5)."""
 
 from __future__ import annotations
 

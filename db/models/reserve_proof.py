@@ -1,6 +1,6 @@
 """``reserve_proofs`` and the tree behind each: ``reserve_proof_leaves`` (one row per user) and
 ``reserve_proof_levels`` (packed nodes per level, in chunks), so an inclusion proof is a few
-fixed-offset reads and nothing large ever travels through Temporal (DESIGN §8)."""
+fixed-offset reads and nothing large ever travels through Temporal (docs/DESIGN.md §8)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import KycRecord, User
 from db.queries.keyset import Position, newest_first
-from domain.kyc import KycStatus, KycTier
+from domain.kyc import KycStatus, KycTier, missing_for_registration
+from domain.user_waits import KycSnapshot
 
 
 async def current_tier(session: AsyncSession, *, user_id: uuid.UUID, now: datetime) -> int:
@@ -25,6 +26,19 @@ async def current_tier(session: AsyncSession, *, user_id: uuid.UUID, now: dateti
         )
     ).scalar_one_or_none()
     return int(tier) if tier is not None else KycTier.NONE
+
+
+async def snapshot(session: AsyncSession, *, user_id: uuid.UUID, now: datetime) -> KycSnapshot:
+    """The user's effective tier and their latest submission, for the policy steps."""
+    tier = await current_tier(session, user_id=user_id, now=now)
+    latest = await latest_record(session, user_id=user_id)
+    if latest is None:
+        return KycSnapshot(tier=tier)
+    return KycSnapshot(
+        tier=tier, latest_status=latest.status, latest_tier=latest.tier, latest_record_id=str(latest.id),
+        latest_expires_at=latest.expires_at,
+        latest_missing=missing_for_registration(tier=latest.tier, jurisdiction=latest.jurisdiction),
+    )
 
 
 async def get_record(session: AsyncSession, *, record_id: uuid.UUID, for_update: bool = False) -> KycRecord | None:

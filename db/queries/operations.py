@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,6 +113,42 @@ async def list_unfinished_deposits(session: AsyncSession, *, limit: int = 500) -
     return list((await session.execute(stmt)).scalars())
 
 
+#: Stages where an operation waits on its user (the KYC workflow signals them on a change).
+WAITING_ON_USER = (OperationStage.AWAITING_KYC.value, OperationStage.AWAITING_LIMITS.value)
+#: Errors of deposits parked for an operator, before issue 14, for a reason the user can fix.
+PARKED_FOR_USER = ("insufficient_kyc_tier", "limit_exceeded")
+
+
+async def list_waiting_on_user(session: AsyncSession, *, user_id: uuid.UUID) -> list[Operation]:
+    """The user's unfinished deposits that wait on them: at ``awaiting_kyc``/``awaiting_limits``,
+    or parked at ``needs_attention`` by a policy refusal the user can fix (older runs)."""
+    stmt = select(Operation).where(
+        Operation.user_id == user_id,
+        Operation.operation_type == OperationType.DEPOSIT.value,
+        Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
+        or_(
+            Operation.stage.in_(WAITING_ON_USER),
+            and_(Operation.stage == OperationStage.NEEDS_ATTENTION.value, Operation.error.in_(PARKED_FOR_USER)),
+        ),
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_unconfirmed_claims(session: AsyncSession, *, user_id: uuid.UUID) -> int:
+    """The user's unfinished deposit claims made through the API whose output is not yet in a block."""
+    stmt = select(func.count()).select_from(Operation).where(
+        Operation.user_id == user_id,
+        Operation.operation_type == OperationType.DEPOSIT.value,
+        Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
+        Operation.stage.in_([
+            OperationStage.RECEIVED.value, OperationStage.VERIFYING.value, OperationStage.AWAITING_CONFIRMATIONS.value,
+        ]),
+        func.coalesce(Operation.confirmations, 0) == 0,
+        Operation.meta["source"].astext == "api",
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
 @dataclass(frozen=True)
 class OperationFilter:
     """``None`` means any."""
@@ -177,4 +213,5 @@ def snapshot(op: Operation) -> dict[str, Any]:
         "confirmations": op.confirmations,
         "error": op.error,
         "stellar_tx_hash": op.stellar_tx_hash,
+        "waiting_for": op.waiting_for,
     }

@@ -51,3 +51,31 @@ async def purge_stale(session: AsyncSession, *, older_than_seconds: int) -> int:
     """Delete counters whose window started more than ``older_than_seconds`` ago."""
     result = await session.execute(_PURGE, {"keep": older_than_seconds})
     return result.rowcount or 0
+
+
+_PEEK = text(
+    """
+    SELECT hits, EXTRACT(EPOCH FROM window_started_at + make_interval(secs => :window) - now())
+    FROM rate_limit_counters
+    WHERE bucket = :bucket AND window_started_at > now() - make_interval(secs => :window)
+    """
+)
+_FORGIVE = text(
+    """
+    UPDATE rate_limit_counters SET hits = greatest(hits - 1, 0)
+    WHERE bucket = :bucket AND window_started_at > now() - make_interval(secs => :window)
+    """
+)
+
+
+async def peek(session: AsyncSession, *, bucket: str, window_seconds: int) -> Hit | None:
+    """The current window's state without counting an attempt (None: no attempt in the window)."""
+    row = (await session.execute(_PEEK, {"bucket": bucket, "window": window_seconds})).one_or_none()
+    if row is None:
+        return None
+    return Hit(hits=int(row[0]), resets_in_seconds=max(1, math.ceil(float(row[1]))))
+
+
+async def forgive(session: AsyncSession, *, bucket: str, window_seconds: int) -> None:
+    """Take back one attempt counted in the current window (an attempt that turned out fine)."""
+    await session.execute(_FORGIVE, {"bucket": bucket, "window": window_seconds})

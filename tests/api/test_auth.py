@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -208,32 +209,98 @@ async def test_token_of_a_user_deactivated_after_issue_is_401(api_client: httpx.
 
 
 class TestRateLimits:
-    async def test_the_eleventh_attempt_from_one_ip_within_a_minute_is_429(self, make_client: MakeClient, settings: Settings) -> None:
-        assert settings.auth.auth_attempts_per_minute_per_ip == 10
-        client = await make_client(unique_ip())
-        for _ in range(10):
-            resp = await client.post("/api/auth/login", json={"email": unique_email(), "password": "whatever pw"})
-            assert resp.status_code == 401
-        resp = await client.post("/api/auth/register", json={"email": unique_email(), "password": strong_password()})
-        assert resp.status_code == 429
-        assert resp.headers["content-type"] == "application/problem+json"
-        assert resp.json()["code"] == "rate_limited"
-        assert 1 <= int(resp.headers["retry-after"]) <= 60
-        # Another IP is not affected.
-        other = await make_client(unique_ip())
-        assert (await other.post("/api/auth/login", json={"email": unique_email(), "password": "x"})).status_code == 401
+    """Issue 14: limits that stop attackers, not offices (defaults in config/settings.py)."""
 
-    async def test_the_sixth_attempt_on_one_account_from_many_ips_is_429(
+    async def test_twenty_successful_logins_from_one_ip_in_a_minute_all_succeed(
+        self, make_client: MakeClient, make_user: MakeUser
+    ) -> None:
+        client = await make_client(unique_ip())
+        accounts = [await make_user() for _ in range(4)]
+        for i in range(20):
+            account = accounts[i % 4]
+            resp = await client.post("/api/auth/login", json={"email": account.email, "password": account.password})
+            assert resp.status_code == 200, (i, resp.text)
+
+    async def test_six_wrong_passwords_lock_the_account_with_retry_after(
         self, make_client: MakeClient, make_user: MakeUser, settings: Settings
     ) -> None:
         account = await make_user()
-        limit = settings.auth.auth_attempts_per_minute_per_account
-        for _ in range(limit):
+        assert settings.auth.login_failures_per_account == 5
+        for _ in range(5):  # from many IPs: the account's count does not care
             client = await make_client(unique_ip())
-            assert (await client.post("/api/auth/login", json={"email": account.email, "password": "bad guess 1"})).status_code == 401
+            resp = await client.post("/api/auth/login", json={"email": account.email, "password": "bad guess 1"})
+            assert resp.status_code == 401
         client = await make_client(unique_ip())
-        resp = await client.post("/api/auth/login", json={"email": account.email, "password": account.password})
-        assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1
+        sixth = await client.post("/api/auth/login", json={"email": account.email, "password": "bad guess 6"})
+        assert sixth.status_code == 429
+        assert sixth.json()["code"] == "account_locked"
+        assert 1 <= int(sixth.headers["retry-after"]) <= settings.auth.lockout_base_seconds
+        # locked: even the right password waits, without being checked
+        right = await client.post("/api/auth/login", json={"email": account.email, "password": account.password})
+        assert right.status_code == 429 and right.json()["code"] == "account_locked"
+        # other accounts are not affected
+        other = await make_user()
+        resp = await client.post("/api/auth/login", json={"email": other.email, "password": other.password})
+        assert resp.status_code == 200
+
+    async def test_a_success_resets_the_accounts_count(self, make_client: MakeClient, make_user: MakeUser) -> None:
+        account = await make_user()
+        client = await make_client(unique_ip())
+        for _ in range(3):
+            for _ in range(4):
+                assert (await client.post("/api/auth/login", json={"email": account.email, "password": "nope nope"})).status_code == 401
+            ok = await client.post("/api/auth/login", json={"email": account.email, "password": account.password})
+            assert ok.status_code == 200
+
+    async def test_an_unknown_email_is_locked_like_a_known_one(self, make_client: MakeClient) -> None:
+        email = unique_email()
+        codes = []
+        for _ in range(6):
+            client = await make_client(unique_ip())
+            codes.append((await client.post("/api/auth/login", json={"email": email, "password": "x y z w"})).status_code)
+        assert codes == [401] * 5 + [429]
+
+    async def test_wrong_passwords_over_many_accounts_from_one_ip_are_limited_per_ip(
+        self, make_client: MakeClient, settings: Settings
+    ) -> None:
+        limit = settings.auth.login_failures_per_ip
+        client = await make_client(unique_ip())
+        for _ in range(limit):
+            resp = await client.post("/api/auth/login", json={"email": unique_email(), "password": "spray pw 1"})
+            assert resp.status_code == 401
+        resp = await client.post("/api/auth/login", json={"email": unique_email(), "password": "spray pw 1"})
+        assert resp.status_code == 429
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["code"] == "rate_limited"
+        assert 1 <= int(resp.headers["retry-after"]) <= settings.auth.login_failure_window_seconds
+        # another IP is not affected
+        other = await make_client(unique_ip())
+        assert (await other.post("/api/auth/login", json={"email": unique_email(), "password": "x"})).status_code == 401
+
+    async def test_concurrent_wrong_passwords_cannot_slip_past_the_account_lock(
+        self, make_client: MakeClient, make_user: MakeUser
+    ) -> None:
+        account = await make_user()
+        clients = [await make_client(unique_ip()) for _ in range(12)]
+        responses = await asyncio.gather(*(
+            c.post("/api/auth/login", json={"email": account.email, "password": f"guess {i}"}) for i, c in enumerate(clients)
+        ))
+        assert sum(r.status_code == 401 for r in responses) <= 5  # at most 5 passwords were really checked
+
+    async def test_registrations_have_their_own_per_ip_limit(
+        self, make_client: MakeClient, make_user: MakeUser, settings: Settings
+    ) -> None:
+        limit = settings.auth.registrations_per_ip
+        client = await make_client(unique_ip())
+        for _ in range(limit):
+            resp = await client.post("/api/auth/register", json={"email": unique_email(), "password": strong_password()})
+            assert resp.status_code == 201, resp.text
+        resp = await client.post("/api/auth/register", json={"email": unique_email(), "password": strong_password()})
+        assert resp.status_code == 429 and resp.json()["code"] == "rate_limited"
+        assert int(resp.headers["retry-after"]) >= 1
+        # signing in from the same IP still works
+        account = await make_user()
+        assert (await client.post("/api/auth/login", json={"email": account.email, "password": account.password})).status_code == 200
 
     async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
         self, make_client: MakeClient, settings: Settings, sessions

@@ -16,7 +16,7 @@ from db import migrate
 from db.session import make_sync_engine
 from tests.fixtures.postgres import create_database, drop_database
 
-# Column names of the seed's five tables (seed.md "Database Schema").
+# Column names of the seed's five tables (docs/SEED.md "Database Schema").
 SEED_COLUMNS = {
     "users": {"id", "email", "password_hash", "stellar_address", "role", "is_active", "created_at", "updated_at"},
     "kyc_records": {
@@ -28,7 +28,7 @@ SEED_COLUMNS = {
     "operations": {
         "id", "user_id", "operation_type", "status", "amount", "token_address", "btc_tx_hash", "stellar_tx_hash",
         "metadata", "created_at", "completed_at",
-        # DESIGN §4 additions
+        # docs/DESIGN.md §4 additions
         "workflow_id", "idempotency_key", "stage", "error", "updated_at",
     },
     "audit_logs": {

@@ -7,7 +7,10 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from db.models import ChainSubmission, Operation
+from db.models import AuditLog, ChainSubmission, Operation
+from db.queries import operations
+from db.queries.operations import NewDeposit
+from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from tests.deposits.conftest import post_deposit
 
 pytestmark = pytest.mark.usefixtures("custody_worker", "minting_enabled")
@@ -50,47 +53,112 @@ async def test_same_outpoint_again_after_completion_answers_the_same_operation(
     assert again.json() == {**first.json(), "status": "completed"}
 
 
-async def test_outpoint_claimed_by_a_second_user_is_a_conflict(api_client, make_depositor, btc) -> None:
+async def test_a_second_user_claiming_someone_elses_output_is_refused_at_the_door(
+    api_client, make_depositor, btc
+) -> None:
     owner, other = await make_depositor(), await make_depositor()
     txid, vout = await btc.pay(owner.deposit_address, 25_000)
     assert (await post_deposit(api_client, owner, txid, vout, 25_000)).status_code == 202
 
     response = await post_deposit(api_client, other, txid, vout, 25_000)
 
-    assert response.status_code == 409
-    assert response.json()["code"] == "outpoint_claimed"
+    assert response.status_code == 422
+    assert response.json()["code"] == "no_output_to_address"
+    assert response.json()["errors"][0]["field"] == "vout"
 
 
-async def test_wrong_amount_fails_with_a_code_and_mints_nothing(
-    api_client, make_depositor, btc, wait_for, worker_deps
+async def test_a_copied_txid_never_blocks_the_owners_own_claim(
+    api_client, make_depositor, btc, wait_for, worker_deps, sessions
+) -> None:
+    """Issue 14: a claim for someone else's output held the outpoint and the owner got 409
+    outpoint_claimed; now the copy is refused before it holds anything."""
+    owner, copycat = await make_depositor(), await make_depositor()
+    txid, vout = await btc.pay(owner.deposit_address, 22_000)  # still in the mempool
+
+    copied = await post_deposit(api_client, copycat, txid, vout, 22_000)
+    assert copied.status_code == 422 and copied.json()["code"] == "no_output_to_address"
+
+    rightful = await post_deposit(api_client, owner, txid, vout, 22_000)
+    assert rightful.status_code == 202
+    await btc.mine(1)
+    await wait_for(rightful.json()["operation_id"], status="completed")
+    assert await worker_deps.contracts.token.balance(owner.stellar_address) == 22_000
+    assert await worker_deps.contracts.token.balance(copycat.stellar_address) == 0
+    async with sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Operation).where(Operation.btc_tx_hash == txid))
+    assert count == 1
+
+
+async def test_a_false_claim_recorded_before_the_door_check_gives_way_to_the_owner(
+    api_client, make_depositor, btc, wait_for, worker_deps, sessions
+) -> None:
+    """Rows recorded before claims were checked at the door: the owner's POST fails the false
+    claim (audited) instead of answering outpoint_claimed."""
+    owner, claimant = await make_depositor(), await make_depositor()
+    txid, vout = await btc.pay(owner.deposit_address, 23_000)
+    async with sessions() as session, session.begin():
+        false_claim = await operations.insert_deposit(session, NewDeposit(
+            user_id=claimant.account.id, txid=txid, vout=vout, amount_sats=23_000,
+            idempotency_key=deposit_idempotency_key(txid, vout), workflow_id=deposit_workflow_id(txid, vout),
+            token_address="", stellar_address=claimant.stellar_address, source="api",
+        ))
+
+    rightful = await post_deposit(api_client, owner, txid, vout, 23_000)
+
+    assert rightful.status_code == 202, rightful.text
+    async with sessions() as session:
+        old = await operations.get_by_id(session, operation_id=false_claim.id)
+        audit = await session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "deposit.claim_disproved", AuditLog.resource_id == str(false_claim.id)))
+    assert (old.status, old.error, old.outpoint) == ("failed", "no_output_to_address", None)
+    assert audit == 1
+    await btc.mine(1)
+    await wait_for(rightful.json()["operation_id"], status="completed")
+    assert await worker_deps.contracts.token.balance(owner.stellar_address) == 23_000
+
+
+async def test_wrong_amount_is_refused_at_the_door_with_the_real_amount(
+    api_client, make_depositor, btc, worker_deps, sessions
 ) -> None:
     depositor = await make_depositor()
     txid, vout = await btc.pay(depositor.deposit_address, 20_000)
 
     response = await post_deposit(api_client, depositor, txid, vout, 21_000)
 
-    op = await wait_for(response.json()["operation_id"], status="failed")
-    assert (op.error, op.stage, op.outpoint) == ("amount_mismatch", "failed", None)
-    assert await worker_deps.contracts.token.balance(depositor.stellar_address) == 0
+    assert response.status_code == 422
+    body = response.json()
+    assert (body["code"], body["amount_sats"], body["errors"][0]["field"]) == ("amount_mismatch", 20_000, "btc_amount")
+    async with sessions() as session:
+        assert await operations.get_by_outpoint(session, outpoint=f"{txid}:{vout}") is None
 
 
-async def test_output_to_another_users_address_fails_and_leaves_it_to_its_owner(
-    api_client, make_depositor, btc, wait_for, worker_deps
-) -> None:
-    owner, claimant = await make_depositor(), await make_depositor()
-    txid, vout = await btc.pay(owner.deposit_address, 22_000)
+async def test_unknown_txid_is_refused_and_starts_nothing(api_client, make_depositor, sessions) -> None:
+    depositor = await make_depositor()
+    txid = "ab" * 32
 
-    claimed = await post_deposit(api_client, claimant, txid, vout, 22_000)
-    failed = await wait_for(claimed.json()["operation_id"], status="failed")
-    assert failed.error == "no_output_to_address"
+    response = await post_deposit(api_client, depositor, txid, 0, 15_000)
 
-    # the false claim released the outpoint: its owner is credited
-    rightful = await post_deposit(api_client, owner, txid, vout, 22_000)
-    assert rightful.status_code == 202 and rightful.json()["operation_id"] != str(failed.id)
-    await btc.mine(1)
-    await wait_for(rightful.json()["operation_id"], status="completed")
-    assert await worker_deps.contracts.token.balance(owner.stellar_address) == 22_000
-    assert await worker_deps.contracts.token.balance(claimant.stellar_address) == 0
+    assert response.status_code == 422
+    assert (response.json()["code"], response.json()["errors"][0]["field"]) == ("tx_not_found", "btc_tx_hash")
+    async with sessions() as session:
+        assert await operations.get_by_outpoint(session, outpoint=f"{txid}:0") is None
+    status = (await api_client.get("/api/kyc/status", headers=depositor.headers)).json()
+    assert status["limits"]["deposit"]["daily_used_sats"] == 0
+
+
+async def test_mempool_only_claims_are_capped_per_user(api_client, make_depositor, btc, settings) -> None:
+    depositor = await make_depositor()
+    cap = settings.deposits.max_unconfirmed_claims_per_user
+    for i in range(cap):
+        txid, vout = await btc.pay(depositor.deposit_address, 11_000 + i)
+        assert (await post_deposit(api_client, depositor, txid, vout, 11_000 + i)).status_code == 202
+    txid, vout = await btc.pay(depositor.deposit_address, 12_345)
+
+    refused = await post_deposit(api_client, depositor, txid, vout, 12_345)
+
+    assert refused.status_code == 409 and refused.json()["code"] == "too_many_unconfirmed_claims"
+    await btc.mine(1)  # confirmed claims are never capped
+    assert (await post_deposit(api_client, depositor, txid, vout, 12_345)).status_code == 202
 
 
 async def _mine_until_final(btc, wait_for, op_id: str, *, blocks: int = 8):

@@ -1,5 +1,5 @@
 """The worker process is SIGKILLed at each stage of a deposit and restarted: every deposit still
-completes with exactly one mint, and the DESIGN §3 invariants hold."""
+completes with exactly one mint, and the docs/DESIGN.md §3 invariants hold."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Deposits the policy refuses wait in ``needs_attention``; an operator retries or cancels them
-through the API (audited with the reason)."""
+"""Deposits the policy refuses for a reason no user action fixes wait in ``needs_attention``; an
+operator retries or cancels them through the API (audited with the reason). (Refusals the user can
+fix wait on the user instead: tests/deposits/test_user_waits.py.)"""
 
 from __future__ import annotations
 
@@ -44,14 +45,15 @@ async def test_retry_after_the_on_chain_registration_lands_completes_the_deposit
     assert {"operation.retry_requested", "deposit.retried", "deposit.credited"} <= actions
 
 
-async def test_cancel_of_an_over_limit_deposit_ends_it_cancelled(
+async def test_cancel_of_a_deposit_no_tier_allows_ends_it_cancelled(
     api_client, make_depositor, make_user, btc, wait_for, worker_deps
 ) -> None:
-    depositor = await make_depositor(tier=1)  # tier 1: at most 1,000,000 sats in one deposit
+    depositor = await make_depositor(tier=4)
     operator = await make_user(Role.OPERATOR)
-    txid, vout = await btc.pay(depositor.deposit_address, 1_000_001)
-    op_id = (await post_deposit(api_client, depositor, txid, vout, 1_000_001)).json()["operation_id"]
-    await btc.mine(1)
+    amount = 1_000_000_001  # one sat above the largest single deposit of any tier (tier 4: 10 BTC)
+    txid, vout = await btc.pay(depositor.deposit_address, amount)
+    op_id = (await post_deposit(api_client, depositor, txid, vout, amount)).json()["operation_id"]
+    await btc.mine(3)
     assert (await wait_for(op_id, stage="needs_attention")).error == "limit_exceeded"
 
     response = await _steer(api_client, operator, op_id, "cancel", "over the tier limit; refund arranged")

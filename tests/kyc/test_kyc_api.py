@@ -65,7 +65,8 @@ class TestSubmit:
     async def test_stellar_address_required(self, api_client, make_user) -> None:
         account = await make_user()
         resp = await submit(api_client, account, 1)
-        assert resp.status_code == 409 and resp.json()["code"] == "stellar_address_required"
+        assert resp.status_code == 422 and resp.json()["code"] == "stellar_address_required"
+        assert resp.json()["errors"][0]["field"] == "stellar_address"
 
 
 async def test_tier_one_is_approved_automatically_and_registered_on_chain(

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from stellar_sdk import Keypair
 from temporalio.worker import Worker
 
+from activities.kyc_notify import KycNotifications
 from db.encryption import RecordCipher
 from db.models import KycRecord, User
 from tests.workflow.record_history import save_history
@@ -33,9 +34,8 @@ async def test_expiry_timer_marks_the_record_expired_and_revokes_on_chain(
             )
         )
     client = time_skipping_env.client
-    async with Worker(
-        client, task_queue="kyc-expiry", workflows=[KycApprovalWorkflow], activities=kyc_activities(worker_deps).all()
-    ):
+    activities = [*kyc_activities(worker_deps).all(), *KycNotifications(sessions=worker_deps.sessions).all()]
+    async with Worker(client, task_queue="kyc-expiry", workflows=[KycApprovalWorkflow], activities=activities):
         # No search attributes at start: the time-skipping server cannot register custom ones.
         workflow_id = f"kyc-{account.id}-{record_id}"
         result = await client.execute_workflow(

@@ -4,7 +4,7 @@ never overshoot the daily limit together."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from db.models import Operation
 from db.queries.limits import check_and_hold, get_usage
@@ -27,7 +27,8 @@ async def test_twenty_concurrent_requests_never_overshoot_the_daily_limit(sessio
                     session, policy=policy, operation=LimitedOperation.DEPOSIT, user_id=account.id,
                     tier=1, amount_sats=amount, now=now,
                 )
-                session.add(Operation(user_id=account.id, operation_type="deposit", status="pending", amount=amount))
+                session.add(Operation(user_id=account.id, operation_type="deposit", status="pending", amount=amount,
+                                      limits_counted_at=now))
             outcomes.append("ok")
         except LimitExceeded as exc:
             assert exc.limit == "daily"
@@ -42,10 +43,30 @@ async def test_twenty_concurrent_requests_never_overshoot_the_daily_limit(sessio
 
 async def test_failed_operations_release_their_usage(sessions, make_user) -> None:
     account = await make_user()
+    now = datetime.now(UTC)
     async with sessions() as session, session.begin():
-        session.add(Operation(user_id=account.id, operation_type="deposit", status="failed", amount=4_000_000))
-        session.add(Operation(user_id=account.id, operation_type="deposit", status="cancelled", amount=1_000_000))
-        session.add(Operation(user_id=account.id, operation_type="deposit", status="processing", amount=300))
+        for status, amount in (("failed", 4_000_000), ("cancelled", 1_000_000), ("processing", 300)):
+            session.add(Operation(user_id=account.id, operation_type="deposit", status=status, amount=amount,
+                                  limits_counted_at=now))
     async with sessions() as session:
         usage = await get_usage(session, user_id=account.id, operation_type="deposit", now=datetime.now(UTC))
     assert usage.daily_sats == usage.monthly_sats == 300
+
+
+async def test_a_deposit_counts_from_its_admission_not_from_its_claim(sessions, make_user) -> None:
+    """A claim waiting for confirmations or for the user's KYC uses no limit; an admitted one counts
+    from its admission, so deposits queued behind a full window cannot all pass as "old" at once."""
+    account = await make_user()
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=2)
+    async with sessions() as session, session.begin():
+        session.add(Operation(user_id=account.id, operation_type="deposit", status="processing", amount=5_000))
+        session.add(Operation(user_id=account.id, operation_type="deposit", status="processing", amount=700,
+                              created_at=long_ago, limits_counted_at=now - timedelta(hours=1)))
+        session.add(Operation(user_id=account.id, operation_type="withdrawal", status="processing", amount=40,
+                              created_at=now - timedelta(hours=2)))
+    async with sessions() as session:
+        deposits = await get_usage(session, user_id=account.id, operation_type="deposit", now=now)
+        withdrawals = await get_usage(session, user_id=account.id, operation_type="withdrawal", now=now)
+    assert deposits.daily_sats == deposits.monthly_sats == 700
+    assert withdrawals.daily_sats == 40  # withdrawals count from their request

@@ -1,4 +1,4 @@
-"""Typed wrappers of the four CONTRACTS.md contracts, plus a bundle built from one client."""
+"""Typed wrappers of the four docs/CONTRACTS.md contracts, plus a bundle built from one client."""
 
 from __future__ import annotations
 

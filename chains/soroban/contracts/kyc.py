@@ -1,4 +1,4 @@
-"""Typed wrapper of ``kyc_registry`` (CONTRACTS.md). ``expires_at`` is unix seconds."""
+"""Typed wrapper of ``kyc_registry`` (docs/CONTRACTS.md). ``expires_at`` is unix seconds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed wrapper of ``reserve_manager`` (CONTRACTS.md). Reserves are u64 satoshis."""
+"""Typed wrapper of ``reserve_manager`` (docs/CONTRACTS.md). Reserves are u64 satoshis."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed wrapper of ``integration_router`` (CONTRACTS.md). Amounts are satoshis (u64)."""
+"""Typed wrapper of ``integration_router`` (docs/CONTRACTS.md). Amounts are satoshis (u64)."""
 
 from __future__ import annotations
 

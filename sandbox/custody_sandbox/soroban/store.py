@@ -83,7 +83,7 @@ class ChainState:
     operator: str = ""  # G… of the bootstrap operator (public key only)
     ledgers: list[LedgerRecord] = field(default_factory=list)
     accounts: dict[str, AccountRecord] = field(default_factory=dict)
-    contracts: dict[str, str] = field(default_factory=dict)  # C… -> CONTRACTS.md name
+    contracts: dict[str, str] = field(default_factory=dict)  # C… -> docs/CONTRACTS.md name
     data: dict[str, DataRecord] = field(default_factory=dict)  # ledger key b64 -> record
     nonces: set[str] = field(default_factory=set)  # "G…:nonce"
     pending: list[PendingTx] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Python models of the four CONTRACTS.md contracts, keyed by their CONTRACTS.md name."""
+"""Python models of the four docs/CONTRACTS.md contracts, keyed by their docs/CONTRACTS.md name."""
 
 from custody_sandbox.soroban.contracts.base import ContractModel
 from custody_sandbox.soroban.contracts.kyc import KycContract

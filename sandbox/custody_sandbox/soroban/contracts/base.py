@@ -1,4 +1,4 @@
-"""Base class and decorator for the sandbox's Python models of the CONTRACTS.md contracts.
+"""Base class and decorator for the sandbox's Python models of the docs/CONTRACTS.md contracts.
 
 A model method decorated with ``@contractfn`` is exported under its own name (or ``name=``);
 its declared parameter codecs decode the SCVal arguments and its ``returns`` codec encodes
@@ -30,7 +30,7 @@ def contractfn(*params: Codec, returns: Codec = VOID, name: str | None = None) -
 class ContractModel:
     """One contract instance at ``address`` running inside ``host``.
 
-    Subclasses set ``NAME`` (the CONTRACTS.md name) and ``ERRORS`` (code -> error name).
+    Subclasses set ``NAME`` (the docs/CONTRACTS.md name) and ``ERRORS`` (code -> error name).
     """
 
     NAME: ClassVar[str] = ""

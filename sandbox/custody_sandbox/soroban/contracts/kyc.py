@@ -1,7 +1,7 @@
 """Model of ``kyc_registry``: customer tiers, sanctions status and approval checks.
 
 Tiers: 0 None, 1 Basic, 2 Verified, 3 Enhanced, 4 Institutional. ``expires_at`` is unix
-seconds, compared with the ledger close time. Errors (CONTRACTS.md): 1 Unauthorized,
+seconds, compared with the ledger close time. Errors (docs/CONTRACTS.md): 1 Unauthorized,
 2 NotFound, 4 InvalidInput. ``is_approved`` never errors: it fails closed (False).
 A newly registered customer starts sanctions-cleared (screening precedes registration).
 """
@@ -31,7 +31,7 @@ OP_MIN_TIER = {0: 1, 1: 2, 2: 2, 3: 1, 4: 2}
 
 class KycContract(ContractModel):
     NAME = KYC_REGISTRY
-    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
+    ERRORS = CONTRACT_ERRORS[NAME]  # docs/CONTRACTS.md, shared with the client
 
     @contractfn(ADDRESS)
     def initialize(self, admin: str) -> None:

@@ -1,7 +1,7 @@
 """Model of ``reserve_manager``: BTC reserves, pending withdrawals and reserve proofs.
 
 Amounts are u64 satoshis; ``supply`` is i128 token base units; ratios are basis points.
-Errors (CONTRACTS.md): 1 Unauthorized, 2 NotFound, 3 InvalidInput, 4 InsufficientReserves,
+Errors (docs/CONTRACTS.md): 1 Unauthorized, 2 NotFound, 3 InvalidInput, 4 InsufficientReserves,
 7 AlreadyProcessed (also a second ``initialize``).
 """
 
@@ -39,7 +39,7 @@ def ratio_bps(reserves_sats: int, supply_units: int) -> int:
 
 class ReserveContract(ContractModel):
     NAME = RESERVE_MANAGER
-    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
+    ERRORS = CONTRACT_ERRORS[NAME]  # docs/CONTRACTS.md, shared with the client
 
     @contractfn(ADDRESS, ADDRESS)
     def initialize(self, admin: str, router: str) -> None:

@@ -1,7 +1,7 @@
 """Model of ``integration_router``: the only entry point for money movement.
 
 It calls ``kyc_registry``, ``istsi_token`` and ``reserve_manager`` as itself, so those calls
-are authorized by the router being their direct caller. Errors (CONTRACTS.md):
+are authorized by the router being their direct caller. Errors (docs/CONTRACTS.md):
 1 Unauthorized (caller holds no role), 2 InsufficientPermissions (caller holds other roles),
 11 ContractCallFailed (a callee failed for another reason, e.g. missing allowance),
 20 ComplianceCheckFailed, 21 InsufficientKYCTier, 30 InsufficientReserves,
@@ -38,7 +38,7 @@ WITHDRAWAL = Struct((("amount", U64), ("state", U32), ("user", ADDRESS)))
 
 class RouterContract(ContractModel):
     NAME = INTEGRATION_ROUTER
-    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
+    ERRORS = CONTRACT_ERRORS[NAME]  # docs/CONTRACTS.md, shared with the client
 
     @contractfn(U32, name="__constructor")
     def constructor(self, min_confirmations: int) -> None:

@@ -1,6 +1,6 @@
 """Model of ``istsi_token``: a SEP-41 token, 8 decimals, 1 base unit = 1 satoshi.
 
-Amounts are i128 token base units. Errors (CONTRACTS.md): 1 Unauthorized,
+Amounts are i128 token base units. Errors (docs/CONTRACTS.md): 1 Unauthorized,
 10 InsufficientBalance, 11 InsufficientAllowance, 12 NegativeAmount. An allowance past its
 ``expiration_ledger`` counts as zero, as in the SEP-41 reference token.
 """
@@ -18,7 +18,7 @@ ALLOWANCE = Struct((("amount", I128), ("expiration_ledger", U32)))
 
 class TokenContract(ContractModel):
     NAME = ISTSI_TOKEN
-    ERRORS = CONTRACT_ERRORS[NAME]  # CONTRACTS.md, shared with the client
+    ERRORS = CONTRACT_ERRORS[NAME]  # docs/CONTRACTS.md, shared with the client
     TOKEN_NAME = "iSTSi"
     TOKEN_SYMBOL = "iSTSi"
     DECIMALS = 8
