@@ -29,6 +29,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import withdrawal_types as t
+from activities.alerts import raise_alert
+from activities.custody_books import CustodyBooks
 from activities.withdrawal_support import audit, load_operation
 from chains.bitcoin.errors import ChainError, ChainUnavailable, SignerError, TxNotFound, TxRejected, WalletError
 from chains.bitcoin.esplora import EsploraClient
@@ -54,7 +56,7 @@ from domain.bitcoin_payout import (
     clamp_fee_rate,
     estimate_vsize,
 )
-from domain.utxo_set import UtxoState
+from domain.utxo_set import ChainView, UtxoState
 from domain.withdrawals import plan_withdrawal_payout
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class PayoutActivities:
         self._esplora = esplora
         self._wallet = wallet
         self._signer = signer
+        self._books = CustodyBooks(settings)
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.prepare_payout, self.accept_signed_psbt, self.broadcast_payout, self.check_payout]
@@ -103,6 +106,47 @@ class PayoutActivities:
         await ledger.post(session, e.payout_signed(row.operation_id, recipient_sats=row.amount_sats, fee_sats=row.fee_sats),
                           token_address=self._settings.soroban.contracts.istsi_token)
 
+    async def _plan_on_live_coins(self, session: AsyncSession, amount: int, recipient_type, rate: int, candidates):
+        """Choose inputs and make sure the chain still has each one unspent and confirmed before
+        anything is signed (the scanner may not have seen the newest block yet). A coin the chain
+        no longer has is taken out of the set through the books, and the choice is made again.
+
+        Raises:
+            InsufficientFunds: the live coins cannot pay ``amount``.
+        """
+        b = self._settings.bitcoin
+        live = list(candidates)
+        tip = await self._esplora.tip_height()
+        while True:
+            utxos = [SpendableUtxo(r.txid, r.vout, r.value_sats, branch, index) for r, branch, index in live]
+            plan = plan_withdrawal_payout(amount_sats=amount, recipient_type=recipient_type, fee_rate_sat_vb=rate,
+                                          utxos=utxos, dust_limit_sats=b.dust_limit_sats)
+            stale = set()
+            rows = {r.outpoint: r for r, _, _ in live}
+            for utxo in plan.inputs:
+                if not await self._still_spendable(session, rows[utxo.outpoint], tip):
+                    stale.add(utxo.outpoint)
+            if not stale:
+                return plan
+            live = [c for c in live if c[0].outpoint not in stale]
+
+    async def _still_spendable(self, session: AsyncSession, row, tip: int) -> bool:
+        try:
+            status = await self._esplora.transaction_status(row.txid)
+            spent = await self._esplora.outspend(row.txid, row.vout)
+        except TxNotFound:
+            await self._books.follow(session, row, ChainView.MISSING, tip_height=tip)
+            return False
+        if not status.confirmed:
+            await self._books.follow(session, row, ChainView.MEMPOOL, tip_height=tip)
+            return False
+        if spent.spent:
+            row.state, row.spent_txid, row.updated_at = UtxoState.SPENT, spent.txid, utcnow()
+            raise_alert("custody_output_spent_outside_the_engine", "a custody output chosen for a payout is spent "
+                        "by a transaction the engine did not sign", outpoint=row.outpoint, spent_by=spent.txid)
+            return False
+        return True
+
     @activity.defn(name=t.PREPARE_PAYOUT)
     async def prepare_payout(self, ref: t.OperationRef) -> t.PayoutState:
         """Build (and with the hot signer, sign) the payout and store it; return the stored one
@@ -126,10 +170,8 @@ class PayoutActivities:
                 rate = clamp_fee_rate((await self._esplora.fee_estimates()).rates_sat_vb, target_blocks=b.fee_target_blocks,
                                       floor_sat_vb=b.fee_rate_floor_sat_vb, cap_sat_vb=b.fee_rate_cap_sat_vb)
                 candidates = await custody.lock_spendable(session)
-                utxos = [SpendableUtxo(r.txid, r.vout, r.value_sats, branch, index) for r, branch, index in candidates]
                 try:
-                    plan = plan_withdrawal_payout(amount_sats=op.amount or 0, recipient_type=recipient.script_type,
-                                                  fee_rate_sat_vb=rate, utxos=utxos, dust_limit_sats=b.dust_limit_sats)
+                    plan = await self._plan_on_live_coins(session, op.amount or 0, recipient.script_type, rate, candidates)
                 except InsufficientFunds:
                     if not await custody.unconfirmed_payout_funds(session):
                         raise

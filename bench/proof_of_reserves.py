@@ -52,9 +52,10 @@ async def seed(sessions, users: int) -> None:
         await s.execute(text(
             "INSERT INTO users (email, password_hash) SELECT 'u' || g || '@bench.example', 'x' FROM generate_series(1, :n) g"
         ), {"n": users})
+        # Each user's iSTSi in the books (the account rows as the ledger trigger leaves them).
         await s.execute(text(
-            "INSERT INTO token_balances (user_id, token_address, balance) "
-            "SELECT id, :t, (random() * 1e8)::bigint FROM users"
+            "INSERT INTO ledger_accounts (key, ledger, code, flags, user_id, token_address, credits_posted) "
+            "SELECT 'user_istsi:' || id, 2, 'user_istsi', 2, id, :t, (random() * 1e8)::bigint FROM users"
         ), {"t": TOKEN})
     async with sessions() as s:
         await s.execute(text("ANALYZE"))
@@ -100,7 +101,7 @@ async def run(users: int) -> None:
         sessions = make_sessionmaker(engine)
         t0 = time.perf_counter()
         await seed(sessions, users)
-        print(f"seeded {users:,} users with balances in {time.perf_counter() - t0:.1f} s")
+        print(f"seeded {users:,} users with iSTSi accounts in {time.perf_counter() - t0:.1f} s")
         await read_only(sessions)  # warm the cache so both timings read from memory
         read_s, rows = await read_only(sessions)
         rss_before = rss_mib()

@@ -12,7 +12,7 @@ check                           expected                       actual
 ``custody_vs_liabilities``      supply + unpaid withdrawals    custody outputs (+ payouts unsettled)
 ==============================  =============================  =====================================
 
-Severity is asymmetric (DESIGN §3, "money in flight is not a discrepancy"): a difference fully
+Severity is asymmetric (docs/DESIGN.md §3, "money in flight is not a discrepancy"): a difference fully
 explained by in-flight items (:class:`ItemKind`) is ``none``; an unexplained *surplus* is a
 ``warning`` (never a pause); an unexplained *shortfall* pauses the engine: ``critical`` below the
 warning band (a rounding-sized gap), ``emergency`` from it on (or where nothing was expected).

@@ -10,7 +10,7 @@ States (``custody_utxos.state``)::
 
 An output is *owned* while seen, confirmed or reserved. ``held_in`` is the ledger account its
 receipt credited; once its deposit is credited it moves to ``istsi_backing``. The decisions
-below follow DESIGN §3 "money in flight is not a discrepancy": an uncredited output that leaves
+below follow docs/DESIGN.md §3 "money in flight is not a discrepancy": an uncredited output that leaves
 the chain is reversed out of the account that held it; a credited one puts the user's credit
 on hold until it confirms again, and after the reorg window it is written off into suspense.
 """

@@ -34,10 +34,12 @@ class ChainUser:
 
 
 @pytest.fixture
-def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, settings):
+async def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, settings):
     """``await chain_user(minted, db_balance)``: a user whose on-chain iSTSi is ``minted`` (by the
     router, outside any deposit) and whose iSTSi in the books is ``db_balance`` (None: no account),
     posted as a bare iSTSi-ledger correction: the books deliberately disagree with the chain."""
+
+    corrections: list[tuple[uuid.UUID, int]] = []
 
     async def make(minted: int, db_balance: int | None) -> ChainUser:
         account = await make_user()
@@ -56,9 +58,16 @@ def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_user, se
                 if db_balance:
                     await books.post(session, [Transfer(f"test-credit:{account.id}", e.SUPPLY, e.user_istsi(account.id),
                                                          db_balance, LedgerId.ISTSI, TransferCode.CORRECTION)])
+                    corrections.append((account.id, db_balance))
         return ChainUser(account.id, kp, ledger)
 
-    return make
+    yield make
+    # Reverse the bare corrections, so the books of the session stack stay whole for later tests
+    # (the solvency guard would otherwise see iSTSi without backing and refuse every mint).
+    async with sessions() as session, session.begin():
+        await books.post(session, [
+            Transfer(f"test-credit-reversal:{user_id}", e.user_istsi(user_id), e.SUPPLY, amount, LedgerId.ISTSI,
+                     TransferCode.CORRECTION) for user_id, amount in corrections])
 
 
 async def db_balance(sessions, user_id: uuid.UUID) -> int:

@@ -83,7 +83,7 @@ def test_docker_context_and_image_leave_the_sandbox_out() -> None:
 
 def test_sandbox_takes_from_the_engine_only_the_contracts_error_table() -> None:
     """The Esplora sandbox judges transactions with libbitcoinkernel, never with the engine's signing
-    or verification code; the Soroban models share CONTRACTS.md's error table and nothing else."""
+    or verification code; the Soroban models share docs/CONTRACTS.md's error table and nothing else."""
     engine = set(ENGINE_PACKAGES)
     used = set()
     for path in sorted((ROOT / "sandbox" / "custody_sandbox").rglob("*.py")):

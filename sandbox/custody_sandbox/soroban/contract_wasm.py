@@ -9,7 +9,7 @@ follow its executable's wasm hash to the ``CONTRACT_CODE`` entry and read three 
   ``SC_SPEC_ENTRY_FUNCTION_V0`` per exported function (names, parameter names and types, the
   return type; nothing for ``()``), a ``SC_SPEC_ENTRY_UDT_STRUCT_V0`` per struct a function
   returns or takes, and the contract's ``Error`` enum (``SC_SPEC_ENTRY_UDT_ERROR_ENUM_V0``) with
-  CONTRACTS.md's codes and names;
+  docs/CONTRACTS.md's codes and names;
 * ``contractenvmetav0``: ``SCEnvMetaEntry`` interface version (the sandbox's protocol);
 * ``contractmetav0``: ``SCMetaEntry`` key/value pairs.
 
@@ -111,7 +111,7 @@ def _custom_section(name: str, payload: bytes) -> bytes:
 
 @cache
 def wasm_module(name: str) -> bytes:
-    """The WASM module of contract ``name`` (a CONTRACTS.md name)."""
+    """The WASM module of contract ``name`` (a docs/CONTRACTS.md name)."""
     model = MODELS[name]
     spec = b"".join(e.to_xdr_bytes() for e in spec_entries(model))
     env_meta = xdr.SCEnvMetaEntry(

@@ -1,9 +1,9 @@
-"""What the custody wallet holds on Bitcoin at a pinned height (the reserves side of every check).
+"""The per-address custody scan the books replaced, kept as the benchmark's baseline.
 
-Receive addresses come from ``deposit_addresses`` (every index ever handed out); change
-addresses are found by a gap-limit scan of the internal chain (BIP 44 "address gap limit"),
-so no other flow has to record which change indexes it used. One Esplora call per address:
-fine for thousands of users; a very large book would use a descriptor-aware indexer instead.
+Before the custody UTXO set, the solvency guard, reconciliation and the proof each summed the
+custody wallet by asking Esplora for the UTXOs of every deposit address ever handed out (plus a
+gap-limit walk of the change chain): one HTTP call per address, for every deposit. ``bench/books``
+measures it next to the guard's bounded SQL reads.
 """
 
 from __future__ import annotations
@@ -34,6 +34,20 @@ async def _sum_address(esplora: EsploraClient, address: str, btc_height: int) ->
             total += utxo.amount_sats
             count += 1
     return total, count
+
+
+async def per_address_total(esplora: EsploraClient, addresses: list[str], *, concurrency: int = 8) -> int:
+    """The old guard's figure: confirmed UTXOs of every address, one request each (satoshis)."""
+    import asyncio
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def held(address: str) -> int:
+        async with gate:
+            utxos = await esplora.address_utxos(address)
+        return sum(u.amount_sats for u in utxos if u.status.confirmed)
+
+    return sum(await asyncio.gather(*(held(a) for a in addresses)))
 
 
 async def custody_holdings(
