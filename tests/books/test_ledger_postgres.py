@@ -176,7 +176,8 @@ async def test_the_books_check_passes_and_finds_a_hand_edit(books, books_db_url:
 
     user = await make_user(books)
     op = str(uuid.uuid4())
-    await post(books, [*e.deposit_credit_pending(op, user, 800), *e.deposit_credit_posted(op, user, 800)])
+    await post(books, [*e.receipt(f"{op}:0", 800, e.IN_FLIGHT, operation_id=op),
+                       *e.deposit_credit_pending(op, user, 800), *e.deposit_credit_posted(op, user, 800)])
     async with books() as session:
         report = await check_books(session)
     assert "each account equals the sum of its transfers" in report.checked

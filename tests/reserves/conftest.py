@@ -39,7 +39,7 @@ async def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_us
     router, outside any deposit) and whose iSTSi in the books is ``db_balance`` (None: no account),
     posted as a bare iSTSi-ledger correction: the books deliberately disagree with the chain."""
 
-    corrections: list[tuple[uuid.UUID, int]] = []
+    made: list[uuid.UUID] = []
 
     async def make(minted: int, db_balance: int | None) -> ChainUser:
         account = await make_user()
@@ -58,16 +58,18 @@ async def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_us
                 if db_balance:
                     await books.post(session, [Transfer(f"test-credit:{account.id}", e.SUPPLY, e.user_istsi(account.id),
                                                          db_balance, LedgerId.ISTSI, TransferCode.CORRECTION)])
-                    corrections.append((account.id, db_balance))
+        made.append(account.id)
         return ChainUser(account.id, kp, ledger)
 
     yield make
-    # Reverse the bare corrections, so the books of the session stack stay whole for later tests
-    # (the solvency guard would otherwise see iSTSi without backing and refuse every mint).
+    # Reverse the bare corrections (whoever holds them now among these users), so the books of the
+    # session stack stay whole for later tests: the solvency guard would otherwise see iSTSi
+    # without backing and refuse every mint.
     async with sessions() as session, session.begin():
+        accounts = await books.lookup_accounts(session, [e.user_istsi(u) for u in made])
         await books.post(session, [
-            Transfer(f"test-credit-reversal:{user_id}", e.user_istsi(user_id), e.SUPPLY, amount, LedgerId.ISTSI,
-                     TransferCode.CORRECTION) for user_id, amount in corrections])
+            Transfer(f"test-credit-reversal:{key}", key, e.SUPPLY, a.credit_available, LedgerId.ISTSI,
+                     TransferCode.CORRECTION) for key, a in accounts.items() if a.credit_available > 0])
 
 
 async def db_balance(sessions, user_id: uuid.UUID) -> int:
