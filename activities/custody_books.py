@@ -106,6 +106,10 @@ class CustodyBooks:
             session, operation_id=row.operation_id, code=TransferCode.DEPOSIT_CREDIT
         ):
             return Move.NOTHING  # its mint is in progress: decide once the credit is posted or voided
+        if move == Move.NOTHING and view == ChainView.CONFIRMED and block_height is not None \
+                and row.state in (UtxoState.CONFIRMED, UtxoState.RESERVED):
+            # e.g. a payout's input whose block was replaced by another holding it too
+            row.block_height, row.block_hash = block_height, block_hash
         await self._apply(session, row, move, holds, tip_height=tip_height, block_height=block_height,
                           block_hash=block_hash)
         return move

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 
 async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyView:
-    """The guard's figures from the books, for a deposit of ``amount_sats`` about to be credited.
+    """The guard's figures from the books, for a deposit of ``amount_sats`` about to be credited:
+    a fixed number of single-row reads (running totals), so it costs the same for any size of book.
 
     * custody: the UTXO set's available outputs (confirmed, reserved by payouts not yet signed,
       and the change of signed payouts) *minus* the BTC the books still owe to deposits,
@@ -47,15 +48,16 @@ async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyV
     * supply: iSTSi in issue with mints in progress (credits pending).
     """
     totals = await custody.totals(session)
-    codes = await books_figures.balance_by_code(session)
-    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED, e.IN_FLIGHT, e.CUSTODY])
+    accounts = await ledger.lookup_accounts(session, [e.SUPPLY, e.UNPAID, e.REORGED, e.IN_FLIGHT, e.CUSTODY,
+                                                      e.UNATTRIBUTED])
     supply = accounts.get(e.SUPPLY)
     in_issue = (supply.debits_posted - supply.credits_posted + supply.debits_pending) if supply else 0
     paying = accounts[e.CUSTODY].credits_pending if e.CUSTODY in accounts else 0
     unpaid = (balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0) - paying
     reorged = balance(accounts[e.REORGED]) if e.REORGED in accounts else 0
     in_flight = accounts[e.IN_FLIGHT].credit_available if e.IN_FLIGHT in accounts else 0
-    receipts = sum(_credit(codes.get(c)) for c in (AccountCode.PENDING_RECEIPTS, AccountCode.UNATTRIBUTED_RECEIPTS))
+    receipts = (balance(accounts[e.UNATTRIBUTED]) if e.UNATTRIBUTED in accounts else 0) + _credit(
+        await books_figures.code_totals(session, AccountCode.PENDING_RECEIPTS))
     uncredited = in_flight + receipts - amount_sats
     return SolvencyView(custody_sats=totals.available - uncredited, supply_units=in_issue,
                         pending_withdrawals_sats=unpaid, reorged_sats=reorged)
@@ -68,9 +70,7 @@ def _credit(counters: tuple[int, int, int, int] | None) -> int:
 class DepositGuards:
     """Solvency guard and vanished-deposit alarm over one worker's clients."""
 
-    def __init__(
-        self, *, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient, settings: Settings, **_: Any
-    ) -> None:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], esplora: EsploraClient, settings: Settings) -> None:
         self._sessions = sessions
         self._esplora = esplora
         self._books = CustodyBooks(settings)

@@ -90,7 +90,7 @@ async def _clear_way(session: AsyncSession, event_id: str, source: str, destinat
     shortfall = amount - account.credit_available
     if shortfall <= 0:
         return way
-    holds = [t for t in await ledger.open_pending(session) if t.debit_account == source]
+    holds = await ledger.open_pending(session, debit_account=source)
     for hold in [h for h in holds if h.code == TransferCode.REORG_HOLD]:
         if shortfall <= 0:
             break

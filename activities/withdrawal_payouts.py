@@ -103,6 +103,8 @@ class PayoutActivities:
                 "outpoint": f"{row.txid}:1", "txid": row.txid, "vout": 1, "value_sats": row.change_sats,
                 "address": change.address, "state": UtxoState.SEEN.value, "change_of": row.id,
             })
+        for utxo in await custody.reserved_by(session, row.id):  # the books now hold their amount as pending
+            utxo.payout_signed = True
         await ledger.post(session, e.payout_signed(row.operation_id, recipient_sats=row.amount_sats, fee_sats=row.fee_sats),
                           token_address=self._settings.soroban.contracts.istsi_token)
 

@@ -9,7 +9,8 @@ not by the number of round trips:
 4. ``token_balances`` equals its ``user_istsi`` account (balance and reserved), row for row;
 5. every resolving transfer resolves a pending one, at most once (the unique index says so);
 6. the custody UTXO set equals the books' ``custody_btc`` (net of payouts being signed);
-7. ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi) except for holders' own burns.
+7. ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi);
+8. the running totals (``custody_utxo_totals``, ``ledger_code_totals``) equal their rows.
 
 The chain checks (UTXO set vs Esplora, supply vs Stellar, custody ≥ liabilities) are
 reconciliation's; ``custody ledger check`` runs them too (``cli/ledger.py``).
@@ -114,6 +115,21 @@ async def check_books(session: AsyncSession) -> CheckReport:
         "SELECT r.id FROM ledger_transfers r LEFT JOIN ledger_transfers p ON p.id = r.pending_id "
         "WHERE r.pending_id IS NOT NULL AND (p.id IS NULL OR p.flags & 2 = 0)"))).scalars().all()
     report.expect("each post or void resolves one pending transfer", [f"{t} resolves nothing pending" for t in rows])
+    rows = (await session.execute(text(
+        """
+        SELECT COALESCE(a.bucket, t.bucket), COALESCE(a.v, 0), COALESCE(t.value_sats, 0)
+        FROM (SELECT custody_utxo_bucket(state, held_in, change_of, payout_signed) AS bucket, SUM(value_sats) AS v
+              FROM custody_utxos GROUP BY 1) a
+        FULL OUTER JOIN custody_utxo_totals t ON t.bucket = a.bucket
+        WHERE COALESCE(a.v, 0) <> COALESCE(t.value_sats, 0)
+        UNION ALL
+        SELECT 'ledger:' || code, SUM(credits_posted - debits_posted),
+               (SELECT credits_posted - debits_posted FROM ledger_code_totals c WHERE c.code = a.code)
+        FROM ledger_accounts a WHERE code = 'pending_receipts' GROUP BY code
+        HAVING SUM(credits_posted - debits_posted) IS DISTINCT FROM
+               (SELECT credits_posted - debits_posted FROM ledger_code_totals c WHERE c.code = a.code)
+        """))).all()
+    report.expect("running totals equal their rows", [f"{r[0]}: rows {r[1]} vs totals {r[2]}" for r in rows])
     totals = await custody.totals(session)
     row = (await session.execute(text(
         "SELECT debits_posted - credits_posted - credits_pending FROM ledger_accounts WHERE key = 'custody_btc'"

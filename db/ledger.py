@@ -205,8 +205,8 @@ async def transfers_of_account(
 
 
 async def open_pending(session: AsyncSession, *, operation_id: uuid.UUID | None = None,
-                       code: str | None = None) -> list[Transfer]:
-    """Pending transfers not yet posted or voided (filtered by operation and/or code)."""
+                       code: str | None = None, debit_account: str | None = None) -> list[Transfer]:
+    """Pending transfers not yet posted or voided (filtered by operation, code, debited account)."""
     resolver = LedgerTransfer.__table__.alias("resolver")
     stmt = select(LedgerTransfer).where(
         LedgerTransfer.flags.op("&")(int(TransferFlags.PENDING)) != 0,  # type: ignore[attr-defined]
@@ -216,6 +216,8 @@ async def open_pending(session: AsyncSession, *, operation_id: uuid.UUID | None 
         stmt = stmt.where(LedgerTransfer.operation_id == operation_id)
     if code is not None:
         stmt = stmt.where(LedgerTransfer.code == code)
+    if debit_account is not None:
+        stmt = stmt.where(LedgerTransfer.debit_account == debit_account)
     return [_domain(r) for r in (await session.execute(stmt)).scalars()]
 
 

@@ -129,12 +129,6 @@ def check_request(*, amount_sats: int, minimum_sats: int, token_address: str | N
         raise BelowMinimum(f"the minimum withdrawal is {minimum_sats} sats")
 
 
-def check_available(*, balance: int, reserved: int, amount_sats: int) -> None:
-    """Raise :class:`InsufficientBalance` unless ``balance - reserved >= amount_sats`` (base units)."""
-    if balance - reserved < amount_sats:
-        raise InsufficientBalance(f"available {balance - reserved}, requested {amount_sats}")
-
-
 def validate_decision(decision: ApprovalDecision, requester_id: str) -> None:
     """A decision needs a reason, and the approver may not be the requester (four eyes).
 

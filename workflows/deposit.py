@@ -4,9 +4,10 @@ Stages: received → verifying → awaiting_confirmations (durable-timer polls u
 reached; a deposit that leaves the chain may come back within the reorg window, else it fails
 ``reorged``) → kyc_check (pause switch, tier, limits, on-chain approval; a refusal the user can fix
 waits on the user at awaiting_kyc or awaiting_limits, see ``_policy``) → solvency_check →
-minting (exactly once through the stored-envelope submitter) → watching (the outpoint is
-watched for ``watch_blocks_after_mint`` more blocks; vanishing flags it and pauses minting) →
-completed. A claim the chain disproves fails with a code (``amount_mismatch``,
+solvency_check (the books' guard places the credit, pending) → minting (exactly once through
+the stored-envelope submitter) → watching (the outpoint is watched for
+``watch_blocks_after_mint`` more blocks; vanishing holds the credit in the books: stage
+reorg_hold) → completed. A claim the chain disproves fails with a code (``amount_mismatch``,
 ``no_output_to_address``, ``tx_not_found``, ``reorged``) and releases the outpoint.
 
 Messages: signals ``retry``/``cancel`` (``OperatorControl``) for a step parked in
@@ -261,8 +262,10 @@ class DepositWorkflow(OperatorControl):
                     t.FLAG_VANISHED, t.FlagInput(inp.operation_id, detail),
                     start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
                 )
+                # The books hold the credit now (the activity moved the row to stage reorg_hold); the
+                # block scanner releases it when the output confirms again, or writes it off.
                 self.error = "reorged_after_mint"
-                self.set_stage(NEEDS_ATTENTION)
+                self.set_stage(OperationStage.REORG_HOLD.value)
                 return
             if obs.confirmations >= until:
                 await self._stage(OperationStage.COMPLETED, confirmations=obs.confirmations)

@@ -4,10 +4,10 @@ from db.models.audit_log import AuditLog
 from db.models.auth_lockout import AuthLockout
 from db.models.chain_event import ChainEvent, EventCursor
 from db.models.chain_submission import ChainSubmission
-from db.models.custody_utxo import CustodyAddress, CustodyUtxo, ScannedBlock
+from db.models.custody_utxo import CustodyAddress, CustodyUtxo, CustodyUtxoTotal, ScannedBlock
 from db.models.deposit_address import DepositAddress
 from db.models.kyc_record import KycRecord
-from db.models.ledger import LedgerAccount, LedgerTransfer
+from db.models.ledger import LedgerAccount, LedgerCodeTotal, LedgerTransfer
 from db.models.operation import Operation
 from db.models.payout import Payout
 from db.models.rate_limit_counter import RateLimitCounter
@@ -25,10 +25,12 @@ __all__ = [
     "ChainSubmission",
     "CustodyAddress",
     "CustodyUtxo",
+    "CustodyUtxoTotal",
     "DepositAddress",
     "EventCursor",
     "KycRecord",
     "LedgerAccount",
+    "LedgerCodeTotal",
     "LedgerTransfer",
     "Operation",
     "Payout",

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -97,10 +98,23 @@ class CustodyUtxo(SQLModel, table=True):
     epoch: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default=text("0")))
     seen_at_height: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
     """Tip height when the row last entered ``seen`` or ``vanished`` (for the reorg window)."""
+    payout_signed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    """On a reserved input: its payout is signed (the books hold its amount as a pending credit)."""
     verified_at: datetime | None = timestamptz(nullable=True, default_now=False)
     """Last time reconciliation checked this output against the chain source."""
     created_at: datetime = timestamptz()
     updated_at: datetime = timestamptz()
+
+
+class CustodyUtxoTotal(SQLModel, table=True):
+    """The UTXO set summed per bucket (``custody_utxo_bucket``: the state, with ``seen:held``,
+    ``seen:change`` and ``reserved:signed``), kept by a trigger so totals cost one small read."""
+
+    __tablename__ = "custody_utxo_totals"
+
+    bucket: str = Field(sa_column=Column(String, primary_key=True))
+    value_sats: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
+    outputs: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
 
 
 class ScannedBlock(SQLModel, table=True):

@@ -101,3 +101,16 @@ class LedgerTransfer(SQLModel, table=True):
     operation_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True), nullable=True))
     """The operation the step belongs to, when there is one."""
     created_at: datetime = timestamptz()
+
+
+class LedgerCodeTotal(SQLModel, table=True):
+    """The counters of every account of one kind, summed (kept by a trigger for the per-user
+    kinds whose total the solvency guard reads: ``pending_receipts``)."""
+
+    __tablename__ = "ledger_code_totals"
+
+    code: str = Field(sa_column=Column(String, primary_key=True))
+    debits_pending: int = sats()
+    debits_posted: int = sats()
+    credits_pending: int = sats()
+    credits_posted: int = sats()

@@ -30,6 +30,14 @@ async def balance_by_code(session: AsyncSession) -> dict[str, tuple[int, int, in
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows.all()}
 
 
+async def code_totals(session: AsyncSession, code: str) -> tuple[int, int, int, int] | None:
+    """The running totals of one per-user kind (``ledger_code_totals``: ``pending_receipts``)."""
+    row = (await session.execute(text(
+        "SELECT debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_code_totals WHERE code = :c"),
+        {"c": code})).one_or_none()
+    return (int(row[0]), int(row[1]), int(row[2]), int(row[3])) if row else None
+
+
 async def _items(session: AsyncSession, sql: str, limit: int, **params) -> Items:
     rows = (await session.execute(text(
         f"WITH items AS ({sql}) SELECT ref, amount, detail, SUM(amount) OVER () FROM items "

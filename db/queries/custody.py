@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import CustodyAddress, CustodyUtxo, Payout, ScannedBlock
+from db.models import CustodyAddress, CustodyUtxo, CustodyUtxoTotal, ScannedBlock
 from db.models.base import utcnow
 
 OWNED_STATES = ("seen", "confirmed", "reserved")
@@ -203,28 +203,34 @@ class SetTotals:
 
 
 async def totals(session: AsyncSession, *, at_height: int | None = None) -> SetTotals:
-    """One aggregate query over the set (``at_height``: only outputs confirmed at or below it
-    count as confirmed, for a proof pinned at that height)."""
-    signed = select(Payout.id).where(Payout.status.in_(SIGNED_LIVE_PAYOUTS)).scalar_subquery()  # type: ignore[attr-defined]
-    confirmed_filter = CustodyUtxo.state.in_(("confirmed", "reserved"))  # type: ignore[attr-defined]
+    """The set's totals from ``custody_utxo_totals`` (one small read, whatever the size of the
+    set); ``at_height``: only outputs confirmed at or below that height count as confirmed, and
+    outputs spent above it still do (a proof pinned there), one aggregate over the set."""
     if at_height is not None:
-        confirmed_filter = and_(confirmed_filter, CustodyUtxo.block_height <= at_height)  # type: ignore[operator]
-    value = CustodyUtxo.value_sats
-    reserved_signed = and_(CustodyUtxo.state == "reserved", CustodyUtxo.reserved_by.in_(signed))  # type: ignore[union-attr]
-    # A credited deposit off its block is held in the books (its BTC moved to reorged_deposits):
-    # until it confirms again it is not custody's to count.
-    held_reorged = and_(CustodyUtxo.state == "seen",
-                        CustodyUtxo.held_in.is_not_distinct_from("istsi_backing"))  # type: ignore[union-attr]
-    owned = and_(CustodyUtxo.state.in_(OWNED_STATES), ~held_reorged)  # type: ignore[attr-defined]
+        return await _totals_at(session, at_height)
+    rows = dict((b, (int(v), int(n))) for b, v, n in (await session.execute(
+        select(CustodyUtxoTotal.bucket, CustodyUtxoTotal.value_sats, CustodyUtxoTotal.outputs))).all())
+
+    def v(*buckets: str) -> int:
+        return sum(rows.get(b, (0, 0))[0] for b in buckets)
+
+    confirmed = ("confirmed", "reserved", "reserved:signed")
+    return SetTotals(
+        confirmed=v(*confirmed), confirmed_count=sum(rows.get(b, (0, 0))[1] for b in confirmed),
+        seen=v("seen", "seen:change"), reserved_signed=v("reserved:signed"), live_change=v("seen:change"),
+        available=v("seen", "seen:change", "confirmed", "reserved"),
+    )
+
+
+async def _totals_at(session: AsyncSession, at_height: int) -> SetTotals:
+    on_chain = and_(CustodyUtxo.block_height <= at_height,  # type: ignore[operator]
+                    or_(CustodyUtxo.state.in_(("confirmed", "reserved")),  # type: ignore[attr-defined]
+                        and_(CustodyUtxo.state == "spent", CustodyUtxo.spent_height > at_height)))  # type: ignore[operator]
     row = (await session.execute(select(
-        func.coalesce(func.sum(value).filter(confirmed_filter), 0),
-        func.count().filter(confirmed_filter),
-        func.coalesce(func.sum(value).filter(and_(CustodyUtxo.state == "seen", ~held_reorged)), 0),
-        func.coalesce(func.sum(value).filter(reserved_signed), 0),
-        func.coalesce(func.sum(value).filter(and_(CustodyUtxo.state == "seen", CustodyUtxo.change_of.is_not(None))), 0),  # type: ignore[union-attr]
-        func.coalesce(func.sum(value).filter(and_(owned, ~reserved_signed)), 0),
-    ))).one()
-    return SetTotals(*(int(v) for v in row))
+        func.coalesce(func.sum(CustodyUtxo.value_sats).filter(on_chain), 0), func.count().filter(on_chain)))).one()
+    confirmed, count = int(row[0]), int(row[1])
+    return SetTotals(confirmed=confirmed, confirmed_count=count, seen=0, reserved_signed=0, live_change=0,
+                     available=confirmed)
 
 
 # ---- scanned blocks ---------------------------------------------------------------------------

@@ -170,25 +170,6 @@ async def list_page(
     return list((await session.execute(stmt)).scalars())
 
 
-async def list_balance_history(
-    session: AsyncSession, *, user_id: uuid.UUID, after: Position | None, limit: int
-) -> list[Operation]:
-    """Up to ``limit + 1`` of the user's operations that changed their balance, newest first.
-
-    Completed deposits credited; withdrawals debit from the moment they burn (any status past
-    pending that carries a Stellar hash).
-    """
-    stmt = select(Operation).where(
-        Operation.user_id == user_id,
-        or_(
-            Operation.status == OperationStatus.COMPLETED.value,
-            Operation.stellar_tx_hash.is_not(None),
-        ),
-    )
-    stmt = newest_first(stmt, created_at=Operation.created_at, id_=Operation.id, after=after, limit=limit)
-    return list((await session.execute(stmt)).scalars())
-
-
 async def stage_history(session: AsyncSession, *, operation_id: uuid.UUID) -> list[tuple[str, str, Any]]:
     """``(stage, status, at)`` of each recorded stage change of the operation, oldest first
     (from its audit rows, which are written in the same transaction as each change)."""

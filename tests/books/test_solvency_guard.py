@@ -92,7 +92,7 @@ async def fresh(books):
     async with books() as session, session.begin():
         await session.execute(text("ALTER TABLE ledger_transfers DISABLE TRIGGER ledger_transfers_immutable"))
         await session.execute(text("TRUNCATE custody_utxos, custody_addresses, ledger_transfers, ledger_accounts, "
-                                   "token_balances, operations CASCADE"))
+                                   "token_balances, operations, custody_utxo_totals, ledger_code_totals CASCADE"))
         await session.execute(text("ALTER TABLE ledger_transfers ENABLE TRIGGER ledger_transfers_immutable"))
     return books
 

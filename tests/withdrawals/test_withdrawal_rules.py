@@ -10,10 +10,8 @@ from domain.withdrawals import (
     ApprovalDecision,
     BelowMinimum,
     DecisionKind,
-    InsufficientBalance,
     InvalidDecision,
     WrongToken,
-    check_available,
     check_request,
     minimum_floor_sats,
     needs_approval,
@@ -83,20 +81,17 @@ def test_decision_rules() -> None:
         validate_decision(ApprovalDecision(DecisionKind.REJECT, "op-2", "  "), "user-1")
 
 
-def test_request_checks() -> None:
-    check_request(amount_sats=30_000, minimum_sats=30_000, token_address=None, istsi_token="CTOKEN")
-    with pytest.raises(BelowMinimum):
-        check_request(amount_sats=29_999, minimum_sats=30_000, token_address="CTOKEN", istsi_token="CTOKEN")
-    with pytest.raises(WrongToken):
-        check_request(amount_sats=30_000, minimum_sats=30_000, token_address="COTHER", istsi_token="CTOKEN")
-    check_available(balance=100, reserved=40, amount_sats=60)
-    with pytest.raises(InsufficientBalance):
-        check_available(balance=100, reserved=40, amount_sats=61)
-
-
 def test_router_withdrawal_id_is_32_bytes_and_reversible() -> None:
     import uuid
 
     op = uuid.uuid4()
     wid = router_withdrawal_id(op)
     assert len(wid) == 32 and uuid.UUID(bytes=wid[:16]) == op
+
+
+def test_request_checks() -> None:
+    check_request(amount_sats=30_000, minimum_sats=30_000, token_address=None, istsi_token="CTOKEN")
+    with pytest.raises(BelowMinimum):
+        check_request(amount_sats=29_999, minimum_sats=30_000, token_address="CTOKEN", istsi_token="CTOKEN")
+    with pytest.raises(WrongToken):
+        check_request(amount_sats=30_000, minimum_sats=30_000, token_address="COTHER", istsi_token="CTOKEN")

@@ -1,0 +1,129 @@
+"""running totals of the books, so the solvency guard's reads stay flat as the book grows
+
+Revision ID: 0012_books_totals
+Revises: 0011_merge_books_journeys
+
+* ``custody_utxo_totals``: the UTXO set summed per *bucket* (its state, refined where the guard and
+  reconciliation need it: ``seen:held`` a credited deposit off its block, ``seen:change`` a live
+  payout's change, ``reserved:signed`` an input of a signed payout). The trigger
+  ``custody_utxo_totals_follow`` moves each row's value between buckets on insert, update and
+  delete, in the writing transaction.
+* ``custody_utxos.payout_signed``: set on a payout's reserved inputs when it is signed.
+* ``ledger_code_totals``: the four counters summed per account kind for the per-user kinds whose
+  total the guard needs (``pending_receipts``), kept by the trigger ``ledger_code_totals_follow``.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012_books_totals"
+down_revision: str | Sequence[str] | None = "0011_merge_books_journeys"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_ZERO = sa.text("0")
+
+UTXO_TOTALS = r"""
+CREATE FUNCTION custody_utxo_bucket(state text, held_in text, change_of uuid, payout_signed boolean)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT state || CASE
+        WHEN state = 'seen' AND held_in IS NOT DISTINCT FROM 'istsi_backing' THEN '\:held'
+        WHEN state = 'seen' AND change_of IS NOT NULL THEN '\:change'
+        WHEN state = 'reserved' AND payout_signed THEN '\:signed'
+        ELSE '' END
+$$;
+
+CREATE FUNCTION custody_utxo_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_bucket text;
+    new_bucket text;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        old_bucket := custody_utxo_bucket(OLD.state, OLD.held_in, OLD.change_of, OLD.payout_signed);
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        new_bucket := custody_utxo_bucket(NEW.state, NEW.held_in, NEW.change_of, NEW.payout_signed);
+    END IF;
+    IF TG_OP = 'UPDATE' AND old_bucket = new_bucket AND OLD.value_sats = NEW.value_sats THEN
+        RETURN NULL;
+    END IF;
+    IF old_bucket IS NOT NULL THEN
+        UPDATE custody_utxo_totals SET value_sats = value_sats - OLD.value_sats, outputs = outputs - 1
+            WHERE bucket = old_bucket;
+    END IF;
+    IF new_bucket IS NOT NULL THEN
+        INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) VALUES (new_bucket, NEW.value_sats, 1)
+        ON CONFLICT (bucket) DO UPDATE SET value_sats = custody_utxo_totals.value_sats + EXCLUDED.value_sats,
+                                           outputs = custody_utxo_totals.outputs + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+"""
+
+CODE_TOTALS = r"""
+CREATE FUNCTION ledger_code_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.code <> 'pending_receipts' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO ledger_code_totals (code, debits_pending, debits_posted, credits_pending, credits_posted)
+    VALUES (NEW.code,
+            NEW.debits_pending - COALESCE(OLD.debits_pending, 0), NEW.debits_posted - COALESCE(OLD.debits_posted, 0),
+            NEW.credits_pending - COALESCE(OLD.credits_pending, 0), NEW.credits_posted - COALESCE(OLD.credits_posted, 0))
+    ON CONFLICT (code) DO UPDATE SET
+        debits_pending = ledger_code_totals.debits_pending + EXCLUDED.debits_pending,
+        debits_posted = ledger_code_totals.debits_posted + EXCLUDED.debits_posted,
+        credits_pending = ledger_code_totals.credits_pending + EXCLUDED.credits_pending,
+        credits_posted = ledger_code_totals.credits_posted + EXCLUDED.credits_posted;
+    RETURN NULL;
+END
+$$;
+"""
+
+
+def upgrade() -> None:
+    op.add_column("custody_utxos", sa.Column("payout_signed", sa.Boolean(), server_default=sa.text("false"),
+                                             nullable=False))
+    op.execute("UPDATE custody_utxos u SET payout_signed = true FROM payouts p "
+               "WHERE u.reserved_by = p.id AND p.status IN ('signed', 'broadcast')")
+    op.create_table(
+        "custody_utxo_totals",
+        sa.Column("bucket", sa.String(), nullable=False),
+        sa.Column("value_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("outputs", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.PrimaryKeyConstraint("bucket"),
+    )
+    op.create_table(
+        "ledger_code_totals",
+        sa.Column("code", sa.String(), nullable=False),
+        sa.Column("debits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("debits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("credits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("credits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.PrimaryKeyConstraint("code"),
+    )
+    op.execute(UTXO_TOTALS)
+    op.execute(CODE_TOTALS)
+    op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
+               "SELECT custody_utxo_bucket(state, held_in, change_of, payout_signed), SUM(value_sats), count(*) "
+               "FROM custody_utxos GROUP BY 1")
+    op.execute("INSERT INTO ledger_code_totals SELECT code, SUM(debits_pending), SUM(debits_posted), "
+               "SUM(credits_pending), SUM(credits_posted) FROM ledger_accounts WHERE code = 'pending_receipts' GROUP BY code")
+    op.execute("CREATE TRIGGER custody_utxo_totals_follow AFTER INSERT OR UPDATE OR DELETE ON custody_utxos "
+               "FOR EACH ROW EXECUTE FUNCTION custody_utxo_totals_follow()")
+    op.execute("CREATE TRIGGER ledger_code_totals_follow AFTER INSERT OR UPDATE ON ledger_accounts "
+               "FOR EACH ROW EXECUTE FUNCTION ledger_code_totals_follow()")
+
+
+def downgrade() -> None:
+    op.execute("DROP TRIGGER ledger_code_totals_follow ON ledger_accounts")
+    op.execute("DROP TRIGGER custody_utxo_totals_follow ON custody_utxos")
+    op.execute("DROP FUNCTION ledger_code_totals_follow()")
+    op.execute("DROP FUNCTION custody_utxo_totals_follow()")
+    op.execute("DROP FUNCTION custody_utxo_bucket(text, text, uuid, boolean)")
+    op.drop_table("ledger_code_totals")
+    op.drop_table("custody_utxo_totals")
+    op.drop_column("custody_utxos", "payout_signed")
