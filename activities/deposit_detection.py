@@ -268,7 +268,7 @@ class DepositDetection:
         async with self._sessions() as session:
             users = (await session.execute(text(
                 "SELECT DISTINCT substring(held_in from 18)::uuid FROM custody_utxos "
-                "WHERE held_in LIKE 'pending_receipts:%' AND state = 'confirmed'"))).scalars().all()
+                "WHERE held_in LIKE 'pending_receipts:%' AND held_in <> 'istsi_backing' AND state = 'confirmed'"))).scalars().all()
         recorded = started = 0
         for user_id in users:
             for inp_ in await self._deposits_for(user_id, minimum):

@@ -67,6 +67,7 @@ class CustodyUtxo(SQLModel, table=True):
         CheckConstraint("value_sats > 0", name="ck_custody_utxos_value_positive"),
         CheckConstraint("state <> 'confirmed' OR block_height IS NOT NULL", name="ck_custody_utxos_confirmed_height"),
         Index("ix_custody_utxos_state", "state"),
+        Index("ix_custody_utxos_uncredited", "held_in", postgresql_where=text("held_in <> 'istsi_backing'")),
         Index("ix_custody_utxos_operation", "operation_id"),
         Index("ix_custody_utxos_reserved_by", "reserved_by"),
     )

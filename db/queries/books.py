@@ -23,10 +23,14 @@ class Items:
 
 
 async def balance_by_code(session: AsyncSession) -> dict[str, tuple[int, int, int, int]]:
-    """``code → (debits_pending, debits_posted, credits_pending, credits_posted)`` summed per kind."""
+    """``code → (debits_pending, debits_posted, credits_pending, credits_posted)`` summed per kind.
+
+    One read of the shared accounts (one row per kind) and of the running totals of the per-user
+    kinds the figures need; ``user_istsi`` is not summed here (its total is ``istsi_supply``'s)."""
     rows = await session.execute(text(
-        "SELECT code, SUM(debits_pending), SUM(debits_posted), SUM(credits_pending), SUM(credits_posted) "
-        "FROM ledger_accounts GROUP BY code"))
+        "SELECT code, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_accounts "
+        "WHERE user_id IS NULL "
+        "UNION ALL SELECT code, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_code_totals"))
     return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows.all()}
 
 
@@ -49,7 +53,8 @@ async def deposits_in_flight(session: AsyncSession, *, limit: int) -> Items:
     """Deposits whose BTC is in custody and not credited yet (per operation)."""
     return await _items(session, (
         "SELECT operation_id::text AS ref, SUM(value_sats) AS amount, string_agg(outpoint, ',') AS detail "
-        "FROM custody_utxos WHERE held_in = 'deposits_in_flight' AND state IN ('seen','confirmed','reserved') "
+        "FROM custody_utxos WHERE held_in = 'deposits_in_flight' AND held_in <> 'istsi_backing' "
+        "AND state IN ('seen','confirmed','reserved') "
         "GROUP BY operation_id"), limit)
 
 
@@ -57,14 +62,15 @@ async def pending_receipts(session: AsyncSession, *, limit: int) -> Items:
     """BTC received for users that is not a deposit yet (per user)."""
     return await _items(session, (
         "SELECT substring(held_in from 18) AS ref, SUM(value_sats) AS amount, count(*)::text || ' outputs' AS detail "
-        "FROM custody_utxos WHERE held_in LIKE 'pending_receipts:%' AND state IN ('seen','confirmed','reserved') "
+        "FROM custody_utxos WHERE held_in LIKE 'pending_receipts:%' AND held_in <> 'istsi_backing' "
+        "AND state IN ('seen','confirmed','reserved') "
         "GROUP BY held_in"), limit)
 
 
 async def unattributed_receipts(session: AsyncSession, *, limit: int) -> Items:
     return await _items(session, (
         "SELECT outpoint AS ref, value_sats AS amount, address AS detail FROM custody_utxos "
-        "WHERE held_in = 'unattributed_receipts' AND state IN ('seen','confirmed','reserved')"), limit)
+        "WHERE held_in = 'unattributed_receipts' AND held_in <> 'istsi_backing' AND state IN ('seen','confirmed','reserved')"), limit)
 
 
 async def reorg_holds(session: AsyncSession, *, limit: int) -> Items:

@@ -94,7 +94,8 @@ async def of_operation(session: AsyncSession, operation_id: uuid.UUID, *, for_up
 async def pending_receipts_of(session: AsyncSession, user_id: uuid.UUID, *, for_update: bool = False) -> list[CustodyUtxo]:
     """Owned outputs booked to the user's pending receipts (not part of any deposit yet)."""
     stmt = select(CustodyUtxo).where(
-        CustodyUtxo.held_in == f"pending_receipts:{user_id}", CustodyUtxo.state.in_(OWNED_STATES),  # type: ignore[attr-defined]
+        CustodyUtxo.held_in == f"pending_receipts:{user_id}", CustodyUtxo.held_in != "istsi_backing",
+        CustodyUtxo.state.in_(OWNED_STATES),  # type: ignore[attr-defined]
     ).order_by(CustodyUtxo.created_at, CustodyUtxo.outpoint)
     if for_update:
         stmt = stmt.with_for_update()

@@ -105,6 +105,9 @@ def upgrade() -> None:
         sa.Column("credits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
         sa.PrimaryKeyConstraint("code"),
     )
+    # In-flight items (deposits, receipts, unattributed) are found without reading credited outputs.
+    op.create_index("ix_custody_utxos_uncredited", "custody_utxos", ["held_in"], unique=False,
+                    postgresql_where=sa.text("held_in <> 'istsi_backing'"))
     op.execute(UTXO_TOTALS)
     op.execute(CODE_TOTALS)
     op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
@@ -124,6 +127,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION ledger_code_totals_follow()")
     op.execute("DROP FUNCTION custody_utxo_totals_follow()")
     op.execute("DROP FUNCTION custody_utxo_bucket(text, text, uuid, boolean)")
+    op.drop_index("ix_custody_utxos_uncredited", table_name="custody_utxos")
     op.drop_table("ledger_code_totals")
     op.drop_table("custody_utxo_totals")
     op.drop_column("custody_utxos", "payout_signed")
