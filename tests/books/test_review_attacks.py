@@ -1,0 +1,153 @@
+"""Review of the books (issue 13): attacks through the whole stack that break them.
+
+Each test states the property the issue promises and fails while the bug is there. They run on
+the books' own stack (:mod:`tests.fixtures.stack`), like ``test_books_acceptance.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from activities.deposit_types import KYC_CHANGED_SIGNAL, KycChanged
+from db import ledger
+from db.models import CustodyUtxo, Payout
+from domain import entries as e
+from tests.books.test_books_acceptance import balance, foreign_address
+from tests.fixtures.stack import Stack, eventually
+
+pytestmark = pytest.mark.slow
+
+
+async def _row(stack: Stack, outpoint: str) -> CustodyUtxo:
+    async with stack.sessions() as session:
+        row = await session.get(CustodyUtxo, outpoint)
+    assert row is not None, outpoint
+    return row
+
+
+async def _payout_of(stack: Stack, operation_id: str) -> Payout:
+    async with stack.sessions() as session:
+        payout = (await session.execute(select(Payout).where(Payout.operation_id == uuid.UUID(operation_id)))).scalar_one()
+    return payout
+
+
+async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_output(stack: Stack) -> None:
+    """Coin selection takes *any* confirmed output, including a deposit that is not credited
+    yet (here: waiting for its owner's KYC). The guard then requires that deposit's own output to
+    be ``confirmed`` in the set, which it never is again: the deposit can never be credited and
+    parks at ``needs_attention`` though its BTC is in custody (as the payout's change).
+    """
+    alice, bob = await stack.person(), await stack.person(tier=None)
+    await stack.deposit(alice, 100_000)
+
+    txid, vout = await stack.pay(bob.deposit_address, 400_000)  # largest coin in custody
+    await stack.mine(1)
+    await stack.scan()
+    async with stack.sessions() as session:
+        from db.queries import operations
+
+        dep = await operations.get_by_outpoint(session, outpoint=f"{txid}:{vout}")
+    assert dep is not None
+    await stack.wait(dep.id, stage="awaiting_kyc")
+
+    await stack.approve_router(alice, 50_000)
+    response = await stack.withdraw(alice, 50_000, foreign_address())
+    assert response.status_code == 202, response.text
+    wd = response.json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    payout = await _payout_of(stack, wd)
+    chose_bobs = any(i["outpoint"] == f"{txid}:{vout}" for i in payout.inputs)
+    await stack.mine(stack.settings.withdrawals.payout_confirmations)
+    await stack.wait(wd, status="completed")
+
+    # Bob completes his KYC: his deposit must now be credited (its BTC never left custody's books).
+    await stack.approve_kyc(bob, 2)
+    await stack.temporal.get_workflow_handle(dep.workflow_id).signal(KYC_CHANGED_SIGNAL, KycChanged(str(bob.id)))
+    done = await stack.wait(dep.id, status="completed", timeout=30) if not chose_bobs else None
+    if chose_bobs:
+        async def settled():
+            op = await stack.operation(dep.id)
+            return op if op.status == "completed" or op.stage == "needs_attention" else None
+
+        done = await eventually(settled, timeout=60, what=lambda: "bob's deposit completes or parks")
+    assert chose_bobs, "the payout did not pick the uncredited coin; the attack needs it to"
+    assert (done.status, done.stage, done.error) == ("completed", "completed", None), (
+        f"bob's deposit is stranded: {done.status}/{done.stage}/{done.error}; "
+        f"his output is {(await _row(stack, f'{txid}:{vout}')).state}")
+    assert await balance(stack, bob) == (400_000, 0)
+
+
+async def test_a_reorged_deposit_whose_output_a_payout_had_chosen_has_its_credit_held(stack: Stack) -> None:
+    """A credited deposit's output is the largest coin, so the next payout reserves it. Then the
+    deposit's transaction is reorged away (and the payout with it, as its descendant). The issue:
+    "its tokens cannot be redeemed or moved through the engine until it confirms again; no other
+    user's BTC is ever paid against it". ``domain.utxo_set.decide`` answers NOTHING for a
+    ``reserved`` row, so no hold is placed; the depositor redeems the vanished credit out of
+    another user's coin.
+    """
+    honest, alice = await stack.person(), await stack.person()
+    honest_dep = await stack.deposit(honest, 600_000)
+    txid, vout = await stack.pay(alice.deposit_address, 700_000)
+    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
+                                  json={"btc_amount": 700_000, "btc_tx_hash": txid, "vout": vout})
+    dep = posted.json()["operation_id"]
+    await stack.wait(dep, stage="awaiting_confirmations")
+    await stack.mine(1)
+    await stack.wait(dep, status="completed")
+    await stack.scan()
+
+    await stack.approve_router(honest, 100_000)
+    response = await stack.withdraw(honest, 100_000, foreign_address())
+    assert response.status_code == 202, response.text
+    wd = response.json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    assert [i["outpoint"] for i in (await _payout_of(stack, wd)).inputs] == [f"{txid}:{vout}"]
+
+    await stack.reorg(1, drop_txids=[txid])  # alice's deposit is gone; the payout spending it too
+    await stack.scan()
+    await stack.scan()
+    row = await _row(stack, f"{txid}:{vout}")
+    async with stack.sessions() as session:
+        holds = await ledger.open_pending(session, operation_id=uuid.UUID(dep), code="reorg_hold")
+    op = await stack.operation(dep)
+    assert holds and await balance(stack, alice) == (700_000, 700_000), (
+        f"no hold: row {row.state} (reserved by {row.reserved_by}), operation {op.stage}/{op.error}, "
+        f"alice's balance {await balance(stack, alice)}")
+
+
+async def test_the_unheld_credit_of_a_reorged_reserved_deposit_is_paid_from_other_users_coins(stack: Stack) -> None:
+    """The money effect of the test above: the depositor's redemption is accepted and paid out of
+    the honest user's coin."""
+    honest, alice = await stack.person(), await stack.person()
+    await stack.deposit(honest, 600_000)
+    honest_coin = next(r.outpoint for r in await _rows_of(stack, honest.deposit_address))
+    txid, vout = await stack.pay(alice.deposit_address, 700_000)
+    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
+                                  json={"btc_amount": 700_000, "btc_tx_hash": txid, "vout": vout})
+    dep = posted.json()["operation_id"]
+    await stack.wait(dep, stage="awaiting_confirmations")
+    await stack.mine(1)
+    await stack.wait(dep, status="completed")
+    await stack.scan()
+    await stack.approve_router(honest, 100_000)
+    wd = (await stack.withdraw(honest, 100_000, foreign_address())).json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    await stack.reorg(1, drop_txids=[txid])
+    await stack.scan()
+
+    await stack.approve_router(alice, 500_000)
+    response = await stack.withdraw(alice, 500_000, foreign_address())
+    if response.status_code == 202:
+        theft = response.json()["operation_id"]
+        await stack.wait(theft, stage="awaiting_payout_confirmations")
+        inputs = [i["outpoint"] for i in (await _payout_of(stack, theft)).inputs]
+        pytest.fail(f"the vanished deposit's credit was redeemed: payout inputs {inputs} (honest's coin {honest_coin})")
+    assert response.status_code == 409 and response.json()["code"] == "insufficient_balance", response.text
+
+
+async def _rows_of(stack: Stack, address: str) -> list[CustodyUtxo]:
+    async with stack.sessions() as session:
+        return list((await session.execute(select(CustodyUtxo).where(CustodyUtxo.address == address))).scalars())
