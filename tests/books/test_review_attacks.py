@@ -151,3 +151,52 @@ async def test_the_unheld_credit_of_a_reorged_reserved_deposit_is_paid_from_othe
 async def _rows_of(stack: Stack, address: str) -> list[CustodyUtxo]:
     async with stack.sessions() as session:
         return list((await session.execute(select(CustodyUtxo).where(CustodyUtxo.address == address))).scalars())
+
+
+async def test_a_reorged_deposit_partly_withdrawn_before_is_an_unexplained_shortfall(stack: Stack) -> None:
+    """Alice deposits 200,000, withdraws 150,000 (paid out of honest's coin), then her deposit is
+    reorged away. Only her remaining 50,000 can be held; the 150,000 she took is gone from
+    custody for good. Custody now holds 150,000 sats against honest's 300,000 tokens (plus
+    Alice's 50,000 held ones): an unexplained shortfall of 150,000 that must pause. The books
+    move the *whole* 200,000 into ``reorged_deposits``, which reconciliation, the solvency guard
+    and ``custody ledger check`` all subtract as "explained": every one of them stays quiet.
+    """
+    from cli.ledger import run_check
+
+    honest, alice = await stack.person(), await stack.person()
+    await stack.deposit(honest, 300_000)
+    txid, vout = await stack.pay(alice.deposit_address, 200_000)
+    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
+                                  json={"btc_amount": 200_000, "btc_tx_hash": txid, "vout": vout})
+    dep = posted.json()["operation_id"]
+    await stack.wait(dep, stage="awaiting_confirmations")
+    await stack.mine(1)
+    await stack.wait(dep, status="completed")
+    await stack.scan()
+    await stack.approve_router(alice, 150_000)
+    response = await stack.withdraw(alice, 150_000, foreign_address())
+    assert response.status_code == 202, response.text
+    wd = response.json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    assert f"{txid}:{vout}" not in [i["outpoint"] for i in (await _payout_of(stack, wd)).inputs]
+    await stack.mine(stack.settings.withdrawals.payout_confirmations)
+    await stack.wait(wd, status="completed")
+    await stack.scan()
+
+    await stack.reorg(1 + stack.settings.withdrawals.payout_confirmations, drop_txids=[txid])
+    await stack.scan()
+    op = await stack.wait(dep, stage="reorg_hold")
+    assert op.meta["reorg_hold"]["held_units"] == 50_000
+    supply = await stack.deps.contracts.token.total_supply()
+    async with stack.sessions() as session:
+        from db.queries import custody
+
+        held_by_custody = (await custody.totals(session)).available
+    assert supply - 50_000 - held_by_custody == 150_000  # the unheld tokens lack 150,000 sats of backing
+
+    report = await stack.reconcile(auto_pause=False)
+    findings = [(f.check_name, f.expected_sats, f.actual_sats, f.severity) for f in await stack.findings(report.run_id)]
+    check = await run_check(stack.settings)
+    assert report.max_severity in ("critical", "emergency") and report.should_pause, (
+        f"a 150,000-sat unexplained shortfall was reported as {report.max_severity}: {findings}; "
+        f"ledger check ok={check.ok}")
