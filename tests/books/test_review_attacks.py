@@ -200,3 +200,55 @@ async def test_a_reorged_deposit_partly_withdrawn_before_is_an_unexplained_short
     assert report.max_severity in ("critical", "emergency") and report.should_pause, (
         f"a 150,000-sat unexplained shortfall was reported as {report.max_severity}: {findings}; "
         f"ledger check ok={check.ok}")
+
+
+class _ReorgDuringScan:
+    """The stack's Esplora client, except that the chain reorganises the moment the scanner asks
+    for the block at ``height`` (as a real chain may between two requests of one scan run)."""
+
+    def __init__(self, stack: Stack, real, *, height: int, depth: int, drop_txids: list[str]) -> None:
+        self._stack, self._real = stack, real
+        self._height, self._depth, self._drop = height, depth, drop_txids
+        self.fired = False
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    async def block_hash_at(self, height: int) -> str:
+        if height == self._height and not self.fired:
+            self.fired = True
+            await self._stack.reorg(self._depth, drop_txids=self._drop)
+        return await self._real.block_hash_at(height)
+
+
+async def test_a_reorg_between_two_blocks_of_one_scan_run_is_not_left_in_the_set(stack: Stack) -> None:
+    """``_connect`` never checks that the block it applies builds on the cursor's block, and
+    ``_fork_point`` only compares the cursor. When the chain reorganises in the middle of a scan
+    run, the new chain's next block is applied on top of the orphaned one, and the orphaned
+    block's outputs stay ``confirmed`` in the set for good (later scans see a matching cursor)."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.deposit_detection import DepositDetection
+    from activities.deposit_types import ScanInput
+    from db.models import CustodyAddress
+
+    await stack.scan()
+    async with stack.sessions() as session:
+        spare = (await session.execute(select(CustodyAddress).where(
+            CustodyAddress.user_id.is_(None), CustodyAddress.branch == 0).order_by(
+            CustodyAddress.derivation_index.desc()).limit(1))).scalar_one()
+    txid, vout = await stack.pay(spare.address, 55_000)
+    first = await stack.mine(1)  # the payment's block …
+    await stack.mine(1)  # … and one on top
+    esplora = _ReorgDuringScan(stack, stack.deps.esplora, height=first + 1, depth=2, drop_txids=[txid])
+    detection = DepositDetection(settings=stack.settings, sessions=stack.sessions, esplora=esplora,
+                                 wallet=stack.deps.wallet)
+    await ActivityEnvironment(client=stack.temporal).run(detection.scan_deposit_addresses, ScanInput(3600))
+    assert esplora.fired
+    for _ in range(2):
+        await stack.scan()
+    row = await _row(stack, f"{txid}:{vout}")
+    with pytest.raises(Exception):
+        await stack.deps.esplora.transaction_status(txid)  # the chain does not know the payment any more
+    assert row.state != "confirmed", (
+        f"a payment the chain dropped is still confirmed at height {row.block_height} in the set")
