@@ -1,0 +1,63 @@
+"""Review of the books (issue 13): attacks on the ledger rules, the token-move booking and the
+solvency guard against a scratch database (``tests/books/conftest.py``)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from activities.token_moves import ProjectionBehind
+from db import ledger
+from domain import entries as e
+from domain.chain_events import TokensBurned, TokensMinted, TokensMoved
+from tests.books.conftest import make_user
+from tests.books.test_token_moves import TOKEN, available, book, credited
+
+
+async def test_an_outside_mint_burned_back_by_its_holder_leaves_the_books_unchanged(books) -> None:
+    """iSTSi minted outside the engine is (rightly) not booked, but the holder's burn of exactly
+    those tokens is: the books take it out of the holder's *backed* balance and move its BTC
+    backing to suspense. On Stellar the chain is back where it was (the acceptance test's own
+    remedy for an outside mint); in the books Alice lost 500 redeemable units and
+    ``istsi_backing`` 500 sats, so reconciliation reports supply and Alice's balance short
+    (emergency, pause) from then on, and Alice cannot withdraw what she deposited."""
+    alice, _ = await credited(books, 1_000)
+    users = {"GALICE": alice}
+    assert not await book(books, TokensMinted("GALICE", 500), users)
+    await book(books, TokensBurned("GALICE", 500), users)
+    assert await available(books, alice) == 1_000, "the holder's burn of unbooked tokens took her backed ones"
+
+
+async def test_tokens_an_outsider_received_before_registering_can_be_booked_once_he_is_a_user(books) -> None:
+    """Alice sends 300 units on Stellar to an account that is not an engine user (booked to
+    ``istsi_external``); its owner then registers with that Stellar address and sends them back.
+    The booking looks only at the (empty) user account, raises ``ProjectionBehind`` and the
+    event monitor retries that page forever: no later token move, burn or router pause event is
+    booked or mirrored again."""
+    alice, _ = await credited(books, 1_000)
+    assert await book(books, TokensMoved("GALICE", "GBOB", 300), {"GALICE": alice})  # Bob is not a user yet
+    bob = await make_user(books)  # Bob registers with the Stellar address GBOB
+    try:
+        await book(books, TokensMoved("GBOB", "GALICE", 300), {"GALICE": alice, "GBOB": bob})
+    except ProjectionBehind as stuck:
+        pytest.fail(f"booking can never succeed, the event monitor stalls on it: {stuck}")
+    assert await available(books, alice) == 1_000
+
+
+async def test_tokens_of_a_written_off_reorged_deposit_moved_on_stellar_are_booked(books) -> None:
+    """After a write-off the books hold nothing for Alice, but Stellar still shows her tokens;
+    when she moves them the booking raises ``ProjectionBehind`` forever (event monitor stalled)."""
+    alice, op = await credited(books, 1_000)
+    bob = await make_user(books)
+    outpoint = f"{op}:0"
+    async with books() as session, session.begin():
+        await ledger.post(session, e.reorg_hold(op, alice, outpoint, held_units=1_000, amount_sats=1_000, epoch=1),
+                          token_address=TOKEN)
+        holds = await ledger.open_pending(session, operation_id=uuid.UUID(op), code="reorg_hold")
+        await ledger.post(session, e.reorg_write_off(op, outpoint, holds, amount_sats=1_000, epoch=1), token_address=TOKEN)
+    try:
+        await book(books, TokensMoved("GALICE", "GBOB", 1_000), {"GALICE": alice, "GBOB": bob})
+    except ProjectionBehind as stuck:
+        pytest.fail(f"booking can never succeed, the event monitor stalls on it: {stuck}")
+    assert await available(books, bob) == 0  # the written-off tokens stay unredeemable wherever they go
