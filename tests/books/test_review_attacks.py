@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
+
 import pytest
 from sqlalchemy import select
 
@@ -252,3 +254,46 @@ async def test_a_reorg_between_two_blocks_of_one_scan_run_is_not_left_in_the_set
         await stack.deps.esplora.transaction_status(txid)  # the chain does not know the payment any more
     assert row.state != "confirmed", (
         f"a payment the chain dropped is still confirmed at height {row.block_height} in the set")
+
+
+async def test_a_parked_mint_does_not_hide_tokens_minted_outside_the_engine(stack: Stack) -> None:
+    """Reconciliation explains a supply shortfall with *every* open pending deposit credit
+    ("mint in progress"), whether or not that mint reached Stellar. A deposit whose guard passed
+    and whose mint did not land (a mint parked at ``needs_attention`` after a router refusal, or
+    simply the seconds of any mint) hides up to its amount of iSTSi minted outside the engine:
+    the acceptance test's own injected shortfall is then reported ``none``.
+
+    The guard is run directly here for a deposit that waits for its owner's KYC: the state is the
+    one the workflow leaves when the router refuses its mint (pending credit, no mint)."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.deposit_guards import DepositGuards
+    from activities.deposit_types import SolvencyInput
+    from db.queries import operations
+    from stellar_sdk import Keypair
+
+    alice, bob = await stack.person(), await stack.person(tier=None)
+    await stack.deposit(alice, 100_000)
+    txid, vout = await stack.pay(bob.deposit_address, 400_000)
+    await stack.mine(1)
+    await stack.scan()
+    async with stack.sessions() as session:
+        dep = await operations.get_by_outpoint(session, outpoint=f"{txid}:{vout}")
+    await stack.wait(dep.id, stage="awaiting_kyc")
+    guards = DepositGuards(sessions=stack.sessions, esplora=stack.deps.esplora, settings=stack.settings)
+    await ActivityEnvironment().run(guards.check_solvency, SolvencyInput(str(dep.id), txid, vout, 400_000))
+    await stack.assert_quiet("a mint in progress")
+
+    # 150,000 iSTSi minted outside the engine, passed on to an account that is no engine user
+    outsider = Keypair.random()
+    async with httpx.AsyncClient() as http:
+        (await http.get(f"{stack.soroban_url}/friendbot", params={"addr": outsider.public_key})).raise_for_status()
+    await stack.deps.contracts.router.execute_bitcoin_deposit(alice.stellar, 150_000, uuid.uuid4().bytes * 2, 0, 6, 1)
+    await stack.deps.contracts.token.transfer(alice.stellar, outsider.public_key, 150_000, signer=alice.keypair)
+    try:
+        report = await stack.reconcile()
+        checks = {f.check_name: (f.expected_sats, f.actual_sats, f.severity) for f in await stack.findings(report.run_id)}
+        assert report.paused and checks.get("supply_vs_books", (0, 0, ""))[2] == "emergency", (
+            f"150,000 unbacked iSTSi reported as {report.max_severity}: {checks}")
+    finally:
+        await stack.unpause()
