@@ -25,8 +25,9 @@ from tests.books.test_opening_scan import TOKEN, esplora_url  # noqa: F401 (fixt
 from tests.fixtures.postgres import create_database, drop_database
 
 
-async def _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client) -> dict:
-    """Seed a 0009 database with ``seed(conn)``, upgrade it, run the first scan; return figures."""
+async def _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client, *, scans: int = 1) -> dict:
+    """Seed a 0009 database with ``seed(conn)``, upgrade it, run ``scans`` scans (the first is
+    the opening scan); return figures, with the scans' failures under ``errors``."""
     with psycopg.connect(settings.database.libpq_url()) as conn:
         seed(conn)
     migrate.upgrade(settings)
@@ -35,13 +36,21 @@ async def _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client
     try:
         async with EsploraClient(esplora_url) as esplora:
             scanner = DepositDetection(settings=settings, sessions=sessions, esplora=esplora, wallet=wallet)
-            await ActivityEnvironment(client=temporal_client).run(scanner.scan_deposit_addresses, ScanInput())
+            errors = []
+            for _ in range(scans):
+                try:
+                    await ActivityEnvironment(client=temporal_client).run(scanner.scan_deposit_addresses, ScanInput())
+                except Exception as exc:  # noqa: BLE001
+                    if scans == 1:
+                        raise
+                    errors.append(f"{type(exc).__name__} {exc}")
         async with sessions() as session:
             suspense = await ledger.account(session, e.SUSPENSE_BTC)
             report = await check_books(session)
             rows = {r[0]: (r[1], r[2], r[3]) for r in (await session.execute(text(
                 "SELECT outpoint, state, held_in, payout_signed FROM custody_utxos"))).all()}
-        return {"suspense": suspense.credits_posted - suspense.debits_posted, "report": report, "rows": rows}
+        return {"suspense": suspense.credits_posted - suspense.debits_posted, "report": report, "rows": rows,
+                "errors": errors}
     finally:
         await engine.dispose()
 
@@ -129,3 +138,34 @@ async def test_a_receipt_nobody_claimed_before_the_upgrade_is_the_users_pending_
     state, held_in, _ = figures["rows"][f"{stray['txid']}:{stray['vout']}"]
     assert held_in == e.pending_receipts(user), (
         f"the user's unclaimed 700 sats were booked {held_in} ({state}); suspense holds {figures['suspense']}")
+
+
+async def test_the_scanner_survives_an_upgrade_with_a_custody_output_in_the_mempool(
+    old_db, esplora_url, temporal_client  # noqa: F811
+) -> None:
+    """At the upgrade a payment to a deposit address is still in the mempool (a user just sent
+    it; or a broadcast payout's change). The opening scan books it ``seen`` with ``held_in =
+    istsi_backing`` and no operation; the same run's off-block check then decides HOLD (a
+    "credited deposit" off its block) and ``CustodyBooks._apply`` asserts on the missing
+    operation. Every later run fails the same way: the scanner never advances again, and no
+    deposit is detected, no reorg followed, no output confirmed."""
+    settings, wallet = old_db
+    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
+    user, address = uuid.uuid4(), wallet.receive_address(0)
+    async with httpx.AsyncClient(base_url=esplora_url) as http:
+        deposit = (await http.post("/sandbox/faucet", json={"address": address, "sats": 300_000})).json()
+        await http.post("/sandbox/mine", json={"blocks": 1})
+        await http.post("/sandbox/faucet", json={"address": address, "sats": 20_000})  # in the mempool
+
+    def seed(conn) -> None:
+        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'm@x.io', 'x')", (user,))
+        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
+                     (user, address))
+        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
+                     (user, TOKEN))
+        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
+                     "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
+                     (user, f"{deposit['txid']}:{deposit['vout']}"))
+
+    figures = await _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client, scans=3)
+    assert not figures["errors"], f"scans after the upgrade failed: {figures['errors']}"
