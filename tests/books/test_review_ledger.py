@@ -61,3 +61,41 @@ async def test_tokens_of_a_written_off_reorged_deposit_moved_on_stellar_are_book
     except ProjectionBehind as stuck:
         pytest.fail(f"booking can never succeed, the event monitor stalls on it: {stuck}")
     assert await available(books, bob) == 0  # the written-off tokens stay unredeemable wherever they go
+
+
+# ---- the solvency guard ------------------------------------------------------------------------
+
+from sqlalchemy import text  # noqa: E402
+
+from activities.custody_books import CustodyBooks  # noqa: E402
+from config.settings import load_settings  # noqa: E402
+from db.queries import custody  # noqa: E402
+from domain.utxo_set import ChainView  # noqa: E402
+from tests.books.test_solvency_guard import _credited, _deposit, _run_guards, fresh  # noqa: E402,F401
+
+
+async def test_after_a_reorg_write_off_a_fully_backed_deposit_still_passes_the_guard(fresh) -> None:  # noqa: F811
+    """A credited deposit is reorged away for good: the scanner holds its credit, then writes it
+    off into suspense (``reorg_write_off``). Custody still holds every satoshi the books owe
+    anyone who can redeem (reconciliation reports ``none``: suspense explains the rest), but the
+    write-off never takes the tokens out of ``istsi_supply``, so the guard counts them and stops
+    every later deposit, each one backed by its own output, at ``solvency_guard``."""
+    await _credited(fresh, 500_000)  # honest users' iSTSi, backed
+    op, user = await _deposit(fresh, 200_000)  # Alice's deposit …
+    async with fresh() as session, session.begin():
+        await ledger.post(session, [*e.deposit_credit_pending(op, user, 200_000),
+                                    *e.deposit_credit_posted(op, user, 200_000)], token_address=TOKEN)
+        await session.execute(text("UPDATE custody_utxos SET held_in = 'istsi_backing' WHERE operation_id = :op"),
+                              {"op": op})
+    settings = load_settings()
+    books = CustodyBooks(settings)
+    window = settings.deposits.reorg_window_blocks
+    for view, tip in ((ChainView.MEMPOOL, 1_000), (ChainView.MISSING, 1_000 + window)):  # … reorged, never back
+        async with fresh() as session, session.begin():
+            (row,) = await custody.of_operation(session, uuid.UUID(op), for_update=True)
+            await books.follow(session, row, view, tip_height=tip)
+    async with fresh() as session:
+        (row,) = await custody.of_operation(session, uuid.UUID(op))
+        assert (row.state, row.held_in) == ("vanished", e.SUSPENSE_BTC)
+    newcomer = await _deposit(fresh, 40_000)
+    assert await _run_guards(fresh, [newcomer], 40_000) == [True], "a self-backed deposit was stopped"
