@@ -297,3 +297,59 @@ async def test_a_parked_mint_does_not_hide_tokens_minted_outside_the_engine(stac
             f"150,000 unbacked iSTSi reported as {report.max_severity}: {checks}")
     finally:
         await stack.unpause()
+
+
+async def _deep_deposit(stack: Stack, p, sats: int, blocks: int) -> tuple[str, str]:
+    """A POSTed deposit mined ``blocks`` deep, completed; returns (operation id, txid)."""
+    txid, vout = await stack.pay(p.deposit_address, sats)
+    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=p.headers,
+                                  json={"btc_amount": sats, "btc_tx_hash": txid, "vout": vout})
+    assert posted.status_code == 202, posted.text
+    dep = posted.json()["operation_id"]
+    await stack.wait(dep, stage="awaiting_confirmations")
+    await stack.mine(blocks)
+    await stack.wait(dep, status="completed")
+    return dep, txid
+
+
+async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_coins(stack: Stack) -> None:
+    """Alice's withdrawal of 5,500,000 of her 6,000,000 waits for an operator's approval (its
+    hold is on her balance) when her deposit is reorged away. ``reorg_hold`` holds only the
+    *available* 500,000, raises an alert and leaves the withdrawal as it was: the approval then
+    burns her unbacked tokens and pays her out of the honest user's coin. (With the whole
+    credit in the withdrawal the BTC side is booked again on every scan instead, see
+    ``test_review_ledger.py``, and the payout fails on ``custody_btc``'s flag.)"""
+    from domain.roles import Role
+
+    honest, alice = await stack.person(), await stack.person()
+    operator = await stack.person(tier=None, role=Role.OPERATOR)
+    large = stack.settings.bitcoin.large_deposit_confirmations
+    await _deep_deposit(stack, honest, 7_000_000, large)
+    await stack.scan()  # the scanner knows the blocks the reorg will replace
+    dep, txid = await _deep_deposit(stack, alice, 6_000_000, large)
+    await stack.scan()
+    await stack.approve_router(alice, 5_500_000)
+    response = await stack.withdraw(alice, 5_500_000, foreign_address())
+    assert response.status_code == 202, response.text
+    wd = response.json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_approval")
+
+    await stack.reorg(large, drop_txids=[txid])  # Alice's deposit is gone
+    await stack.scan()
+    op = await stack.wait(dep, stage="reorg_hold")
+    assert op.meta["reorg_hold"]["held_units"] == 500_000
+    approved = await stack.api.post(f"/api/admin/operations/{wd}/approve", headers=operator.headers,
+                                    json={"reason": "looks fine"})
+    assert approved.status_code == 202, approved.text
+
+    async def outcome():
+        w = await stack.operation(wd)
+        return w if w.stage in ("awaiting_payout_confirmations", "completed", "needs_attention") \
+            or w.status in ("failed", "cancelled") else None
+
+    w = await eventually(outcome, timeout=60, what=lambda: "the withdrawal moves on")
+    if w.stage == "awaiting_payout_confirmations":
+        inputs = [i["outpoint"] for i in (await _payout_of(stack, wd)).inputs]
+        honest_coins = [r.outpoint for r in await _rows_of(stack, honest.deposit_address)]
+        pytest.fail(f"5,500,000 sats paid for a vanished deposit's credit, out of {inputs} (honest's: {honest_coins})")
+    assert w.status in ("failed", "cancelled"), (w.status, w.stage, w.error)

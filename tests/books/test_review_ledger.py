@@ -99,3 +99,29 @@ async def test_after_a_reorg_write_off_a_fully_backed_deposit_still_passes_the_g
         assert (row.state, row.held_in) == ("vanished", e.SUSPENSE_BTC)
     newcomer = await _deposit(fresh, 40_000)
     assert await _run_guards(fresh, [newcomer], 40_000) == [True], "a self-backed deposit was stopped"
+
+
+async def test_a_reorged_deposit_whose_credit_is_all_held_already_leaves_custody_once(fresh) -> None:  # noqa: F811
+    """Alice's whole credit is on hold for a withdrawal when her deposit is reorged away, so the
+    reorg hold holds 0 units and ``domain.entries.reorg_hold`` posts only its BTC side. With no
+    open ``reorg_hold`` transfer, ``decide`` sees the row as "credited, not held" again on the
+    next look and HOLDs once more: each scan moves the deposit's value out of ``custody_btc``
+    into ``reorged_deposits`` again (here: three looks, three times), until ``custody_btc``'s
+    balance flag refuses the honest users' payouts (``exceeds_debits``)."""
+    await _credited(fresh, 500_000)
+    op, user = await _deposit(fresh, 200_000)
+    async with fresh() as session, session.begin():
+        await ledger.post(session, [*e.deposit_credit_pending(op, user, 200_000),
+                                    *e.deposit_credit_posted(op, user, 200_000)], token_address=TOKEN)
+        await session.execute(text("UPDATE custody_utxos SET held_in = 'istsi_backing' WHERE operation_id = :op"),
+                              {"op": op})
+        await ledger.post(session, e.withdrawal_hold(uuid.uuid4(), user, 200_000), token_address=TOKEN)
+    books = CustodyBooks(load_settings())
+    for view in (ChainView.MEMPOOL, ChainView.MISSING, ChainView.MISSING):  # the scanner's disconnect, then checks
+        async with fresh() as session, session.begin():
+            (row,) = await custody.of_operation(session, uuid.UUID(op), for_update=True)
+            await books.follow(session, row, view, tip_height=1_000)
+    async with fresh() as session:
+        reorged = await ledger.account(session, e.REORGED)
+        moved = [t.transfer.id for t in await ledger.transfers_of_account(session, e.REORGED)]
+    assert reorged.debits_posted - reorged.credits_posted == 200_000, f"{reorged.debits_posted} sats moved: {moved}"
