@@ -353,3 +353,33 @@ async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_c
         honest_coins = [r.outpoint for r in await _rows_of(stack, honest.deposit_address)]
         pytest.fail(f"5,500,000 sats paid for a vanished deposit's credit, out of {inputs} (honest's: {honest_coins})")
     assert w.status in ("failed", "cancelled"), (w.status, w.stage, w.error)
+
+
+@pytest.fixture
+async def new_stack(temporal_env, tmp_path_factory):
+    """A stack of this test's own: its scanner has never run (the package's shared one has)."""
+    from tests.fixtures.stack import isolated_stack
+
+    async with isolated_stack(temporal_env, tmp_path_factory) as built:
+        yield built
+
+
+async def test_a_reorg_below_the_scanners_first_block_still_holds_the_credit(new_stack: Stack) -> None:
+    """The first scan (bootstrap) stores only the tip's hash. A reorg reaching below it (here
+    two blocks below, right after the first scan) makes ``_fork_point`` raise an alert and return
+    "one below the lowest known block" as if that were the fork; the outputs of the orphaned
+    blocks underneath are never revisited. A credited deposit in them stays ``confirmed`` in the
+    set, its credit is never held and can be redeemed. (KEEP_BLOCKS later covers 500 blocks; the
+    same happens to any reorg deeper than the blocks scanned since the bootstrap.)"""
+    stack = new_stack
+    alice = await stack.person()
+    dep, txid = await _deep_deposit(stack, alice, 200_000, 1)
+    await stack.mine(2)
+    await stack.scan()  # first scan of this stack: the cursor starts at the tip
+    await stack.reorg(3, drop_txids=[txid])
+    await stack.scan()
+    await stack.scan()
+    row = next(r for r in await _rows_of(stack, alice.deposit_address))
+    op = await stack.operation(dep)
+    assert await balance(stack, alice) == (200_000, 200_000), (
+        f"no hold after the reorg: row {row.state} at {row.block_height}, operation {op.stage}")
