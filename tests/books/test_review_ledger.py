@@ -125,3 +125,29 @@ async def test_a_reorged_deposit_whose_credit_is_all_held_already_leaves_custody
         reorged = await ledger.account(session, e.REORGED)
         moved = [t.transfer.id for t in await ledger.transfers_of_account(session, e.REORGED)]
     assert reorged.debits_posted - reorged.credits_posted == 200_000, f"{reorged.debits_posted} sats moved: {moved}"
+
+
+async def test_a_deposit_that_leaves_its_block_during_the_mint_is_credited_on_hold(fresh) -> None:  # noqa: F811
+    """The guard passed (credit pending), the mint is on its way; the scanner sees the deposit's
+    block orphaned and moves the (not yet credited) row back to ``seen``. ``credit_deposit`` then
+    posts the credit and marks the row as backing, but places no reorg hold: the user can redeem
+    the credit at once, and the set (``seen:held`` excluded) no longer equals ``custody_btc``
+    until some later scan or observation happens to HOLD it."""
+    from db.books_check import check_books
+    from db.queries import operations
+
+    await _credited(fresh, 500_000)
+    op, user = await _deposit(fresh, 200_000)
+    assert await _run_guards(fresh, [(op, user)], 200_000) == [True]
+    books = CustodyBooks(load_settings())
+    async with fresh() as session, session.begin():  # the scanner's disconnect of the deposit's block
+        (row,) = await custody.of_operation(session, uuid.UUID(op), for_update=True)
+        await books.follow(session, row, ChainView.MEMPOOL, tip_height=1_000)
+    async with fresh() as session, session.begin():  # credit_deposit after the mint
+        locked = await operations.get_by_id(session, operation_id=uuid.UUID(op), for_update=True)
+        await books.credit(session, locked)
+    async with fresh() as session:
+        report = await check_books(session)
+    problems = [p for p in report.problems if p.startswith("the UTXO set equals custody_btc")]
+    assert await available(fresh, user) == 0 and not problems, (
+        f"the credit of a deposit off its block is available: {await available(fresh, user)}; {problems}")
