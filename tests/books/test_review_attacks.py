@@ -9,18 +9,26 @@ from __future__ import annotations
 import uuid
 
 import httpx
-
 import pytest
 from sqlalchemy import select
 
 from activities.deposit_types import KYC_CHANGED_SIGNAL, KycChanged
 from db import ledger
 from db.models import CustodyUtxo, Payout
-from domain import entries as e
 from tests.books.test_books_acceptance import balance, foreign_address
 from tests.fixtures.stack import Stack, eventually
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def stack(temporal_env, tmp_path_factory):
+    """A whole stack per test (overrides the package's shared one): each attack leaves the books
+    broken on purpose, and some need a scanner that has never run."""
+    from tests.fixtures.stack import isolated_stack
+
+    async with isolated_stack(temporal_env, tmp_path_factory) as built:
+        yield built
 
 
 async def _row(stack: Stack, outpoint: str) -> CustodyUtxo:
@@ -91,7 +99,7 @@ async def test_a_reorged_deposit_whose_output_a_payout_had_chosen_has_its_credit
     another user's coin.
     """
     honest, alice = await stack.person(), await stack.person()
-    honest_dep = await stack.deposit(honest, 600_000)
+    await stack.deposit(honest, 600_000)
     txid, vout = await stack.pay(alice.deposit_address, 700_000)
     posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
                                   json={"btc_amount": 700_000, "btc_tx_hash": txid, "vout": vout})
@@ -250,7 +258,9 @@ async def test_a_reorg_between_two_blocks_of_one_scan_run_is_not_left_in_the_set
     for _ in range(2):
         await stack.scan()
     row = await _row(stack, f"{txid}:{vout}")
-    with pytest.raises(Exception):
+    from chains.bitcoin.errors import TxNotFound
+
+    with pytest.raises(TxNotFound):
         await stack.deps.esplora.transaction_status(txid)  # the chain does not know the payment any more
     assert row.state != "confirmed", (
         f"a payment the chain dropped is still confirmed at height {row.block_height} in the set")
@@ -265,12 +275,12 @@ async def test_a_parked_mint_does_not_hide_tokens_minted_outside_the_engine(stac
 
     The guard is run directly here for a deposit that waits for its owner's KYC: the state is the
     one the workflow leaves when the router refuses its mint (pending credit, no mint)."""
+    from stellar_sdk import Keypair
     from temporalio.testing import ActivityEnvironment
 
     from activities.deposit_guards import DepositGuards
     from activities.deposit_types import SolvencyInput
     from db.queries import operations
-    from stellar_sdk import Keypair
 
     alice, bob = await stack.person(), await stack.person(tier=None)
     await stack.deposit(alice, 100_000)
@@ -355,23 +365,13 @@ async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_c
     assert w.status in ("failed", "cancelled"), (w.status, w.stage, w.error)
 
 
-@pytest.fixture
-async def new_stack(temporal_env, tmp_path_factory):
-    """A stack of this test's own: its scanner has never run (the package's shared one has)."""
-    from tests.fixtures.stack import isolated_stack
-
-    async with isolated_stack(temporal_env, tmp_path_factory) as built:
-        yield built
-
-
-async def test_a_reorg_below_the_scanners_first_block_still_holds_the_credit(new_stack: Stack) -> None:
+async def test_a_reorg_below_the_scanners_first_block_still_holds_the_credit(stack: Stack) -> None:
     """The first scan (bootstrap) stores only the tip's hash. A reorg reaching below it (here
     two blocks below, right after the first scan) makes ``_fork_point`` raise an alert and return
     "one below the lowest known block" as if that were the fork; the outputs of the orphaned
     blocks underneath are never revisited. A credited deposit in them stays ``confirmed`` in the
     set, its credit is never held and can be redeemed. (KEEP_BLOCKS later covers 500 blocks; the
     same happens to any reorg deeper than the blocks scanned since the bootstrap.)"""
-    stack = new_stack
     alice = await stack.person()
     dep, txid = await _deep_deposit(stack, alice, 200_000, 1)
     await stack.mine(2)

@@ -25,7 +25,7 @@ from tests.books.test_opening_scan import TOKEN, esplora_url  # noqa: F401 (fixt
 from tests.fixtures.postgres import create_database, drop_database
 
 
-async def _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client, *, scans: int = 1) -> dict:
+async def _upgrade_and_scan(settings, wallet, seed, esplora_base, temporal_client, *, scans: int = 1) -> dict:
     """Seed a 0009 database with ``seed(conn)``, upgrade it, run ``scans`` scans (the first is
     the opening scan); return figures, with the scans' failures under ``errors``."""
     with psycopg.connect(settings.database.libpq_url()) as conn:
@@ -34,7 +34,7 @@ async def _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client
     engine = make_async_engine(settings.database)
     sessions = make_sessionmaker(engine)
     try:
-        async with EsploraClient(esplora_url) as esplora:
+        async with EsploraClient(esplora_base) as esplora:
             scanner = DepositDetection(settings=settings, sessions=sessions, esplora=esplora, wallet=wallet)
             errors = []
             for _ in range(scans):
