@@ -37,7 +37,7 @@ from activities import deposit_types as t
 from activities.alerts import raise_alert
 from activities.custody_books import CustodyBooks, Sighting
 from chains.bitcoin.blocks import parse_block
-from chains.bitcoin.errors import BlockNotFound, TxNotFound
+from chains.bitcoin.errors import BlockNotFound, ChainResponseError, TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
@@ -51,7 +51,7 @@ from db.session import transaction
 from domain import entries as e
 from domain.chart import TransferCode
 from domain.ledger import Transfer
-from domain.operations import OperationStage
+from domain.operations import OperationStage, OperationType
 from domain.utxo_set import ChainView, UtxoState
 from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from workflows.deposit_start import start_deposit_workflow
@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_RUN = 50
 #: Blocks whose hashes are kept to find a fork point (deeper reorgs raise an alert).
 KEEP_BLOCKS = 500
+#: Blocks below the tip remembered by the first run (a reorg right after it still finds its fork).
+BOOTSTRAP_BLOCKS = 100
 GAP_LIMIT = 20
 CHECKS_PER_RUN = 200
 BOOKS_OPENING = "books_opening"
@@ -97,7 +99,10 @@ class DepositDetection:
             if fork < cursor.height:
                 await self._disconnect(fork, chain_tip)
             for height in range(fork + 1, min(chain_tip, fork + MAX_BLOCKS_PER_RUN) + 1):
-                blocks += await self._connect(height, chain_tip)
+                applied = await self._connect(height, chain_tip)
+                if applied is None:
+                    break  # the chain reorganised during this run: the next run finds the fork
+                blocks += applied
                 activity.heartbeat(height)
         await self._check_off_block(chain_tip)
         recorded, started = await self._detect()
@@ -120,8 +125,9 @@ class DepositDetection:
 
     # ---- first run ----------------------------------------------------------------------------
     async def _bootstrap(self, chain_tip: int) -> None:
-        """List every watched address once, then start the cursor at the tip."""
-        tip_hash = await self._esplora.block_hash_at(chain_tip)
+        """List every watched address once, then start the cursor at the tip, remembering the
+        ``BOOTSTRAP_BLOCKS`` blocks below it so a reorg right after the first run finds its fork."""
+        recent = await self._recent_blocks(chain_tip)
         async with self._sessions() as session:
             addresses = [a.address for a in await custody.all_addresses(session)]
         found: list[Sighting] = []
@@ -140,29 +146,95 @@ class DepositDetection:
             else:
                 for s in found:
                     await self._books.sight(session, s, tip_height=chain_tip)
-            await custody.record_block(session, height=chain_tip, block_hash=tip_hash, keep=KEEP_BLOCKS)
+            for height, block_hash in sorted(recent.items()):
+                await custody.record_block(session, height=height, block_hash=block_hash, keep=KEEP_BLOCKS)
         log.info("custody scan bootstrapped at height %d with %d outputs", chain_tip, len(found))
 
+    async def _recent_blocks(self, chain_tip: int) -> dict[int, str]:
+        """``{height: hash}`` of the canonical blocks from ``chain_tip`` down to
+        ``chain_tip - BOOTSTRAP_BLOCKS + 1``, consistent with each other (each links to the one
+        below by ``previousblockhash``; a page read across a reorg is read again)."""
+        for _ in range(3):
+            blocks: dict[int, str] = {}
+            previous: dict[int, str | None] = {}
+            height = chain_tip
+            while height >= 0 and chain_tip - height < BOOTSTRAP_BLOCKS:
+                page = await self._esplora.blocks_from(height)
+                if not page:
+                    break
+                for b in page:
+                    if chain_tip - b.height < BOOTSTRAP_BLOCKS:
+                        blocks[b.height], previous[b.height] = b.block_hash, b.previous_block_hash
+                height = min(b.height for b in page) - 1
+            if all(previous[h] == blocks[h - 1] for h in blocks if h - 1 in blocks):
+                return blocks
+        raise ChainResponseError("the chain kept reorganising while the scanner read its recent blocks")
+
     async def _open_custody(self, session: AsyncSession, found: list[Sighting], chain_tip: int) -> None:
-        """An upgraded database: the outputs found are the opening custody. Outputs of deposits
-        still in flight are booked as their receipts; the rest replaces the opening estimate,
-        the difference against ``suspense_btc``."""
-        live = {p.id: p for p in (await session.execute(
-            select(Payout).where(Payout.status.in_(custody.LIVE_PAYOUTS)))).scalars()}  # type: ignore[attr-defined]
-        reserved = {i["outpoint"]: pid for pid, p in live.items() for i in p.inputs}
+        """An upgraded database: the outputs found are the opening custody.
+
+        * outputs of live payouts enter as the normal path would have left them: inputs
+          ``reserved`` (``payout_signed`` once signed; inputs a broadcast payout already spends
+          are taken from the payout), change ``seen`` with ``change_of``;
+        * outputs of deposits still in flight, BTC on users' deposit addresses nobody claimed
+          (pending receipts), unattributed payments and anything unconfirmed are sighted as the
+          scanner sights new outputs;
+        * the rest (completed deposits, old change) backs the iSTSi in issue (``istsi_backing``,
+          no operation: a reorg of it raises an alert, there is no credit to hold).
+
+        The set then replaces the opening estimate; the difference goes to ``suspense_btc``.
+        """
+        live = list((await session.execute(
+            select(Payout).where(Payout.status.in_(custody.LIVE_PAYOUTS)))).scalars())  # type: ignore[attr-defined]
+        signed = {p.id for p in live if p.status in custody.SIGNED_LIVE_PAYOUTS}
+        inputs = {i["outpoint"]: (p.id, i) for p in live for i in p.inputs}
+        changes = {f"{p.txid}:1": p for p in live if p.id in signed and p.txid and p.change_sats}
+        owners = await custody.watched(session, [s.address for s in found])
+        listed = {s.outpoint for s in found}
         for s in found:
-            claim = await operations.get_by_outpoint(session, outpoint=s.outpoint)
-            if claim is not None and not claim.completed_at:
-                await self._books.sight(session, s, tip_height=chain_tip)
-                continue
             txid, vout = s.outpoint.rsplit(":", 1)
-            await custody.insert_new(session, {
-                "outpoint": s.outpoint, "txid": txid, "vout": int(vout), "value_sats": s.value_sats,
-                "address": s.address, "state": "reserved" if s.outpoint in reserved else
-                ("confirmed" if s.block_height is not None else "seen"),
-                "block_height": s.block_height, "block_hash": s.block_hash, "held_in": e.BACKING,
-                "reserved_by": reserved.get(s.outpoint), "seen_at_height": None if s.block_height else chain_tip,
-            })
+            row = {"outpoint": s.outpoint, "txid": txid, "vout": int(vout), "value_sats": s.value_sats,
+                   "address": s.address, "block_height": s.block_height, "block_hash": s.block_hash}
+            if s.outpoint in changes:
+                await custody.insert_new(session, {**row, "change_of": changes[s.outpoint].id, "state": (
+                    UtxoState.CONFIRMED if s.block_height is not None else UtxoState.SEEN).value,
+                    "seen_at_height": None if s.block_height is not None else chain_tip})
+                continue
+            if s.outpoint in inputs and s.block_height is not None:
+                payout_id, _ = inputs[s.outpoint]
+                await custody.insert_new(session, {**row, "state": UtxoState.RESERVED.value, "held_in": e.BACKING,
+                                                   "reserved_by": payout_id, "payout_signed": payout_id in signed})
+                continue
+            claim = await operations.get_by_outpoint(session, outpoint=s.outpoint)
+            is_deposit = claim is not None and claim.operation_type == OperationType.DEPOSIT.value
+            owner = owners[s.address]
+            backs = s.block_height is not None and (
+                (is_deposit and claim.completed_at is not None) or (not is_deposit and owner.branch == CHANGE_BRANCH))
+            if backs:
+                await custody.insert_new(session, {**row, "state": UtxoState.CONFIRMED.value, "held_in": e.BACKING})
+            else:
+                await self._books.sight(session, s, tip_height=chain_tip)
+        for outpoint, (payout_id, spent) in inputs.items():
+            if outpoint in listed or payout_id not in signed:
+                continue  # listed above, or the coin of an unsigned payout is gone (its build will notice)
+            address = self._wallet.derive(int(spent["branch"]), int(spent["derivation_index"])).address
+            await custody.watch_address(session, address=address, branch=int(spent["branch"]),
+                                        derivation_index=int(spent["derivation_index"]))
+            txid, vout = outpoint.rsplit(":", 1)
+            await custody.insert_new(session, {  # spent by the broadcast payout: settled with it
+                "outpoint": outpoint, "txid": txid, "vout": int(vout), "value_sats": int(spent["amount_sats"]),
+                "address": address, "state": UtxoState.RESERVED.value, "held_in": e.BACKING,
+                "reserved_by": payout_id, "payout_signed": True})
+        for outpoint, payout in changes.items():
+            if outpoint in listed:
+                continue
+            change = self._wallet.derive(CHANGE_BRANCH, payout.change_index)
+            await custody.watch_address(session, address=change.address, branch=CHANGE_BRANCH,
+                                        derivation_index=payout.change_index)
+            await custody.insert_new(session, {  # signed, not on the chain yet (as _book_signed leaves it)
+                "outpoint": outpoint, "txid": payout.txid, "vout": 1, "value_sats": payout.change_sats,
+                "address": change.address, "state": UtxoState.SEEN.value, "change_of": payout.id,
+                "seen_at_height": chain_tip})
         set_totals = await custody.totals(session)
         account = await ledger.account(session, e.CUSTODY)
         books_available = account.debits_posted - account.credits_posted - account.credits_pending
@@ -184,6 +256,8 @@ class DepositDetection:
         while low > 0:
             low -= 1
             if low not in known:
+                # Below the scanner's memory: undo every block it remembers (their outputs are
+                # looked up again one by one); older outputs are checked by reconciliation.
                 raise_alert("reorg_deeper_than_kept_blocks", "the chain reorganised below the scanner's memory",
                             height=low)
                 return low
@@ -211,7 +285,9 @@ class DepositDetection:
             await custody.forget_blocks_above(session, fork)
         log.warning("custody scan: blocks above %d were orphaned", fork)
 
-    async def _connect(self, height: int, chain_tip: int) -> int:
+    async def _connect(self, height: int, chain_tip: int) -> int | None:
+        """Apply the canonical block at ``height``: 1 if applied, 0 if another scanner did,
+        None if it does not build on the cursor's block (the chain reorganised meanwhile)."""
         block_hash = await self._esplora.block_hash_at(height)
         block = parse_block(await self._esplora.block_raw(block_hash), self._network)
         async with transaction(self._sessions) as session:
@@ -219,6 +295,10 @@ class DepositDetection:
             cursor = await custody.tip(session)
             if cursor is not None and cursor.height >= height:
                 return 0  # another scanner applied it
+            if cursor is not None and (cursor.height != height - 1 or block.previous_hash != cursor.block_hash):
+                log.warning("custody scan: block %s at %d does not build on the cursor; stopping this run",
+                            block_hash, height)
+                return None
             outputs = [o for o in block.outputs if o.address is not None]
             watched = await custody.watched(session, [o.address for o in outputs if o.address])
             for o in outputs:

@@ -150,17 +150,21 @@ class ReconciliationActivities:
 
     def _custody_vs_liabilities(self, books: dict, supply_on_chain: int) -> Comparison:
         """Custody outputs against what they must cover: iSTSi on Stellar and unpaid withdrawals,
-        plus the BTC the books hold for deposits in flight, users' pending receipts and
-        unattributed receipts, minus what reorgs took and the custodian's own fees.
+        plus the BTC the books hold for deposits in flight, users' pending receipts, unattributed
+        receipts and a surplus in suspense (holders' own burns), minus what reorgs took (held
+        credits) and the custodian's own fees.
 
         The expectation is exact, so money in flight cannot mask a shortfall; the only
-        tolerance is a mint or burn that landed on Stellar before its posting.
+        tolerance is a mint or burn that landed on Stellar before its posting. A *loss* in
+        ``suspense_btc`` (a written-off reorg, a negative opening difference) is not subtracted:
+        the tokens it backed are still on Stellar, so it stays an unexplained shortfall until an
+        operator covers it (``custody ledger cover-write-off``).
         """
         codes, s = books["codes"], books["set"]
         expected = (
             supply_on_chain + _credit(codes.get(AccountCode.WITHDRAWALS_UNPAID))
             + _credit(codes.get(AccountCode.DEPOSITS_IN_FLIGHT)) + _credit(codes.get(AccountCode.PENDING_RECEIPTS))
-            + _credit(codes.get(AccountCode.UNATTRIBUTED_RECEIPTS)) + _credit(codes.get(AccountCode.SUSPENSE_BTC))
+            + _credit(codes.get(AccountCode.UNATTRIBUTED_RECEIPTS)) + max(_credit(codes.get(AccountCode.SUSPENSE_BTC)), 0)
             - _debit(codes.get(AccountCode.REORGED_DEPOSITS)) - _debit(codes.get(AccountCode.NETWORK_FEES))
         )
         # BTC in signed payouts leaves the books when they settle: until then it counts as custody's.

@@ -1,18 +1,23 @@
 """Booking iSTSi that holders moved on Stellar themselves (events the engine did not sign).
 
-The chain already moved the tokens; the books follow, in the event monitor's transaction:
+The chain already moved the tokens; the books follow, in the event monitor's transaction, and
+never refuse for good (a refused event would stall the monitor):
 
 * a transfer between holders moves the liability (``user_istsi`` of engine users,
   ``istsi_external`` for everyone else);
-* a holder's own ``burn`` shrinks the supply, and its BTC backing goes to ``suspense_btc``;
-* a mint the engine did not sign is *not* booked: only the router mints, so it is iSTSi without
-  backing, and reconciliation reports the supply difference as an emergency.
+* a holder's own ``burn`` takes unbacked tokens first (no BTC moves), then backed ones: the
+  supply shrinks and their BTC backing goes to ``suspense_btc``;
+* a mint the engine did not sign is booked to its holder *unbacked* (``istsi_unbacked``, held
+  at once: ``domain.entries.outside_mint``); ``istsi_supply`` excludes it, so reconciliation
+  reports the supply difference as an emergency, and nobody can redeem it through the engine.
 
-When the source's holds are in the way (the chain proved the tokens are gone), a reorg hold
-travels with the tokens (``domain.entries.reorg_hold_moved``) and withdrawal holds of
-withdrawals that have not started burning are voided (their burn step then refuses; the burn
-step checks its hold under the same operation lock). A debit larger than the posted balance
-means the engine's own posting has not landed yet: :class:`ProjectionBehind`, retried.
+When the source's posted balance lacks the tokens: a user whose Stellar account received them
+before registering takes them from ``istsi_external``; a user with a mint on its way to Stellar
+has an engine posting still to land (:class:`ProjectionBehind`, retried); anything else is
+booked unbacked at the destination, with an alert. When the source's holds are in the way, reorg and unbacked holds travel
+with the tokens (``domain.entries.hold_moved``) and withdrawal holds of withdrawals that have not
+started burning are voided (their burn then refuses; the burn step checks its hold under the
+same operation lock).
 """
 
 from __future__ import annotations
@@ -23,22 +28,18 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.alerts import raise_alert
+from activities.custody_books import void_unburned_withdrawal_holds
 from db import ledger
-from db.queries import operations
+from db.queries import books as books_figures
 from domain import entries as e
 from domain.chain_events import TokensBurned, TokensMinted, TokensMoved
 from domain.chart import AccountCode, TransferCode, parse_key
 from domain.ledger import Transfer
-from domain.operations import OperationStage
 
 log = logging.getLogger(__name__)
-#: Stages of a withdrawal whose hold may still be voided (the burn has not been attempted).
-BEFORE_BURN = (OperationStage.RECEIVED, OperationStage.KYC_CHECK, OperationStage.RESERVING,
-               OperationStage.AWAITING_APPROVAL, OperationStage.NEEDS_ATTENTION)
-
 
 class ProjectionBehind(Exception):
-    """A debit larger than the posted balance: the engine's own update has not landed yet."""
+    """A debit the books cannot follow yet: the user's own mint has not been posted."""
 
 
 def holder_account(address: str, users: dict[str, uuid.UUID]) -> str:
@@ -51,64 +52,112 @@ async def book_effect(session: AsyncSession, event_id: str, effect, users: dict[
     """Post what one token effect means; True when something was booked.
 
     Raises:
-        ProjectionBehind: the source's posted balance is smaller than the debit.
+        ProjectionBehind: the source lacks the tokens while its owner has a mint in progress.
     """
     if isinstance(effect, TokensMinted):
+        holder = holder_account(effect.holder, users)
         raise_alert("istsi_minted_outside_the_engine", "iSTSi minted by a transaction the engine did not sign",
                     event_id=event_id, holder=effect.holder, units=effect.amount_units)
-        return False
+        await ledger.post(session, e.outside_mint(event_id, holder, effect.amount_units), token_address=token_address)
+        return True
     if isinstance(effect, TokensMoved):
         source, destination = holder_account(effect.source, users), holder_account(effect.destination, users)
         if source == destination:
             return False  # between two outside holders (or to oneself): nothing the engine owes changes
-        chain = await _clear_way(session, event_id, source, destination, effect.amount_units)
-        moved = e.chain_transfer(event_id, source, destination, effect.amount_units)
-        await ledger.post(session, [*chain.before, *moved, *chain.after], token_address=token_address)
+        way = await _clear_way(session, event_id, source, destination, effect.amount_units)
+        booked = effect.amount_units - way.unbooked
+        moved = e.chain_transfer(event_id, source, destination, booked) if booked > 0 else []
+        arrived = e.outside_mint(f"{event_id}:unbooked", destination, way.unbooked) if way.unbooked else []
+        await ledger.post(session, [*way.before, *moved, *way.after, *arrived], token_address=token_address)
         return True
     if isinstance(effect, TokensBurned):
         source = holder_account(effect.holder, users)
-        chain = await _clear_way(session, event_id, source, None, effect.amount_units)
-        await ledger.post(session, [*chain.before, *e.chain_burn(event_id, source, effect.amount_units)],
-                          token_address=token_address)
-        return True
+        way = await _clear_way(session, event_id, source, None, effect.amount_units)
+        backed = effect.amount_units - way.unbacked_burned - way.unbooked
+        burn = e.chain_burn(event_id, source, backed) if backed > 0 else []
+        await ledger.post(session, [*way.before, *burn], token_address=token_address)
+        return bool(way.before or burn)
     return False
 
 
 class _Way:
+    """What to post around a chain move of ``source``'s tokens: transfers ``before`` and
+    ``after`` it, the units of a burn booked against ``istsi_unbacked`` already, and the
+    ``unbooked`` units the books cannot place (minted outside the engine unseen)."""
+
     def __init__(self) -> None:
         self.before: list[Transfer] = []
         self.after: list[Transfer] = []
+        self.unbacked_burned = 0
+        self.unbooked = 0
 
 
 async def _clear_way(session: AsyncSession, event_id: str, source: str, destination: str | None, amount: int) -> _Way:
+    """Make ``amount`` units movable out of ``source`` (``destination`` None: a burn).
+
+    Raises:
+        ProjectionBehind: an engine posting on ``source`` is about to land (a mint being
+            minted, or a burn holding the tokens); the event is booked on a later try.
+    """
     way = _Way()
-    if parse_key(source)[0] != AccountCode.USER_ISTSI:
-        return way
     account = await ledger.account(session, source)
-    if account.credit_balance < amount:
-        raise ProjectionBehind(f"{source}: a debit of {amount} exceeds the posted balance {account.credit_balance}")
-    shortfall = amount - account.credit_available
-    if shortfall <= 0:
-        return way
     holds = await ledger.open_pending(session, debit_account=source)
-    for hold in [h for h in holds if h.code == TransferCode.REORG_HOLD]:
+    if destination is None:  # a burn takes unbacked tokens first: they are the ones without BTC
+        for hold in [h for h in holds if h.code == TransferCode.UNBACKED_HOLD]:
+            burned = min(hold.amount, amount - way.unbacked_burned)
+            if burned <= 0:
+                break
+            way.before += e.unbacked_burn(event_id, hold, burned)
+            way.unbacked_burned += burned
+    # what the posted balance lacks (the unbacked burn took its units out of it already)
+    lacking = amount - account.credit_balance
+    from_external = 0
+    if lacking > 0:
+        from_external, way.unbooked = await _lacking(session, event_id, source, lacking)
+        if from_external:
+            way.before += e.registered_late(event_id, source, from_external)
+    # units to take from the posted balance beyond what is available: held ones
+    shortfall = amount - way.unbacked_burned - way.unbooked - account.credit_available - from_external
+    travelling = [h for h in holds if h.code == TransferCode.REORG_HOLD]
+    if destination is not None:
+        travelling += [h for h in holds if h.code == TransferCode.UNBACKED_HOLD]
+    for hold in travelling:
         if shortfall <= 0:
             break
         moved = min(hold.amount, shortfall)
-        way.before += e.reorg_hold_moved(hold, event_id, moved_units=moved)
+        way.before += e.hold_moved(hold, event_id, moved_units=moved)
         if destination is not None:  # a burn takes the held tokens out of the supply with it
-            way.after += e.reorg_hold_arrived(hold, event_id, moved_units=moved, to_account=destination)
+            way.after += e.hold_arrived(hold, event_id, moved_units=moved, to_account=destination)
         shortfall -= moved
-    for hold in reversed([h for h in holds if h.code == TransferCode.WITHDRAWAL_HOLD]):
-        if shortfall <= 0:
-            break
-        op = await operations.get_by_id(session, operation_id=uuid.UUID(hold.operation_id or ""), for_update=True)
-        if op is None or op.stage not in BEFORE_BURN:
-            continue
-        way.before.append(e.resolve(hold, post=False))
-        op.meta = {**(op.meta or {}), "hold_lost": event_id}
-        shortfall -= hold.amount
-        log.warning("withdrawal %s: its held tokens left on chain (event %s); the hold is void", op.id, event_id)
+    if shortfall > 0 and parse_key(source)[0] == AccountCode.USER_ISTSI:
+        voids = await void_unburned_withdrawal_holds(session, source, shortfall, reason=f"event:{event_id}")
+        way.before += voids
+        shortfall -= sum(t.amount for t in voids)
     if shortfall > 0:
+        # held by withdrawals already burning: that burn now fails on chain and releases its hold
         raise ProjectionBehind(f"{source}: holds of withdrawals already burning cover {shortfall} of the debit")
     return way
+
+
+async def _lacking(session: AsyncSession, event_id: str, source: str, lacking: int) -> tuple[int, int]:
+    """``source`` moved ``lacking`` units more than its posted balance: ``(from istsi_external,
+    unbooked)``. A user's Stellar account may have received them before its owner registered
+    (booked to ``istsi_external`` then); what the books cannot place at all is unbooked.
+
+    Raises:
+        ProjectionBehind: the user has a mint on its way to Stellar, not posted yet.
+    """
+    if parse_key(source)[0] != AccountCode.USER_ISTSI:
+        return 0, _unbooked(event_id, source, lacking)
+    if await books_figures.mint_in_flight(session, source):
+        raise ProjectionBehind(f"{source}: a debit exceeds the posted balance by {lacking} while a mint lands")
+    external = await ledger.account(session, e.EXTERNAL)
+    from_external = min(lacking, max(external.credit_available, 0))
+    return from_external, _unbooked(event_id, source, lacking - from_external)
+
+
+def _unbooked(event_id: str, source: str, units: int) -> int:
+    if units > 0:
+        raise_alert("istsi_unbooked_tokens_moved", "tokens the books cannot place moved on Stellar; booked unbacked",
+                    event_id=event_id, account=source, units=units)
+    return max(units, 0)

@@ -96,3 +96,44 @@ def check(
     for problem in report.problems:
         typer.echo(f"FAIL  {problem}", err=True)
     raise typer.Exit(0 if report.ok else 1)
+
+
+async def run_cover_write_off(settings: Settings, *, operation_id: str, outpoint: str, operator: str,
+                              reason: str) -> int:
+    """Cover a reorg write-off (:meth:`activities.custody_books.CustodyBooks.cover_write_off`) in
+    one transaction; returns the satoshis the write-off had lost."""
+    import uuid
+
+    from activities.custody_books import CustodyBooks
+    from db.session import make_async_engine, make_sessionmaker, transaction
+
+    engine = make_async_engine(settings.database)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await CustodyBooks(settings).cover_write_off(
+                session, operation_id=uuid.UUID(operation_id), covering_outpoint=outpoint, actor=operator,
+                reason=reason)
+    finally:
+        await engine.dispose()
+
+
+@app.command("cover-write-off")
+def cover_write_off(
+    operation_id: str = typer.Argument(..., help="The deposit whose reorg was written off."),
+    outpoint: str = typer.Option(..., help="txid:vout of the confirmed unattributed custody output that covers it "
+                                           "(the coin back after the window, or a top-up to a spare custody address)."),
+    operator: str = typer.Option(..., help="Who covers it (recorded in the audit log)."),
+    reason: str = typer.Option(..., help="Why (recorded in the audit log)."),
+) -> None:
+    """Cover a reorg write-off with BTC back in custody: its credits are restored, the loss in
+    ``suspense_btc`` cancelled, and reconciliation stops reporting the shortfall."""
+    from activities.custody_books import WriteOffNotCoverable
+    from cli.main import settings_or_exit
+
+    try:
+        lost = asyncio.run(run_cover_write_off(settings_or_exit(), operation_id=operation_id, outpoint=outpoint,
+                                               operator=operator, reason=reason))
+    except (WriteOffNotCoverable, ValueError) as exc:
+        typer.echo(f"refused ({getattr(exc, 'code', 'invalid_input')}): {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"covered: {lost} sats written off by operation {operation_id} are backed by {outpoint}")

@@ -118,7 +118,7 @@ async def check_books(session: AsyncSession) -> CheckReport:
     rows = (await session.execute(text(
         """
         SELECT COALESCE(a.bucket, t.bucket), COALESCE(a.v, 0), COALESCE(t.value_sats, 0)
-        FROM (SELECT custody_utxo_bucket(state, held_in, change_of, payout_signed) AS bucket, SUM(value_sats) AS v
+        FROM (SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed) AS bucket, SUM(value_sats) AS v
               FROM custody_utxos GROUP BY 1) a
         FULL OUTER JOIN custody_utxo_totals t ON t.bucket = a.bucket
         WHERE COALESCE(a.v, 0) <> COALESCE(t.value_sats, 0)

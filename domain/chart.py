@@ -70,6 +70,9 @@ class AccountCode(StrEnum):
     USER_ISTSI = "user_istsi"
     ISTSI_EXTERNAL = "istsi_external"
     SUSPENSE_ISTSI = "suspense_istsi"
+    ISTSI_UNBACKED = "istsi_unbacked"
+    """iSTSi on Stellar that no deposit backs (minted outside the engine): its holders' balances
+    are held, and ``istsi_supply`` (what reconciliation compares with ``total_supply``) excludes it."""
 
 
 class Side(StrEnum):
@@ -106,6 +109,7 @@ KINDS: dict[AccountCode, AccountKind] = {
     AccountCode.USER_ISTSI: AccountKind(LedgerId.ISTSI, Side.CREDIT, _DMNEC, per_user=True),
     AccountCode.ISTSI_EXTERNAL: AccountKind(LedgerId.ISTSI, Side.CREDIT, _DMNEC),
     AccountCode.SUSPENSE_ISTSI: AccountKind(LedgerId.ISTSI, Side.EITHER, _NONE),
+    AccountCode.ISTSI_UNBACKED: AccountKind(LedgerId.ISTSI, Side.DEBIT, _CMNED),
 }
 
 
@@ -174,6 +178,10 @@ class TransferCode(StrEnum):
     """An iSTSi transfer on Stellar the engine did not make (holder to holder)."""
     CHAIN_BURN = "chain_burn"
     """A holder burned iSTSi directly on Stellar (not a withdrawal)."""
+    OUTSIDE_MINT = "outside_mint"
+    """iSTSi that appeared on Stellar without a deposit behind it (booked unbacked, held)."""
+    UNBACKED_HOLD = "unbacked_hold"
+    """The hold on unbacked iSTSi (pending for as long as the tokens exist); it travels with them."""
     OPENING = "opening"
     """Opening balances of a database that had no books."""
     CORRECTION = "correction"

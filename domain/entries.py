@@ -10,7 +10,7 @@ The life of the money, step by step::
 
     deposit    receipt (custody ← in flight) → credit pending at the solvency guard (both ledgers)
                → posted after the mint | voided if it is not minted → release to pending receipts
-    reorg      after the mint: credit held (pending debit) + BTC to reorged_deposits
+    reorg      after the mint: credit held (pending debit) + as much BTC to reorged_deposits
                → returned (hold voided) | written off (hold posted into suspense)
     withdrawal hold (pending) → burn (hold posted + backing → unpaid) → payout signed (pending)
                → payout confirmed (posted, fee booked) ; before the burn: hold voided ;
@@ -38,6 +38,7 @@ SUSPENSE_BTC = account_key(AccountCode.SUSPENSE_BTC)
 SUPPLY = account_key(AccountCode.ISTSI_SUPPLY)
 EXTERNAL = account_key(AccountCode.ISTSI_EXTERNAL)
 SUSPENSE_ISTSI = account_key(AccountCode.SUSPENSE_ISTSI)
+UNBACKED = account_key(AccountCode.ISTSI_UNBACKED)
 
 UserId = uuid.UUID | str
 OpId = uuid.UUID | str
@@ -133,63 +134,88 @@ def deposit_vanished(operation_id: OpId, outpoint: str, amount_sats: int, *, epo
 
 # ---- a reorg after the mint -------------------------------------------------------------------
 
-def reorg_hold(operation_id: OpId, user_id: UserId, outpoint: str, *, held_units: int, amount_sats: int,
-               epoch: int) -> list[Transfer]:
+def reorg_hold(operation_id: OpId, user_id: UserId, outpoint: str, *, held_units: int, epoch: int) -> list[Transfer]:
     """A credited deposit's output ``outpoint`` left the chain: hold ``held_units`` of the
     user's credit (pending, so it can be neither withdrawn nor moved through the engine) and
-    take its BTC out of custody into ``reorged_deposits``.
+    take as much of its BTC out of custody into ``reorged_deposits``.
 
-    ``held_units`` is at most the user's available balance (what was withdrawn already cannot be
-    held); a hold of 0 posts only the BTC side.
+    ``held_units`` is what could still be held (what the user took out already cannot be): only
+    that much is an explained shortfall. The rest of the output's value stays in ``custody_btc``
+    although the UTXO set lost it, so reconciliation reports it as the unexplained shortfall it
+    is. A hold of 0 posts nothing.
     """
     op = str(operation_id)
-    transfers = []
-    if held_units > 0:
-        transfers.append(Transfer(f"reorg-hold:{outpoint}#{epoch}", user_istsi(user_id), SUSPENSE_ISTSI, held_units,
-                                  ISTSI, TransferCode.REORG_HOLD, PENDING, operation_id=op))
-    transfers.append(Transfer(f"reorg-vanished:{outpoint}#{epoch}", REORGED, CUSTODY, amount_sats, BTC,
-                              TransferCode.REORG_HOLD, operation_id=op))
-    return transfers
+    if held_units <= 0:
+        return []
+    return [
+        Transfer(f"reorg-hold:{outpoint}#{epoch}", user_istsi(user_id), SUSPENSE_ISTSI, held_units, ISTSI,
+                 TransferCode.REORG_HOLD, PENDING, operation_id=op),
+        Transfer(f"reorg-vanished:{outpoint}#{epoch}", REORGED, CUSTODY, held_units, BTC,
+                 TransferCode.REORG_HOLD, operation_id=op),
+    ]
 
 
 def reorg_returned(operation_id: OpId, outpoint: str, open_holds: list[Transfer], *, amount_sats: int,
                    epoch: int) -> list[Transfer]:
     """The output confirmed again: void the open holds of the credit (wherever the tokens
-    moved them, see :func:`reorg_hold_moved`) and bring the BTC back into custody."""
-    return [*[resolve(t, post=False) for t in open_holds],
-            Transfer(f"reorg-returned:{outpoint}#{epoch}", CUSTODY, REORGED, amount_sats, BTC,
-                     TransferCode.REORG_RETURNED, operation_id=str(operation_id))]
+    moved them, see :func:`hold_moved`) and bring the ``amount_sats`` taken out by the
+    hold back into custody."""
+    transfers = [resolve(t, post=False) for t in open_holds]
+    if amount_sats > 0:
+        transfers.append(Transfer(f"reorg-returned:{outpoint}#{epoch}", CUSTODY, REORGED, amount_sats, BTC,
+                                  TransferCode.REORG_RETURNED, operation_id=str(operation_id)))
+    return transfers
 
 
-def reorg_write_off(operation_id: OpId, outpoint: str, open_holds: list[Transfer], *, amount_sats: int,
-                    epoch: int) -> list[Transfer]:
-    """The output did not come back within the reorg window: the held credits are reversed
-    into ``suspense_istsi`` and the lost BTC into ``suspense_btc`` (operators decide)."""
-    return [*[resolve(t, post=True) for t in open_holds],
-            Transfer(f"reorg-write-off:{outpoint}#{epoch}", SUSPENSE_BTC, REORGED, amount_sats, BTC,
+def reorg_write_off(operation_id: OpId, outpoint: str, *, amount_sats: int, epoch: int) -> list[Transfer]:
+    """The output did not come back within the reorg window: the ``amount_sats`` the hold took
+    out of custody become a loss in ``suspense_btc`` that an operator must cover (reconciliation
+    reports it until then). The credit's holds stay open wherever the tokens are: they are still
+    on Stellar, unbacked, and must never be redeemed through the engine."""
+    if amount_sats <= 0:
+        return []
+    return [Transfer(f"reorg-write-off:{outpoint}#{epoch}", SUSPENSE_BTC, REORGED, amount_sats, BTC,
                      TransferCode.REORG_WRITE_OFF, operation_id=str(operation_id))]
 
 
-def reorg_hold_moved(hold: Transfer, event_id: str, *, moved_units: int) -> list[Transfer]:
-    """Held tokens moved on Stellar (the engine cannot stop that): the hold follows them.
+def write_off_covered(operation_id: OpId, covering_outpoint: str, covering_sats: int,
+                      open_holds: list[Transfer]) -> list[Transfer]:
+    """An operator covers a reorg write-off with BTC that reached custody unattributed (the
+    coin that came back after the window, or the custodian's own top-up at ``covering_outpoint``).
 
-    Voids ``hold`` and re-holds what stayed behind; :func:`reorg_hold_arrived` holds the moved
-    units on the receiving account (a user, or ``istsi_external``), so nobody can redeem them
-    through the engine. Post both around the chain transfer, in one chain.
+    The ``covering_sats`` move from ``unattributed_receipts`` into ``suspense_btc`` (cancelling
+    the loss there; any excess stays in suspense as a surplus) and the credit's ``open_holds``
+    (wherever the tokens had moved) are voided: the tokens are backed again. The id is per
+    operation: a write-off is covered once.
+    """
+    op = str(operation_id)
+    return [
+        Transfer(f"write-off-covered:{op}", UNATTRIBUTED, SUSPENSE_BTC, covering_sats, BTC, TransferCode.CORRECTION,
+                 operation_id=op),
+        *[resolve(t, post=False) for t in open_holds],
+    ]
+
+
+def hold_moved(hold: Transfer, event_id: str, *, moved_units: int) -> list[Transfer]:
+    """Held tokens (a reorg hold, an unbacked hold) moved on Stellar (the engine cannot stop
+    that): the hold follows them.
+
+    Voids ``hold`` and re-holds what stayed behind; :func:`hold_arrived` holds the moved units
+    on the receiving account (a user, or ``istsi_external``), so nobody can redeem them through
+    the engine. Post both around the chain transfer, in one chain.
     """
     assert hold.pending_id is None and 0 < moved_units <= hold.amount
     transfers = [resolve(hold, post=False)]
     if hold.amount > moved_units:
-        transfers.append(Transfer(f"{hold.id}/{event_id}:kept", hold.debit_account, SUSPENSE_ISTSI,
-                                  hold.amount - moved_units, ISTSI, TransferCode.REORG_HOLD, PENDING,
-                                  operation_id=hold.operation_id))
+        transfers.append(Transfer(f"{hold.id}/{event_id}:kept", hold.debit_account, hold.credit_account,
+                                  hold.amount - moved_units, ISTSI, hold.code, PENDING, operation_id=hold.operation_id))
     return transfers
 
 
-def reorg_hold_arrived(hold: Transfer, event_id: str, *, moved_units: int, to_account: str) -> list[Transfer]:
-    """The receiving side of :func:`reorg_hold_moved`; post it after the chain transfer."""
-    return [Transfer(f"{hold.id}/{event_id}:moved", to_account, SUSPENSE_ISTSI, moved_units, ISTSI,
-                     TransferCode.REORG_HOLD, PENDING, operation_id=hold.operation_id)]
+def hold_arrived(hold: Transfer, event_id: str, *, moved_units: int, to_account: str) -> list[Transfer]:
+    """The receiving side of :func:`hold_moved`; post it after the chain transfer."""
+    return [Transfer(f"{hold.id}/{event_id}:moved", to_account, hold.credit_account, moved_units, ISTSI,
+                     hold.code, PENDING, operation_id=hold.operation_id)]
 
 
 # ---- withdrawals -------------------------------------------------------------------------------
@@ -268,3 +294,33 @@ def chain_burn(event_id: str, source: str, amount_units: int) -> list[Transfer]:
         Transfer(f"chain-burn:{event_id}", source, SUPPLY, amount_units, ISTSI, TransferCode.CHAIN_BURN),
         Transfer(f"chain-burn-backing:{event_id}", BACKING, SUSPENSE_BTC, amount_units, BTC, TransferCode.CHAIN_BURN),
     ]
+
+
+def outside_mint(event_id: str, holder: str, amount_units: int) -> list[Transfer]:
+    """iSTSi that reached ``holder`` (a ``user_istsi`` account or ``istsi_external``) without a
+    deposit behind it, minted by a transaction the engine did not sign: booked from
+    ``istsi_unbacked`` (not ``istsi_supply``: reconciliation keeps reporting the supply short)
+    and held at once, so the holder's balance matches Stellar but cannot be redeemed."""
+    return [
+        Transfer(f"outside-mint:{event_id}", UNBACKED, holder, amount_units, ISTSI, TransferCode.OUTSIDE_MINT),
+        Transfer(f"unbacked-hold:{event_id}", holder, SUSPENSE_ISTSI, amount_units, ISTSI, TransferCode.UNBACKED_HOLD,
+                 PENDING),
+    ]
+
+
+def unbacked_burn(event_id: str, hold: Transfer, burned_units: int) -> list[Transfer]:
+    """A holder burned held unbacked tokens (burns take those first): ``burned_units`` of
+    ``hold`` are released and leave ``istsi_unbacked``; no BTC moves (none backed them)."""
+    assert hold.code == TransferCode.UNBACKED_HOLD and 0 < burned_units <= hold.amount
+    return [
+        *hold_moved(hold, event_id, moved_units=burned_units),
+        Transfer(f"unbacked-burn:{hold.id}/{event_id}", hold.debit_account, UNBACKED, burned_units, ISTSI,
+                 TransferCode.CHAIN_BURN),
+    ]
+
+
+def registered_late(event_id: str, user_account: str, amount_units: int) -> list[Transfer]:
+    """Tokens a Stellar account received before its owner registered were booked to
+    ``istsi_external``; now that the owner moves them, they are the user's."""
+    return [Transfer(f"registered-late:{event_id}", EXTERNAL, user_account, amount_units, ISTSI,
+                     TransferCode.CHAIN_TRANSFER)]

@@ -76,6 +76,9 @@ class Move(StrEnum):
     """A held deposit's output confirmed again: release the hold."""
     WRITE_OFF = "write_off"
     """A held deposit stayed off the chain for the reorg window: reverse into suspense."""
+    DROP = "drop"
+    """Opening custody left the chain: nobody's credit to hold, nothing booked (reconciliation
+    reports the missing BTC until an operator books it)."""
 
 
 @dataclass(frozen=True)
@@ -84,35 +87,41 @@ class RowView:
 
     state: UtxoState
     credited: bool
-    """``held_in`` is ``istsi_backing``: its deposit is credited."""
+    """``held_in`` is ``istsi_backing``: its deposit is credited (or it is opening custody)."""
     held: bool
-    """A reorg hold of its deposit is open."""
+    """Its credit is on hold after a reorg (``custody_utxos.reorg_held``)."""
     change: bool
     """A payout's change output (booked with the payout, never as a receipt)."""
     missing_since_tip: int | None
     """Tip height when the output was first seen off the chain (None while on it)."""
+    attributable: bool = True
+    """A deposit operation owns it (opening custody and change have no one whose credit to hold)."""
 
 
 def decide(row: RowView, view: ChainView, *, tip_height: int, reorg_window_blocks: int) -> Move:
     """The move for ``row`` given what the chain says now (``view``).
 
-    Reserved and spent rows are the payout flow's and the scanner's: nothing happens here.
+    A credited deposit's output is followed in every state but ``spent``: one a payout has
+    reserved (or spent, until the scanner undid the spend) is as unbacked off the chain as any.
     """
-    if row.state in (UtxoState.SPENT, UtxoState.RESERVED):
+    if row.state == UtxoState.SPENT:
         return Move.NOTHING
-    if view == ChainView.CONFIRMED:
-        if row.held:
-            return Move.RELEASE
-        if row.state == UtxoState.VANISHED and not row.change and not row.credited:
-            return Move.RETURN
-        return Move.CONFIRM
-    if row.credited and not row.change:
+    if row.credited and row.attributable and not row.change:
+        if view == ChainView.CONFIRMED:
+            return Move.RELEASE if row.held else Move.CONFIRM
         if not row.held:
             return Move.HOLD
         window_passed = row.missing_since_tip is not None and tip_height - row.missing_since_tip >= reorg_window_blocks
         return Move.WRITE_OFF if window_passed and view == ChainView.MISSING else Move.NOTHING
+    if row.state == UtxoState.RESERVED:
+        return Move.CONFIRM if view == ChainView.CONFIRMED else Move.NOTHING
+    uncredited = not row.credited and not row.change
+    if view == ChainView.CONFIRMED:
+        return Move.RETURN if row.state == UtxoState.VANISHED and uncredited else Move.CONFIRM
     if view == ChainView.MISSING:
-        if row.state == UtxoState.VANISHED or row.change:
-            return Move.NOTHING if row.state == UtxoState.VANISHED else Move.UNCONFIRM
-        return Move.VANISH
+        if row.state == UtxoState.VANISHED:
+            return Move.NOTHING
+        if uncredited:
+            return Move.VANISH
+        return Move.UNCONFIRM if row.change else Move.DROP
     return Move.UNCONFIRM if row.state == UtxoState.CONFIRMED else Move.NOTHING

@@ -90,14 +90,12 @@ class EsploraClient:
 
     async def block(self, block_hash: str) -> Block:
         """Header summary of a block. Raises BlockNotFound."""
-        data = await self._json("GET", f"/block/{block_hash}", not_found=BlockNotFound)
-        return Block(
-            block_hash=data["id"],
-            height=int(data["height"]),
-            previous_block_hash=data.get("previousblockhash"),
-            timestamp=int(data["timestamp"]),
-            tx_count=int(data["tx_count"]),
-        )
+        return _block(await self._json("GET", f"/block/{block_hash}", not_found=BlockNotFound))
+
+    async def blocks_from(self, start_height: int) -> list[Block]:
+        """Up to ten canonical blocks from ``start_height`` down (Esplora ``GET
+        /blocks/:start_height``, newest first). Raises BlockNotFound above the tip."""
+        return [_block(b) for b in await self._json("GET", f"/blocks/{start_height}", not_found=BlockNotFound)]
 
     async def block_raw(self, block_hash: str) -> bytes:
         """The serialized block (header, tx count, transactions). Raises BlockNotFound."""
@@ -225,3 +223,12 @@ def _as_int(text: str) -> int:
         return int(text.strip())
     except ValueError as exc:
         raise ChainResponseError(f"expected an integer, got {text[:50]!r}") from exc
+
+
+def _block(data: Any) -> Block:
+    """Esplora's ``BlockValue`` reduced to the header summary."""
+    try:
+        return Block(block_hash=data["id"], height=int(data["height"]), previous_block_hash=data.get("previousblockhash"),
+                     timestamp=int(data["timestamp"]), tx_count=int(data["tx_count"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainResponseError(f"malformed block: {exc}") from exc

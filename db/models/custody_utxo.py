@@ -101,6 +101,8 @@ class CustodyUtxo(SQLModel, table=True):
     """Tip height when the row last entered ``seen`` or ``vanished`` (for the reorg window)."""
     payout_signed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
     """On a reserved input: its payout is signed (the books hold its amount as a pending credit)."""
+    reorg_held: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    """A credited deposit's output off the chain: its credit is held (whatever the row's state)."""
     verified_at: datetime | None = timestamptz(nullable=True, default_now=False)
     """Last time reconciliation checked this output against the chain source."""
     created_at: datetime = timestamptz()
@@ -108,7 +110,7 @@ class CustodyUtxo(SQLModel, table=True):
 
 
 class CustodyUtxoTotal(SQLModel, table=True):
-    """The UTXO set summed per bucket (``custody_utxo_bucket``: the state, with ``seen:held``,
+    """The UTXO set summed per bucket (``custody_utxo_bucket``: the state, with ``<state>:held``,
     ``seen:change`` and ``reserved:signed``), kept by a trigger so totals cost one small read."""
 
     __tablename__ = "custody_utxo_totals"

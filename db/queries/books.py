@@ -101,11 +101,26 @@ async def burns_in_progress(session: AsyncSession, *, limit: int) -> Items:
 
 
 async def mints_in_progress(session: AsyncSession, *, limit: int) -> Items:
-    """Pending deposit credits (placed by the guard) on the iSTSi ledger."""
+    """Pending deposit credits (placed by the guard) on the iSTSi ledger whose mint has been
+    submitted to Stellar and not refused: only these can explain supply not booked yet. A
+    credit whose mint never left (or was refused) explains nothing."""
     return await _items(session, (
         "SELECT t.operation_id::text AS ref, t.amount AS amount, t.id AS detail FROM ledger_transfers t "
         "WHERE t.code = 'deposit_credit' AND t.ledger = 2 AND (t.flags & 2) <> 0 "
-        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id)"), limit)
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id) "
+        "AND EXISTS (SELECT 1 FROM chain_submissions s WHERE s.idempotency_key = 'mint:' || t.operation_id "
+        "AND s.status <> 'failed')"), limit)
+
+
+async def mint_in_flight(session: AsyncSession, account_key: str) -> bool:
+    """Whether ``account_key`` (a ``user_istsi`` account) has a pending deposit credit whose
+    mint was submitted to Stellar and not refused (its posting is about to land)."""
+    return bool((await session.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.code = 'deposit_credit' AND t.ledger = 2 "
+        "AND t.credit_account = :key AND (t.flags & 2) <> 0 "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id) "
+        "AND EXISTS (SELECT 1 FROM chain_submissions s WHERE s.idempotency_key = 'mint:' || t.operation_id "
+        "AND s.status <> 'failed'))"), {"key": account_key})).scalar_one())
 
 
 async def user_pending_mints(session: AsyncSession, user_ids: list) -> dict:

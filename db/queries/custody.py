@@ -151,13 +151,21 @@ async def confirmed_above(session: AsyncSession, height: int) -> list[CustodyUtx
 # ---- coin selection ---------------------------------------------------------------------------
 
 async def lock_spendable(session: AsyncSession, *, limit: int = 500) -> list[tuple[CustodyUtxo, int, int]]:
-    """The largest confirmed, unreserved outputs with their ``(branch, derivation index)``,
-    locked for this transaction; rows another payout is choosing right now are skipped
-    (``SKIP LOCKED``). Largest-first coin selection never needs more than the top ``limit``."""
+    """The largest spendable outputs with their ``(branch, derivation index)``, locked for this
+    transaction; rows another payout is choosing right now are skipped (``SKIP LOCKED``).
+
+    Spendable: confirmed, unreserved, backing issued tokens (``held_in`` is ``istsi_backing``, or
+    NULL for change and opening outputs) and not under a reorg hold. A receipt not credited yet
+    (waiting for KYC or confirmations) stays put, so its own deposit can still find it on chain.
+    Largest-first coin selection never needs more than the top ``limit``."""
     stmt = (
         select(CustodyUtxo, CustodyAddress.branch, CustodyAddress.derivation_index)
         .join(CustodyAddress, CustodyAddress.address == CustodyUtxo.address)
-        .where(CustodyUtxo.state == "confirmed")
+        .where(
+            CustodyUtxo.state == "confirmed",
+            CustodyUtxo.reorg_held.is_(False),  # type: ignore[attr-defined]
+            (CustodyUtxo.held_in.is_(None)) | (CustodyUtxo.held_in == "istsi_backing"),  # type: ignore[union-attr]
+        )
         .order_by(CustodyUtxo.value_sats.desc(), CustodyUtxo.outpoint)  # type: ignore[attr-defined]
         .limit(limit)
         .with_for_update(of=CustodyUtxo, skip_locked=True)
@@ -220,11 +228,11 @@ async def totals(session: AsyncSession, *, at_height: int | None = None) -> SetT
         confirmed=v(*confirmed), confirmed_count=sum(rows.get(b, (0, 0))[1] for b in confirmed),
         seen=v("seen", "seen:change"), reserved_signed=v("reserved:signed"), live_change=v("seen:change"),
         available=v("seen", "seen:change", "confirmed", "reserved"),
-    )
+    )  # "*:held" rows (credits on hold after a reorg) are custody's to count again only when they return
 
 
 async def _totals_at(session: AsyncSession, at_height: int) -> SetTotals:
-    on_chain = and_(CustodyUtxo.block_height <= at_height,  # type: ignore[operator]
+    on_chain = and_(CustodyUtxo.block_height <= at_height, ~CustodyUtxo.reorg_held,  # type: ignore[operator]
                     or_(CustodyUtxo.state.in_(("confirmed", "reserved")),  # type: ignore[attr-defined]
                         and_(CustodyUtxo.state == "spent", CustodyUtxo.spent_height > at_height)))  # type: ignore[operator]
     row = (await session.execute(select(

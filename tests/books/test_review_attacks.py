@@ -45,10 +45,11 @@ async def _payout_of(stack: Stack, operation_id: str) -> Payout:
 
 
 async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_output(stack: Stack) -> None:
-    """Coin selection takes *any* confirmed output, including a deposit that is not credited
-    yet (here: waiting for its owner's KYC). The guard then requires that deposit's own output to
-    be ``confirmed`` in the set, which it never is again: the deposit can never be credited and
-    parks at ``needs_attention`` though its BTC is in custody (as the payout's change).
+    """Coin selection took *any* confirmed output, including a deposit that is not credited yet
+    (here: waiting for its owner's KYC). The guard then required that deposit's own output to be
+    ``confirmed`` in the set, which it never was again: the deposit parked at
+    ``needs_attention`` though its BTC was in custody (as the payout's change). Coin selection
+    now spends only outputs that back issued tokens; the uncredited coin stays put.
     """
     alice, bob = await stack.person(), await stack.person(tier=None)
     await stack.deposit(alice, 100_000)
@@ -69,21 +70,14 @@ async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_ou
     wd = response.json()["operation_id"]
     await stack.wait(wd, stage="awaiting_payout_confirmations")
     payout = await _payout_of(stack, wd)
-    chose_bobs = any(i["outpoint"] == f"{txid}:{vout}" for i in payout.inputs)
+    assert not any(i["outpoint"] == f"{txid}:{vout}" for i in payout.inputs), "the payout spent an uncredited receipt"
     await stack.mine(stack.settings.withdrawals.payout_confirmations)
     await stack.wait(wd, status="completed")
 
-    # Bob completes his KYC: his deposit must now be credited (its BTC never left custody's books).
+    # Bob completes his KYC: his deposit is credited (its BTC never left custody).
     await stack.approve_kyc(bob, 2)
     await stack.temporal.get_workflow_handle(dep.workflow_id).signal(KYC_CHANGED_SIGNAL, KycChanged(str(bob.id)))
-    done = await stack.wait(dep.id, status="completed", timeout=30) if not chose_bobs else None
-    if chose_bobs:
-        async def settled():
-            op = await stack.operation(dep.id)
-            return op if op.status == "completed" or op.stage == "needs_attention" else None
-
-        done = await eventually(settled, timeout=60, what=lambda: "bob's deposit completes or parks")
-    assert chose_bobs, "the payout did not pick the uncredited coin; the attack needs it to"
+    done = await stack.wait(dep.id, status="completed", timeout=60)
     assert (done.status, done.stage, done.error) == ("completed", "completed", None), (
         f"bob's deposit is stranded: {done.status}/{done.stage}/{done.error}; "
         f"his output is {(await _row(stack, f'{txid}:{vout}')).state}")
@@ -324,11 +318,11 @@ async def _deep_deposit(stack: Stack, p, sats: int, blocks: int) -> tuple[str, s
 
 async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_coins(stack: Stack) -> None:
     """Alice's withdrawal of 5,500,000 of her 6,000,000 waits for an operator's approval (its
-    hold is on her balance) when her deposit is reorged away. ``reorg_hold`` holds only the
-    *available* 500,000, raises an alert and leaves the withdrawal as it was: the approval then
-    burns her unbacked tokens and pays her out of the honest user's coin. (With the whole
-    credit in the withdrawal the BTC side is booked again on every scan instead, see
-    ``test_review_ledger.py``, and the payout fails on ``custody_btc``'s flag.)"""
+    hold is on her balance) when her deposit is reorged away. ``reorg_hold`` used to hold only
+    the *available* 500,000 and leave the withdrawal as it was: the approval then burned her
+    unbacked tokens and paid her out of the honest user's coin. Now the withdrawal, not burning
+    yet, gives its hold up to the reorg hold (the whole 6,000,000 are held) and its approval
+    fails instead of paying."""
     from domain.roles import Role
 
     honest, alice = await stack.person(), await stack.person()
@@ -347,7 +341,7 @@ async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_c
     await stack.reorg(large, drop_txids=[txid])  # Alice's deposit is gone
     await stack.scan()
     op = await stack.wait(dep, stage="reorg_hold")
-    assert op.meta["reorg_hold"]["held_units"] == 500_000
+    assert op.meta["reorg_hold"]["held_units"] == 6_000_000
     approved = await stack.api.post(f"/api/admin/operations/{wd}/approve", headers=operator.headers,
                                     json={"reason": "looks fine"})
     assert approved.status_code == 202, approved.text

@@ -126,7 +126,7 @@ def test_malformed_transfers_are_refused(transfer: Transfer, result: Result) -> 
 def test_reorg_hold_freezes_the_credit_until_it_returns() -> None:
     book = funded_user(1000)
     book.open([new_account(e.SUSPENSE_ISTSI), new_account(e.REORGED), new_account(e.SUSPENSE_BTC)])
-    hold = e.reorg_hold(OP, USER, "aa:0", held_units=1000, amount_sats=1000, epoch=1)
+    hold = e.reorg_hold(OP, USER, "aa:0", held_units=1000, epoch=1)
     book.post(hold)
     assert book.create_transfers(e.withdrawal_hold("w1", USER, 1)) == [Result.EXCEEDS_CREDITS]
     assert balance(book.accounts[e.CUSTODY]) == 0
@@ -139,12 +139,12 @@ def test_held_tokens_moved_on_chain_carry_their_hold() -> None:
     other = "00000000-0000-0000-0000-000000000002"
     book = funded_user(1000)
     book.open([new_account(k) for k in (e.SUSPENSE_ISTSI, e.REORGED, e.user_istsi(other))])
-    hold = e.reorg_hold(OP, USER, "aa:0", held_units=1000, amount_sats=1000, epoch=1)
+    hold = e.reorg_hold(OP, USER, "aa:0", held_units=1000, epoch=1)
     book.post(hold)
     to = e.user_istsi(other)
-    book.post([*e.reorg_hold_moved(hold[0], "ev1", moved_units=600),
+    book.post([*e.hold_moved(hold[0], "ev1", moved_units=600),
                *e.chain_transfer("ev1", e.user_istsi(USER), to, 600),
-               *e.reorg_hold_arrived(hold[0], "ev1", moved_units=600, to_account=to)])
+               *e.hold_arrived(hold[0], "ev1", moved_units=600, to_account=to)])
     assert book.accounts[to].credit_available == 0
     assert book.accounts[e.user_istsi(USER)].credit_available == 0
     holds = [t for k, t in book.transfers.items() if book.is_open(k) and t.code == "reorg_hold"]

@@ -4,8 +4,10 @@ Revision ID: 0012_books_totals
 Revises: 0011_merge_books_journeys
 
 * ``custody_utxo_totals``: the UTXO set summed per *bucket* (its state, refined where the guard and
-  reconciliation need it: ``seen:held`` a credited deposit off its block, ``seen:change`` a live
-  payout's change, ``reserved:signed`` an input of a signed payout). The trigger
+  reconciliation need it: ``<state>:held`` a credited deposit off its block whose credit is held,
+  ``seen:change`` a live payout's change, ``reserved:signed`` an input of a signed payout).
+* ``custody_utxos.reorg_held``: the row's credit is on hold after a reorg (set by the books' HOLD,
+  cleared when it returns or is written off), whatever the row's state. The trigger
   ``custody_utxo_totals_follow`` moves each row's value between buckets on insert, update and
   delete, in the writing transaction.
 * ``custody_utxos.payout_signed``: set on a payout's reserved inputs when it is signed.
@@ -26,10 +28,10 @@ depends_on: str | Sequence[str] | None = None
 _ZERO = sa.text("0")
 
 UTXO_TOTALS = r"""
-CREATE FUNCTION custody_utxo_bucket(state text, held_in text, change_of uuid, payout_signed boolean)
+CREATE FUNCTION custody_utxo_bucket(state text, reorg_held boolean, change_of uuid, payout_signed boolean)
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT state || CASE
-        WHEN state = 'seen' AND held_in IS NOT DISTINCT FROM 'istsi_backing' THEN '\:held'
+        WHEN reorg_held THEN '\:held'
         WHEN state = 'seen' AND change_of IS NOT NULL THEN '\:change'
         WHEN state = 'reserved' AND payout_signed THEN '\:signed'
         ELSE '' END
@@ -41,10 +43,10 @@ DECLARE
     new_bucket text;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_bucket := custody_utxo_bucket(OLD.state, OLD.held_in, OLD.change_of, OLD.payout_signed);
+        old_bucket := custody_utxo_bucket(OLD.state, OLD.reorg_held, OLD.change_of, OLD.payout_signed);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_bucket := custody_utxo_bucket(NEW.state, NEW.held_in, NEW.change_of, NEW.payout_signed);
+        new_bucket := custody_utxo_bucket(NEW.state, NEW.reorg_held, NEW.change_of, NEW.payout_signed);
     END IF;
     IF TG_OP = 'UPDATE' AND old_bucket = new_bucket AND OLD.value_sats = NEW.value_sats THEN
         RETURN NULL;
@@ -87,6 +89,9 @@ $$;
 def upgrade() -> None:
     op.add_column("custody_utxos", sa.Column("payout_signed", sa.Boolean(), server_default=sa.text("false"),
                                              nullable=False))
+    op.add_column("custody_utxos", sa.Column("reorg_held", sa.Boolean(), server_default=sa.text("false"),
+                                             nullable=False))
+    op.execute("UPDATE custody_utxos SET reorg_held = true WHERE held_in = 'istsi_backing' AND state = 'seen'")
     op.execute("UPDATE custody_utxos u SET payout_signed = true FROM payouts p "
                "WHERE u.reserved_by = p.id AND p.status IN ('signed', 'broadcast')")
     op.create_table(
@@ -111,7 +116,7 @@ def upgrade() -> None:
     op.execute(UTXO_TOTALS)
     op.execute(CODE_TOTALS)
     op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
-               "SELECT custody_utxo_bucket(state, held_in, change_of, payout_signed), SUM(value_sats), count(*) "
+               "SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed), SUM(value_sats), count(*) "
                "FROM custody_utxos GROUP BY 1")
     op.execute("INSERT INTO ledger_code_totals SELECT code, SUM(debits_pending), SUM(debits_posted), "
                "SUM(credits_pending), SUM(credits_posted) FROM ledger_accounts WHERE code = 'pending_receipts' GROUP BY code")
@@ -126,8 +131,9 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER custody_utxo_totals_follow ON custody_utxos")
     op.execute("DROP FUNCTION ledger_code_totals_follow()")
     op.execute("DROP FUNCTION custody_utxo_totals_follow()")
-    op.execute("DROP FUNCTION custody_utxo_bucket(text, text, uuid, boolean)")
+    op.execute("DROP FUNCTION custody_utxo_bucket(text, boolean, uuid, boolean)")
     op.drop_index("ix_custody_utxos_uncredited", table_name="custody_utxos")
     op.drop_table("ledger_code_totals")
     op.drop_table("custody_utxo_totals")
+    op.drop_column("custody_utxos", "reorg_held")
     op.drop_column("custody_utxos", "payout_signed")
