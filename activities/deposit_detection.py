@@ -43,7 +43,7 @@ from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
 from db import ledger
 from db.audit import record_audit
-from db.models import CustodyUtxo, Payout, SystemState, User
+from db.models import CustodyUtxo, Payout, PayoutVersion, SystemState, User
 from db.models.base import utcnow
 from db.queries import custody, operations
 from db.queries.operations import NewDeposit
@@ -113,11 +113,11 @@ class DepositDetection:
     async def _ensure_lookahead(self) -> int:
         """Watch ``GAP_LIMIT`` addresses past the highest used index of each branch."""
         async with transaction(self._sessions) as session:
-            used_change = (await session.execute(select(Payout.change_index))).scalars().all()
+            used_change = await custody.highest_change_index(session)
             for branch in (RECEIVE_BRANCH, CHANGE_BRANCH):
                 watched_top = await custody.highest_index(session, branch=branch)
                 used = await custody.highest_index(session, branch=branch, owned_only=True) if branch == RECEIVE_BRANCH \
-                    else max(used_change, default=-1)
+                    else used_change
                 for index in range(watched_top + 1, used + GAP_LIMIT + 1):
                     await custody.watch_address(session, address=self._wallet.derive(branch, index).address,
                                                 branch=branch, derivation_index=index)
@@ -184,11 +184,15 @@ class DepositDetection:
 
         The set then replaces the opening estimate; the difference goes to ``suspense_btc``.
         """
-        live = list((await session.execute(
-            select(Payout).where(Payout.status.in_(custody.LIVE_PAYOUTS)))).scalars())  # type: ignore[attr-defined]
-        signed = {p.id for p in live if p.status in custody.SIGNED_LIVE_PAYOUTS}
-        inputs = {i["outpoint"]: (p.id, i) for p in live for i in p.inputs}
-        changes = {f"{p.txid}:1": p for p in live if p.id in signed and p.txid and p.change_sats}
+        # A database from before the books has one version per payout (version 0, from the payout).
+        live = {p.id for p in (await session.execute(
+            select(Payout).where(Payout.status.in_(custody.LIVE_PAYOUTS)))).scalars()}  # type: ignore[attr-defined]
+        versions = list((await session.execute(select(PayoutVersion).where(
+            PayoutVersion.payout_id.in_(live), PayoutVersion.status != "abandoned"))).scalars()) if live else []  # type: ignore[attr-defined]
+        signed = {v.payout_id for v in versions if v.status in custody.SIGNED_LIVE_VERSIONS}
+        inputs = {i["outpoint"]: (v.payout_id, v.version, i) for v in versions for i in v.inputs}
+        changes = {f"{v.txid}:{v.change_vout}": v for v in versions
+                   if v.payout_id in signed and v.change_vout is not None and v.change_sats}
         owners = await custody.watched(session, [s.address for s in found])
         listed = {s.outpoint for s in found}
         for s in found:
@@ -196,14 +200,16 @@ class DepositDetection:
             row = {"outpoint": s.outpoint, "txid": txid, "vout": int(vout), "value_sats": s.value_sats,
                    "address": s.address, "block_height": s.block_height, "block_hash": s.block_hash}
             if s.outpoint in changes:
-                await custody.insert_new(session, {**row, "change_of": changes[s.outpoint].id, "state": (
+                made_by = changes[s.outpoint]
+                await custody.insert_new(session, {**row, "change_of": made_by.payout_id,
+                                                   "change_version": made_by.version, "state": (
                     UtxoState.CONFIRMED if s.block_height is not None else UtxoState.SEEN).value,
                     "seen_at_height": None if s.block_height is not None else chain_tip})
                 continue
             if s.outpoint in inputs and s.block_height is not None:
-                payout_id, _ = inputs[s.outpoint]
+                payout_id, version, _ = inputs[s.outpoint]
                 await custody.insert_new(session, {**row, "state": UtxoState.RESERVED.value, "held_in": e.BACKING,
-                                                   "reserved_by": payout_id, "payout_signed": payout_id in signed})
+                                                   "reserved_by": payout_id, "reserved_version": version})
                 continue
             claim = await operations.get_by_outpoint(session, outpoint=s.outpoint)
             is_deposit = claim is not None and claim.operation_type == OperationType.DEPOSIT.value
@@ -214,7 +220,7 @@ class DepositDetection:
                 await custody.insert_new(session, {**row, "state": UtxoState.CONFIRMED.value, "held_in": e.BACKING})
             else:
                 await self._books.sight(session, s, tip_height=chain_tip)
-        for outpoint, (payout_id, spent) in inputs.items():
+        for outpoint, (payout_id, version, spent) in inputs.items():
             if outpoint in listed or payout_id not in signed:
                 continue  # listed above, or the coin of an unsigned payout is gone (its build will notice)
             address = self._wallet.derive(int(spent["branch"]), int(spent["derivation_index"])).address
@@ -224,17 +230,19 @@ class DepositDetection:
             await custody.insert_new(session, {  # spent by the broadcast payout: settled with it
                 "outpoint": outpoint, "txid": txid, "vout": int(vout), "value_sats": int(spent["amount_sats"]),
                 "address": address, "state": UtxoState.RESERVED.value, "held_in": e.BACKING,
-                "reserved_by": payout_id, "payout_signed": True})
-        for outpoint, payout in changes.items():
+                "reserved_by": payout_id, "reserved_version": version})
+        for outpoint, made_by in changes.items():
             if outpoint in listed:
                 continue
-            change = self._wallet.derive(CHANGE_BRANCH, payout.change_index)
+            change = self._wallet.derive(CHANGE_BRANCH, made_by.change_index)
             await custody.watch_address(session, address=change.address, branch=CHANGE_BRANCH,
-                                        derivation_index=payout.change_index)
-            await custody.insert_new(session, {  # signed, not on the chain yet (as _book_signed leaves it)
-                "outpoint": outpoint, "txid": payout.txid, "vout": 1, "value_sats": payout.change_sats,
-                "address": change.address, "state": UtxoState.SEEN.value, "change_of": payout.id,
-                "seen_at_height": chain_tip})
+                                        derivation_index=made_by.change_index)
+            await custody.insert_new(session, {  # signed, not on the chain yet (as the signing leaves it)
+                "outpoint": outpoint, "txid": made_by.txid, "vout": made_by.change_vout,
+                "value_sats": made_by.change_sats, "address": change.address, "state": UtxoState.SEEN.value,
+                "change_of": made_by.payout_id, "change_version": made_by.version, "seen_at_height": chain_tip})
+        for payout_id in live:
+            await custody.sync_payout_signed(session, payout_id)
         set_totals = await custody.totals(session)
         account = await ledger.account(session, e.CUSTODY)
         books_available = account.debits_posted - account.credits_posted - account.credits_pending
@@ -313,13 +321,12 @@ class DepositDetection:
         rows = await custody.get_many(session, [outpoint for outpoint, _ in spends], for_update=True)
         if not rows:
             return
-        payouts = {p.id: p.txid for p in (await session.execute(
-            select(Payout).where(Payout.id.in_([r.reserved_by for r in rows.values() if r.reserved_by])))).scalars()}  # type: ignore[attr-defined]
+        payouts = await custody.payout_txids(session, [r.reserved_by for r in rows.values()])  # every version's
         for outpoint, spender in spends:
             row = rows.get(outpoint)
             if row is None or row.state == UtxoState.SPENT:
                 continue
-            ours = row.reserved_by is not None and payouts.get(row.reserved_by) == spender
+            ours = row.reserved_by is not None and spender in payouts.get(row.reserved_by, ())
             row.state, row.spent_height, row.spent_txid, row.updated_at = UtxoState.SPENT, height, spender, utcnow()
             if not ours:
                 raise_alert("custody_output_spent_outside_the_engine", "a custody output was spent by a transaction "

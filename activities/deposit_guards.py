@@ -52,7 +52,7 @@ async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyV
                                                       e.UNATTRIBUTED])
     supply = accounts.get(e.SUPPLY)
     in_issue = (supply.debits_posted - supply.credits_posted + supply.debits_pending) if supply else 0
-    paying = accounts[e.CUSTODY].credits_pending if e.CUSTODY in accounts else 0
+    paying = accounts[e.UNPAID].debits_pending if e.UNPAID in accounts else 0  # (bumps are the custodian's)
     unpaid = (balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0) - paying
     reorged = balance(accounts[e.REORGED]) if e.REORGED in accounts else 0
     in_flight = accounts[e.IN_FLIGHT].credit_available if e.IN_FLIGHT in accounts else 0

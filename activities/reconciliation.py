@@ -134,6 +134,7 @@ class ReconciliationActivities:
                 "burns": _items(ItemKind.BURN_IN_PROGRESS, await q.burns_in_progress(session, limit=ITEMS_PER_KIND)),
                 "payouts": _items(ItemKind.PAYOUT_IN_FLIGHT,
                                   await q.open_pending_by_code(session, TransferCode.PAYOUT, limit=ITEMS_PER_KIND)),
+                "bumps": _items(ItemKind.FEE_BUMP_IN_FLIGHT, await q.fee_bumps_in_flight(session, limit=ITEMS_PER_KIND)),
             }
 
     def _supply(self, books: dict, on_chain: int) -> Comparison:
@@ -151,8 +152,8 @@ class ReconciliationActivities:
     def _custody_vs_liabilities(self, books: dict, supply_on_chain: int) -> Comparison:
         """Custody outputs against what they must cover: iSTSi on Stellar and unpaid withdrawals,
         plus the BTC the books hold for deposits in flight, users' pending receipts, unattributed
-        receipts and a surplus in suspense (holders' own burns), minus what reorgs took (held
-        credits) and the custodian's own fees.
+        receipts, the custodian's fee reserve and a surplus in suspense (holders' own burns),
+        minus what reorgs took (held credits) and the custodian's own fees.
 
         The expectation is exact, so money in flight cannot mask a shortfall; the only
         tolerance is a mint or burn that landed on Stellar before its posting. A *loss* in
@@ -165,6 +166,7 @@ class ReconciliationActivities:
             supply_on_chain + _credit(codes.get(AccountCode.WITHDRAWALS_UNPAID))
             + _credit(codes.get(AccountCode.DEPOSITS_IN_FLIGHT)) + _credit(codes.get(AccountCode.PENDING_RECEIPTS))
             + _credit(codes.get(AccountCode.UNATTRIBUTED_RECEIPTS)) + max(_credit(codes.get(AccountCode.SUSPENSE_BTC)), 0)
+            + _credit(codes.get(AccountCode.FEE_RESERVE))
             - _debit(codes.get(AccountCode.REORGED_DEPOSITS)) - _debit(codes.get(AccountCode.NETWORK_FEES))
         )
         # BTC in signed payouts leaves the books when they settle: until then it counts as custody's.
@@ -179,7 +181,7 @@ class ReconciliationActivities:
         sample = self.settings.reserves.reconciliation_sample_outputs
         async with self.sessions() as session:
             rows = await custody.least_recently_verified(session, limit=sample) if sample else []
-            payouts = {p: t for p, t in await _payout_txids(session, [r.reserved_by for r in rows if r.reserved_by])}
+            payouts = await custody.payout_txids(session, [r.reserved_by for r in rows])  # every version's
         expected = actual = 0
         checked = []
         for row in rows:
@@ -189,7 +191,7 @@ class ReconciliationActivities:
                 status = await self.esplora.transaction_status(row.txid)
             except TxNotFound:
                 continue  # vanished: the block scanner books it; not this check's to count
-            ours = row.reserved_by is not None and spent.spent and spent.txid == payouts.get(row.reserved_by)
+            ours = row.reserved_by is not None and spent.spent and spent.txid in payouts.get(row.reserved_by, ())
             if status.confirmed and (not spent.spent or ours):
                 actual += row.value_sats
             checked.append(row.outpoint)
@@ -208,7 +210,7 @@ class ReconciliationActivities:
                     run_id=inp.run_id, check_name=c.check.value, user_id=c.user_id, expected_sats=c.expected,
                     actual_sats=c.actual, diff_sats=f.diff_sats, diff_bps=f.diff_bps, severity=f.severity.value,
                 ))
-            for key in ("in_flight", "receipts", "unattributed", "reorgs", "mints", "burns", "payouts"):
+            for key in ("in_flight", "receipts", "unattributed", "reorgs", "mints", "burns", "payouts", "bumps"):
                 for item in books[key]:
                     session.add(ReconciliationItem(run_id=inp.run_id, kind=item.kind.value, reference=item.reference,
                                                    amount_sats=item.amount_sats, detail=item.detail or None))
@@ -227,15 +229,9 @@ class ReconciliationActivities:
                 "books_pending_receipts_sats": _credit(codes.get(AccountCode.PENDING_RECEIPTS)),
                 "books_unattributed_sats": _credit(codes.get(AccountCode.UNATTRIBUTED_RECEIPTS)),
                 "books_reorged_sats": _debit(codes.get(AccountCode.REORGED_DEPOSITS)),
+                "books_fee_reserve_sats": _credit(codes.get(AccountCode.FEE_RESERVE)),
+                "books_network_fees_sats": _debit(codes.get(AccountCode.NETWORK_FEES)),
                 "comparisons": [{"check": c.check.value, "expected": c.expected, "actual": c.actual,
                                  **({"user_id": str(c.user_id)} if c.user_id else {})} for c in comparisons],
             }
 
-
-async def _payout_txids(session, payout_ids):
-    from db.models import Payout
-
-    if not payout_ids:
-        return []
-    rows = await session.execute(select(Payout.id, Payout.txid).where(Payout.id.in_(payout_ids)))  # type: ignore[attr-defined]
-    return list(rows.all())

@@ -26,6 +26,7 @@ from activities import withdrawal_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
 from activities.heartbeats import with_heartbeats
+from activities.payout_books import PayoutBooks
 from activities.withdrawal_support import audit, load_operation
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import ContractError, SorobanError
@@ -33,15 +34,14 @@ from config.settings import Settings
 from db import ledger
 from db.models.base import utcnow
 from db.queries import chain_submissions as submissions
-from db.queries import custody, kyc, limits, system_state
+from db.queries import kyc, limits, system_state
+from db.queries import payouts as pq
 from db.queries import withdrawals as wq
 from db.queries.operations import snapshot as operation_snapshot
 from db.session import transaction
-from domain import entries as e
 from domain.deposits import usage_without
 from domain.limits import InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy, check_operation
 from domain.operations import IllegalTransition, OperationStage, OperationStatus, check_transition
-from domain.utxo_set import UtxoState
 from domain.withdrawals import (
     InsufficientBalance,
     burn_key,
@@ -73,6 +73,7 @@ class WithdrawalActivities:
         self._contracts = contracts
         self._submitter = submitter
         self._policy = LimitPolicy.from_settings(settings.kyc)
+        self._payouts = PayoutBooks(settings)
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [
@@ -264,10 +265,32 @@ class WithdrawalActivities:
             raise soroban_failure(exc) from exc
         return str(record["tx_hash"])
 
+    async def _out_of_payouts(self, session, op) -> None:
+        """Make sure the withdrawal is in no payout that may reach the chain: a queued item is
+        cancelled, an unsigned payout of it is abandoned (its other withdrawals queue again).
+
+        Raises ApplicationError ``withdrawal_state_conflict``: a payout of it was signed.
+        """
+        await pq.lock_batching(session)
+        item = await pq.item_of(session, operation_id=op.id, for_update=True)
+        if item is None or item.status in ("cancelled", "failed"):
+            return
+        if item.status == "queued":
+            item.status, item.updated_at = "cancelled", utcnow()
+            return
+        payout = await pq.get(session, item.payout_id, for_update=True) if item.payout_id else None
+        if payout is None or payout.status != "awaiting_signature" or item.status == "paid":
+            raise _fail("withdrawal_state_conflict", f"payout {payout.txid if payout else ''} is "
+                                                     f"{payout.status if payout else item.status}")
+        first = await pq.version(session, payout.id, 0, for_update=True)
+        assert first is not None
+        item.status, item.payout_id, item.updated_at = "cancelled", None, utcnow()
+        await self._payouts.abandon_version(session, payout, first, reason="its withdrawal was cancelled")
+
     @activity.defn(name=t.RECREDIT)
     async def recredit(self, inp: t.FinishInput) -> None:
-        """After the on-chain cancel: credit the re-minted tokens, abandon an unsent payout, set
-        the final status and audit, in one transaction. Idempotent.
+        """After the on-chain cancel: credit the re-minted tokens, take the withdrawal out of any
+        unsent payout, set the final status and audit, in one transaction. Idempotent.
 
         Raises ApplicationError ``withdrawal_state_conflict`` when a payout was signed: it may be
         on the chain, so nothing is compensated.
@@ -276,14 +299,8 @@ class WithdrawalActivities:
             op = await load_operation(session, inp.operation_id, for_update=True)
             if (op.meta or {}).get("reminted"):
                 return
-            payout = await wq.get_payout(session, operation_id=op.id, for_update=True)
-            if payout is not None and payout.status != "awaiting_signature":
-                raise _fail("withdrawal_state_conflict", f"payout {payout.txid} is {payout.status}")
             before = operation_snapshot(op)
-            if payout is not None:
-                payout.status, payout.updated_at = "abandoned", utcnow()
-                for utxo in await custody.reserved_by(session, payout.id):  # never signed: the coins are free again
-                    utxo.state, utxo.reserved_by, utxo.updated_at = UtxoState.CONFIRMED, None, utcnow()
+            await self._out_of_payouts(session, op)
             balance = await wq.credit_reminted(session, op)
             check_transition(OperationStatus(op.status), OperationStatus(inp.status))
             op.status, op.stage, op.error = inp.status, inp.stage, inp.error
@@ -291,32 +308,39 @@ class WithdrawalActivities:
             audit(session, op, "withdrawal.reminted", before, actor_id=inp.actor_id, reason=inp.reason,
                   extra={"balance": balance})
 
-    async def _settle_payout(self, session, payout, block_height: int | None) -> None:
-        """The payout confirmed: its pending transfers are posted (recipient, miner fee, the
-        user's fee charge), its inputs are spent and its change is confirmed in the UTXO set."""
-        await ledger.post(session, e.payout_confirmed(payout.operation_id, recipient_sats=payout.amount_sats,
-                                                      fee_sats=payout.fee_sats),
-                          token_address=self._settings.soroban.contracts.istsi_token)
-        for utxo in await custody.reserved_by(session, payout.id):
-            if utxo.state != UtxoState.SPENT:
-                utxo.state, utxo.spent_txid, utxo.spent_height = UtxoState.SPENT, payout.txid, block_height
-        for utxo in await custody.change_of(session, payout.id):
-            if utxo.state == UtxoState.SEEN and block_height is not None:
-                utxo.state, utxo.block_height, utxo.seen_at_height = UtxoState.CONFIRMED, block_height, None
+    async def _settle_payout(self, session, op, inp: t.SettleInput) -> None:
+        """The withdrawal's payout confirmed: its own pending transfers are posted (recipient, miner
+        fee share, the user's fee charge). A payout made before batches (whose withdrawal drove it)
+        is settled here too: the UTXO set follows the version that paid ``inp.txid``."""
+        item = await pq.item_of(session, operation_id=op.id, for_update=True)
+        if item is None or item.payout_id is None:
+            return
+        payout = await pq.get(session, item.payout_id)
+        assert payout is not None
+        if payout.status != "confirmed":  # settled by its PayoutWorkflow unless it predates batches
+            payout = await pq.get(session, item.payout_id, for_update=True)
+            assert payout is not None
+            versions = [v for v in await pq.versions(session, payout.id) if v.tx_hex and v.parent_txid == inp.txid]
+            if not versions or inp.block_height is None:
+                raise _fail("withdrawal_state_conflict", f"no signed version of the payout paid {inp.txid}")
+            if payout.status != "confirmed":
+                await self._payouts.settle(session, payout, winner=versions[-1].version,
+                                           block_height=inp.block_height, confirmations=inp.confirmations)
+        await self._payouts.settle_item(session, payout, item)
+        shown = (op.meta or {}).get("payout")
+        if isinstance(shown, dict):  # the txid that confirmed (a bump replaces the first one)
+            op.meta = {**(op.meta or {}), "payout": {**shown, "txid": payout.txid}}
 
     @activity.defn(name=t.SETTLE)
     async def settle(self, inp: t.SettleInput) -> None:
-        """Complete the operation, post the payout in the books, confirm it in the UTXO set and
-        audit, in one transaction (idempotent)."""
+        """Complete the operation, post its payout in the books (and, for a pre-batch payout,
+        confirm it in the UTXO set) and audit, in one transaction (idempotent)."""
         async with transaction(self._sessions) as session:
             op = await load_operation(session, inp.operation_id, for_update=True)
             if op.status == OperationStatus.COMPLETED.value:
                 return
             before = operation_snapshot(op)
-            payout = await wq.get_payout(session, operation_id=op.id, for_update=True)
-            if payout is not None:
-                payout.status, payout.confirmed_height, payout.updated_at = "confirmed", inp.block_height, utcnow()
-                await self._settle_payout(session, payout, inp.block_height)
+            await self._settle_payout(session, op, inp)
             now = utcnow()
             op.status, op.stage, op.error = OperationStatus.COMPLETED.value, OperationStage.COMPLETED.value, None
             op.btc_tx_hash, op.confirmations, op.completed_at, op.updated_at = inp.txid, inp.confirmations, now, now

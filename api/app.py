@@ -19,6 +19,7 @@ from api.routers import (
     admin_audit_logs,
     admin_kyc,
     admin_ledger,
+    admin_payouts,
     admin_system,
     admin_users,
     auth,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     for oversight in (reserves.router, reserves.admin_router, admin_system.router, overview.router):
         api.include_router(oversight)
     api.include_router(withdrawals.router)  # before operations: its /{action} route would shadow ours
+    api.include_router(admin_payouts.router)
     for area in (system_info, deposits, operations, tokens, ws):
         api.include_router(area.router)
     app.include_router(system.index_router)

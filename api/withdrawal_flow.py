@@ -31,6 +31,7 @@ from chains.soroban.errors import SorobanError
 from db.audit import record_audit
 from db.models import Operation
 from db.queries import custody, kyc, operations, system_state
+from db.queries import payouts as pq
 from db.queries import withdrawals as wq
 from db.queries.limits import check_and_hold, usage_entries
 from domain.bitcoin_address import parse_address
@@ -73,6 +74,9 @@ async def request(
     token = settings.soroban.contracts.istsi_token
     check_request(amount_sats=body.token_amount, minimum_sats=settings.withdrawals.minimum_sats,
                   token_address=body.token_address, istsi_token=token)
+    if body.priority == "asap" and not settings.withdrawals.asap_allowed:
+        raise ApiError(422, "asap_not_offered", "withdrawals are paid in batches only; leave priority as batch",
+                       extra={"field": "priority"})
     address = parse_address(body.btc_address, settings.bitcoin.network).address
     if await custody.is_custody_address(session, address):
         raise ApiError(422, "custody_address", "this address belongs to the custody wallet itself: paying it out "
@@ -101,6 +105,7 @@ async def request(
         operation_id=operation_id, user_id=user.id, amount_sats=body.token_amount, btc_address=address,
         stellar_address=user.stellar_address, token_address=token,
         idempotency_key=key or f"withdrawal:{operation_id}", workflow_id=withdrawal_workflow_id(operation_id),
+        payout_priority=body.priority,
     )
     try:
         async with session.begin_nested():
@@ -251,12 +256,25 @@ async def cancel(
 async def submit_signed_psbt(
     session: AsyncSession, state: AppState, principal: Principal, operation_id: uuid.UUID, psbt: str
 ) -> str:
-    """Hand an externally signed PSBT to the workflow; returns the payout txid.
+    """Hand an externally signed PSBT for this withdrawal's payout to the workflow that collects
+    its signatures (the batch's ``PayoutWorkflow``; the withdrawal's own before batches);
+    returns the payout txid.
 
     Raises:
-        ApiError: 404; 409 ``not_awaiting_signature``; 422 ``invalid_signed_psbt``.
+        ApiError: 404; 409 ``not_awaiting_signature``, ``duplicate_signature``,
+            ``signer_already_signed``; 422 ``invalid_signed_psbt``.
     """
+    from api import payout_flow
+    from api.schemas.payouts import SignaturesIn
+
     op = await _withdrawal(session, operation_id)
+    item = await pq.item_of(session, operation_id=op.id)
+    payout = await pq.get(session, item.payout_id) if item is not None and item.payout_id else None
+    if payout is None:
+        raise ApiError(409, "not_awaiting_signature", "this withdrawal's payout is not built yet")
+    if payout.operation_id is None:  # a batch: its PayoutWorkflow takes the signatures
+        accepted = await payout_flow.submit_signatures(session, state, principal, payout.id, SignaturesIn(psbt=psbt))
+        return accepted.txid
     return await _update(state, op, WithdrawalWorkflow.submit_signed_psbt,
                          SignedPsbtInput(str(op.id), psbt, str(principal.user.id)),
                          update_id=f"signed-psbt-{op.id}-{uuid.uuid4().hex[:8]}", refused="not_awaiting_signature")

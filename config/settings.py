@@ -160,18 +160,33 @@ class BitcoinSettings(BaseModel):
     min_confirmations: int = Field(6, ge=1)
     large_deposit_threshold_sats: int = Field(100_000_000, gt=0)
     large_deposit_confirmations: int = Field(6, ge=1)
-    #: Public BIP84 account descriptor of the custody wallet (no private keys), multipath
-    #: ``wpkh([fp/84'/1'/0']tpub…/<0;1>/*)``; or a file holding it (development bootstraps one).
+    #: Public account descriptor of the custody wallet (no private keys), multipath: single key
+    #: ``wpkh([fp/84'/1'/0']tpub…/<0;1>/*)`` (BIP 84) or a quorum
+    #: ``wsh(sortedmulti(M,[fp1/48'/1'/0'/2']tpub1…/<0;1>/*,…))`` (BIP 48/383/389); or a file
+    #: holding it (development bootstraps a single-key one).
     custody_descriptor: str = ""
     custody_descriptor_file: Path | None = None
+    #: ``hot``: the engine holds one key of the descriptor (``signing_secret``) and signs with it
+    #: (test networks only); ``external``: it holds none (mainnet). Other signatures of a quorum
+    #: come from external signers through the admin API.
     signer: Literal["hot", "external"] = "hot"
     #: Extended private key (tprv) of the hot signer; from the environment or a secret file only.
     signing_secret: SecretStr | None = None
     signing_secret_file: Path | None = None
+    #: Master fingerprints (8 hex digits) of the descriptor keys held by external signers (people,
+    #: HSMs) who sign through the admin API; empty: every key the hot signer does not hold.
+    external_signer_fingerprints: list[str] = []
     fee_rate_floor_sat_vb: int = Field(1, ge=1)
     fee_rate_cap_sat_vb: int = Field(100, ge=1)
     fee_target_blocks: int = Field(3, ge=1)
     dust_limit_sats: int = Field(546, ge=1)
+    #: A payout still unconfirmed this many blocks after its broadcast is bumped (0: only by hand).
+    fee_bump_after_blocks: int = Field(3, ge=0)
+    #: Confirmation target of a bump's fee rate (``fee-estimates``), within the fee cap.
+    fee_bump_target_blocks: int = Field(1, ge=1)
+    #: ``rbf``: replace the payout (BIP 125), falling back to CPFP from the change when the
+    #: replacement is impossible or refused; ``cpfp``: always a child paying for the payout.
+    fee_bump_method: Literal["rbf", "cpfp"] = "rbf"
     request_timeout_seconds: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0)
 
@@ -295,6 +310,12 @@ class WithdrawalSettings(BaseModel):
     activity_max_attempts: int = Field(8, ge=1)
     #: Start-to-close timeout of one withdrawal activity attempt (chain calls also heartbeat).
     activity_timeout_seconds: float = Field(60.0, gt=0)
+    #: A payout batch closes this long after its oldest withdrawal joined it (domain/payout_batches.py).
+    batch_interval_seconds: float = Field(600.0, gt=0)
+    #: ... or at once when it holds this many withdrawals (one output each).
+    batch_max_outputs: int = Field(100, ge=1, le=250)
+    #: A withdrawal may ask to be paid at once in a transaction of its own, bearing its whole fee.
+    asap_allowed: bool = True
 
 
 class LoggingSettings(BaseModel):

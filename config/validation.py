@@ -135,7 +135,8 @@ def check_settings(s: Settings) -> list[str]:
     """Return one line per problem in ``s`` (empty when valid).
 
     Every environment: passphrase matches the Stellar network, Bitcoin and Stellar are both
-    mainnet or both test networks, fee floor <= cap, CORS never ``*`` with credentials.
+    mainnet or both test networks, fee floor <= cap, CORS never ``*`` with credentials, the
+    custody descriptor parses for the network and the signer settings can meet its quorum.
     Production also refuses published or short (< 32 bytes) JWT secrets and sandbox chains.
     """
     problems = _network_problems(s)
@@ -148,9 +149,14 @@ def check_settings(s: Settings) -> list[str]:
         problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
     problems.extend(_kyc_key_problems(s))
     problems.extend(_reserves_problems(s))
-    from domain.withdrawals import minimum_floor_sats  # pure; imported late to keep config first
+    from chains.bitcoin.setup import custody_problems  # imported late to keep config first
+    from domain.withdrawals import minimum_floor_sats
 
-    if s.withdrawals.minimum_sats < minimum_floor_sats(s.bitcoin.fee_rate_cap_sat_vb, s.bitcoin.dust_limit_sats):
+    custody, custody_lines = custody_problems(s.bitcoin)
+    problems.extend(custody_lines)
+    script = {"custody": custody} if custody is not None else {}
+    floor = minimum_floor_sats(s.bitcoin.fee_rate_cap_sat_vb, s.bitcoin.dust_limit_sats, **script)
+    if s.withdrawals.minimum_sats < floor:
         problems.append("config: withdrawals.minimum_sats: below the worst-case fee at the fee cap plus dust")
     if s.app_env == "production":
         problems.extend(_production_problems(s))

@@ -9,8 +9,12 @@ not by the number of round trips:
 4. ``token_balances`` equals its ``user_istsi`` account (balance and reserved), row for row;
 5. every resolving transfer resolves a pending one, at most once (the unique index says so);
 6. the custody UTXO set equals the books' ``custody_btc`` (net of payouts being signed);
-7. ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi);
-8. the running totals (``custody_utxo_totals``, ``ledger_code_totals``) equal their rows.
+7. ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi) except for holders' own burns;
+8. each signed, unsettled payout has every one of its withdrawals pending in the books (recipient
+   and fee share), exactly what the payout spends for them;
+9. the UTXO set counts the change of one version of each payout at most (replacements and CPFP
+   children never double the change).
+10. the running totals (``custody_utxo_totals``, ``ledger_code_totals``) equal their rows.
 
 The chain checks (UTXO set vs Esplora, supply vs Stellar, custody ≥ liabilities) are
 reconciliation's; ``custody ledger check`` runs them too (``cli/ledger.py``).
@@ -118,7 +122,7 @@ async def check_books(session: AsyncSession) -> CheckReport:
     rows = (await session.execute(text(
         """
         SELECT COALESCE(a.bucket, t.bucket), COALESCE(a.v, 0), COALESCE(t.value_sats, 0)
-        FROM (SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed) AS bucket, SUM(value_sats) AS v
+        FROM (SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed, block_height) AS bucket, SUM(value_sats) AS v
               FROM custody_utxos GROUP BY 1) a
         FULL OUTER JOIN custody_utxo_totals t ON t.bucket = a.bucket
         WHERE COALESCE(a.v, 0) <> COALESCE(t.value_sats, 0)
@@ -144,4 +148,22 @@ async def check_books(session: AsyncSession) -> CheckReport:
     backing, supply = int(row[0] or 0), int(row[1] or 0)
     report.expect("istsi_backing equals istsi_supply", [] if backing == supply else [
         f"backing {backing} sats vs supply {supply} units"])
+    rows = (await session.execute(text(
+        """
+        SELECT p.id, p.amount_sats, COALESCE(SUM(t.amount), 0)
+        FROM payouts p
+        JOIN payout_items i ON i.payout_id = p.id
+        LEFT JOIN ledger_transfers t ON t.id IN ('payout:' || i.operation_id, 'payout-fee:' || i.operation_id)
+             AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id)
+        WHERE p.status IN ('signed', 'broadcast') AND i.status = 'batched'
+        GROUP BY p.id, p.amount_sats
+        HAVING COALESCE(SUM(t.amount), 0) <> p.amount_sats
+        """))).all()
+    report.expect("each signed payout's withdrawals are pending in the books", [
+        f"payout {r[0]}: spends {r[1]} sats for its withdrawals, {r[2]} sats pending" for r in rows])
+    rows = (await session.execute(text(
+        "SELECT change_of, count(DISTINCT change_version) FROM custody_utxos "
+        "WHERE change_of IS NOT NULL AND state IN ('seen', 'confirmed') GROUP BY change_of "
+        "HAVING count(DISTINCT change_version) > 1"))).all()
+    report.expect("one version's change per payout", [f"payout {r[0]}: change of {r[1]} versions counted" for r in rows])
     return report

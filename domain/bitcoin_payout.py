@@ -1,7 +1,8 @@
 """Payout arithmetic (pure): dust limits, transaction size, fee rate bounds, coin selection.
 
 Amounts are integer satoshis, fee rates integer sat/vB, sizes virtual bytes (vB) or
-weight units (WU, 4 WU = 1 vB). The custody wallet is BIP 84, so every input is P2WPKH.
+weight units (WU, 4 WU = 1 vB). Inputs are P2WPKH unless a caller passes the custody script's
+input weight (:mod:`domain.custody_script`: P2WSH multisig custody).
 
 Exception tree::
 
@@ -112,10 +113,16 @@ def min_output_sats(script_type: ScriptType, dust_limit_sats: int = DUST_LIMIT_S
     return max(DUST_THRESHOLD_SATS[script_type], dust_limit_sats)
 
 
-def estimate_vsize(n_inputs: int, output_types: Sequence[ScriptType]) -> int:
-    """Upper bound of the virtual size (vB) of a tx with ``n_inputs`` P2WPKH inputs. Source: BIP 141 weight."""
-    weight = TX_OVERHEAD_WU + n_inputs * P2WPKH_INPUT_WU
-    weight += sum(4 * (8 + 1 + _OUTPUT_SCRIPT_BYTES[t]) for t in output_types)
+def output_vbytes(script_type: ScriptType) -> int:
+    """Size of one output in vB (value 8 + script length 1 + script; non-witness, so exact)."""
+    return 8 + 1 + _OUTPUT_SCRIPT_BYTES[script_type]
+
+
+def estimate_vsize(n_inputs: int, output_types: Sequence[ScriptType], *, input_weight_wu: int = P2WPKH_INPUT_WU) -> int:
+    """Upper bound of the virtual size (vB) of a tx with ``n_inputs`` inputs of ``input_weight_wu``
+    each (P2WPKH by default) and the given outputs. Source: BIP 141 weight."""
+    weight = TX_OVERHEAD_WU + n_inputs * input_weight_wu
+    weight += sum(4 * output_vbytes(t) for t in output_types)
     return -(-weight // 4)
 
 

@@ -21,7 +21,11 @@ account                     normal  meaning
 ``withdrawals_unpaid``      credit  Withdrawals burned but not yet paid out in BTC. Pending debits: the
                                     payout is signed and on its way.
 ``network_fees``            debit   Miner fees paid out of custody (debits) and recovered from users who
-                                    withdrew (credits); the balance is what the custodian paid itself.
+                                    withdrew (credits) or paid from the fee reserve (fee bumps); the
+                                    balance is what the custodian paid itself.
+``fee_reserve``             credit  The custodian's own BTC in custody, set aside for the network fees it
+                                    bears (fee bumps): funded by assigning a receipt to it; never
+                                    overdrawn, so a bump never spends the users' BTC.
 ``reorged_deposits``        debit   BTC of credited deposits whose output left the chain (a receivable
                                     while the deposit may confirm again).
 ``suspense_btc``            either  Operator corrections and written-off amounts: every entry needs a person.
@@ -42,7 +46,8 @@ iSTSi ledger (who holds the tokens the engine issued):
 Identities the books keep by construction: each ledger's debits equal its credits (pending and
 posted apart); ``istsi_backing`` (BTC) equals ``istsi_supply`` (iSTSi); and the accounts that owe
 users (``istsi_backing`` + ``withdrawals_unpaid`` + ``deposits_in_flight`` + ``pending_receipts``)
-are covered by ``custody_btc`` unless a reorg or a correction says otherwise.
+are covered by ``custody_btc`` unless a reorg or a correction says otherwise (``fee_reserve`` is the
+custodian's own, on top).
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class AccountCode(StrEnum):
     ISTSI_BACKING = "istsi_backing"
     WITHDRAWALS_UNPAID = "withdrawals_unpaid"
     NETWORK_FEES = "network_fees"
+    FEE_RESERVE = "fee_reserve"
     REORGED_DEPOSITS = "reorged_deposits"
     SUSPENSE_BTC = "suspense_btc"
     ISTSI_SUPPLY = "istsi_supply"
@@ -103,6 +109,7 @@ KINDS: dict[AccountCode, AccountKind] = {
     AccountCode.ISTSI_BACKING: AccountKind(LedgerId.BTC, Side.CREDIT, _DMNEC),
     AccountCode.WITHDRAWALS_UNPAID: AccountKind(LedgerId.BTC, Side.CREDIT, _DMNEC),
     AccountCode.NETWORK_FEES: AccountKind(LedgerId.BTC, Side.DEBIT, _NONE),
+    AccountCode.FEE_RESERVE: AccountKind(LedgerId.BTC, Side.CREDIT, _DMNEC),
     AccountCode.REORGED_DEPOSITS: AccountKind(LedgerId.BTC, Side.DEBIT, _CMNED),
     AccountCode.SUSPENSE_BTC: AccountKind(LedgerId.BTC, Side.EITHER, _NONE),
     AccountCode.ISTSI_SUPPLY: AccountKind(LedgerId.ISTSI, Side.DEBIT, _CMNED),
@@ -174,6 +181,11 @@ class TransferCode(StrEnum):
     """BTC to the miners."""
     FEE_CHARGE = "fee_charge"
     """The withdrawing user's share of the miner fee, recovered from the withdrawal."""
+    FEE_BUMP = "fee_bump"
+    """The extra fee of a replacement (RBF) or child (CPFP) of a stuck payout: the custodian's,
+    paid from the fee reserve; pending from signing, posted if that version confirms."""
+    FEE_RESERVE_FUNDING = "fee_reserve_funding"
+    """The custodian's own BTC in custody (a receipt) assigned to the fee reserve."""
     CHAIN_TRANSFER = "chain_transfer"
     """An iSTSi transfer on Stellar the engine did not make (holder to holder)."""
     CHAIN_BURN = "chain_burn"

@@ -15,6 +15,11 @@ The life of the money, step by step::
     withdrawal hold (pending) → burn (hold posted + backing → unpaid) → payout signed (pending)
                → payout confirmed (posted, fee booked) ; before the burn: hold voided ;
                after the burn, if never signed: re-minted
+    batch      one transaction pays many withdrawals: each keeps its own payout transfers
+               (recipient + its fee share, ``domain.payout_batches``)
+    fee bump   each replacement or child: its extra fee pending (custody → network_fees, paid
+               from the fee reserve) → posted for the versions up to the one that confirmed,
+               voided for the others
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ UNATTRIBUTED = account_key(AccountCode.UNATTRIBUTED_RECEIPTS)
 BACKING = account_key(AccountCode.ISTSI_BACKING)
 UNPAID = account_key(AccountCode.WITHDRAWALS_UNPAID)
 FEES = account_key(AccountCode.NETWORK_FEES)
+FEE_RESERVE = account_key(AccountCode.FEE_RESERVE)
 REORGED = account_key(AccountCode.REORGED_DEPOSITS)
 SUSPENSE_BTC = account_key(AccountCode.SUSPENSE_BTC)
 SUPPLY = account_key(AccountCode.ISTSI_SUPPLY)
@@ -277,6 +283,33 @@ def payout_confirmed(operation_id: OpId, *, recipient_sats: int, fee_sats: int) 
 def payout_abandoned(operation_id: OpId, *, recipient_sats: int, fee_sats: int) -> list[Transfer]:
     """A signed payout that provably never reached the chain is voided."""
     return [resolve(t, post=False) for t in payout_signed(operation_id, recipient_sats=recipient_sats, fee_sats=fee_sats)]
+
+
+def payout_fee_bump(payout_id: uuid.UUID | str, version: int, *, extra_fee_sats: int) -> list[Transfer]:
+    """Version ``version`` of payout ``payout_id`` (a replacement or a CPFP child) is signed: the
+    fee it adds leaves custody to the miners, pending until a version confirms. It is the
+    custodian's expense (``network_fees``), paid from the ``fee_reserve``: the reserve's balance
+    flag refuses a bump the reserve cannot pay, so a bump never spends the users' BTC. The users'
+    fee shares are never touched (no second charge)."""
+    pid = str(payout_id)
+    return [
+        Transfer(f"payout-bump:{pid}:{version}", FEES, CUSTODY, extra_fee_sats, BTC, TransferCode.FEE_BUMP, PENDING),
+        Transfer(f"bump-reserve:{pid}:{version}", FEE_RESERVE, FEES, extra_fee_sats, BTC, TransferCode.FEE_BUMP, PENDING),
+    ]
+
+
+def payout_fee_bump_resolved(payout_id: uuid.UUID | str, version: int, *, extra_fee_sats: int,
+                             confirmed: bool) -> list[Transfer]:
+    """Posted when the version that confirmed is ``version`` or a later one (its fee includes
+    this extra), voided otherwise (that fee was never paid)."""
+    return [resolve(t, post=confirmed) for t in payout_fee_bump(payout_id, version, extra_fee_sats=extra_fee_sats)]
+
+
+def fee_reserve_funding(outpoint: str, amount_sats: int, *, taken_from: str = UNATTRIBUTED) -> list[Transfer]:
+    """The custodian's own BTC received at ``outpoint`` (booked to ``taken_from``, normally
+    unattributed receipts) is assigned to the fee reserve."""
+    return [Transfer(f"fee-reserve-funding:{outpoint}", taken_from, FEE_RESERVE, amount_sats, BTC,
+                     TransferCode.FEE_RESERVE_FUNDING)]
 
 
 # ---- iSTSi moved on Stellar by holders ---------------------------------------------------------

@@ -75,6 +75,8 @@ class OperationStage(StrEnum):
     RESERVING = "reserving"
     AWAITING_APPROVAL = "awaiting_approval"
     BURNING = "burning"
+    AWAITING_BATCH = "awaiting_batch"
+    """Burned; waiting for the next payout batch to close (``domain.payout_batches``)."""
     SIGNING = "signing"
     PAYING_OUT = "paying_out"
     AWAITING_PAYOUT_CONFIRMATIONS = "awaiting_payout_confirmations"

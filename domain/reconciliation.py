@@ -51,6 +51,9 @@ class ItemKind(StrEnum):
     """A withdrawal being burned: the tokens may be gone before the books post the burn."""
     PAYOUT_IN_FLIGHT = "payout_in_flight"
     """A payout signed or broadcast, not yet confirmed."""
+    FEE_BUMP_IN_FLIGHT = "fee_bump_in_flight"
+    """The extra fee of a payout's replacement or CPFP child, signed, not yet confirmed (it is
+    posted if that version confirms, voided if an earlier one does)."""
     REORG_HOLD = "reorg_hold"
     """A credited deposit whose BTC left the chain; its credit is held until it returns."""
     SUSPENSE = "suspense"

@@ -8,6 +8,10 @@ States (``custody_utxos.state``)::
       │   ╲      ▼
       └──── vanished (not in a block and not in the mempool)
 
+    superseded: the change of a payout version that a later version replaced; it exists only
+    if that version confirms (settlement then makes it confirmed), so it is never counted, and
+    two versions' change is never counted at once.
+
 An output is *owned* while seen, confirmed or reserved. ``held_in`` is the ledger account its
 receipt credited; once its deposit is credited it moves to ``istsi_backing``. The decisions
 below follow docs/DESIGN.md §3 "money in flight is not a discrepancy": an uncredited output that leaves
@@ -29,6 +33,7 @@ class UtxoState(StrEnum):
     RESERVED = "reserved"
     SPENT = "spent"
     VANISHED = "vanished"
+    SUPERSEDED = "superseded"
 
 
 OWNED = (UtxoState.SEEN, UtxoState.CONFIRMED, UtxoState.RESERVED)
@@ -101,10 +106,11 @@ class RowView:
 def decide(row: RowView, view: ChainView, *, tip_height: int, reorg_window_blocks: int) -> Move:
     """The move for ``row`` given what the chain says now (``view``).
 
-    A credited deposit's output is followed in every state but ``spent``: one a payout has
-    reserved (or spent, until the scanner undid the spend) is as unbacked off the chain as any.
+    A credited deposit's output is followed in every state but ``spent`` and ``superseded``: one
+    a payout has reserved (or spent, until the scanner undid the spend) is as unbacked off the
+    chain as any. Superseded change (of a replaced payout version) is the payout flow's.
     """
-    if row.state == UtxoState.SPENT:
+    if row.state in (UtxoState.SPENT, UtxoState.SUPERSEDED):
         return Move.NOTHING
     if row.credited and row.attributable and not row.change:
         if view == ChainView.CONFIRMED:

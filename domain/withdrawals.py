@@ -38,6 +38,7 @@ from domain.bitcoin_payout import (
     estimate_vsize,
     min_output_sats,
 )
+from domain.custody_script import P2WPKH_CUSTODY, CustodyScript
 from domain.errors import DomainError
 from domain.operations import OperationStage
 
@@ -101,14 +102,17 @@ class UserCancel:
     reason: str = ""
 
 
-def worst_case_fee_sats(fee_rate_cap_sat_vb: int) -> int:
-    """Fee (sats) of a payout with :data:`WORST_CASE_INPUTS` inputs, a P2TR recipient and change, at the cap."""
-    return fee_rate_cap_sat_vb * estimate_vsize(WORST_CASE_INPUTS, [_WORST_RECIPIENT, ScriptType.P2WPKH])
+def worst_case_fee_sats(fee_rate_cap_sat_vb: int, *, custody: CustodyScript = P2WPKH_CUSTODY) -> int:
+    """Fee (sats) of a payout with :data:`WORST_CASE_INPUTS` custody inputs, a P2TR recipient and
+    a change output of the custody script (:mod:`domain.custody_script`), at the cap."""
+    return fee_rate_cap_sat_vb * estimate_vsize(WORST_CASE_INPUTS, [_WORST_RECIPIENT, custody.output_type],
+                                                input_weight_wu=custody.input_weight_wu)
 
 
-def minimum_floor_sats(fee_rate_cap_sat_vb: int, dust_limit_sats: int = DUST_LIMIT_SATS) -> int:
+def minimum_floor_sats(fee_rate_cap_sat_vb: int, dust_limit_sats: int = DUST_LIMIT_SATS, *,
+                       custody: CustodyScript = P2WPKH_CUSTODY) -> int:
     """The lowest ``withdrawals.minimum_sats`` that always leaves the recipient a non-dust output."""
-    return worst_case_fee_sats(fee_rate_cap_sat_vb) + dust_limit_sats
+    return worst_case_fee_sats(fee_rate_cap_sat_vb, custody=custody) + dust_limit_sats
 
 
 def needs_approval(amount_sats: int, threshold_sats: int) -> bool:

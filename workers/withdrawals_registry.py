@@ -1,4 +1,5 @@
-"""What the worker runs for withdrawals (issue 8): the workflow and its two activity classes."""
+"""What the worker runs for withdrawals (issues 8 and 17): the withdrawal workflow, the payout
+workflow (one batch transaction and its versions) and their activity classes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from activities.withdrawal_payouts import PayoutActivities
 from activities.withdrawals import WithdrawalActivities
+from workflows.payout import PayoutWorkflow
 from workflows.withdrawal import WithdrawalWorkflow
 
 if TYPE_CHECKING:
     from workers.registry import WorkerDeps
 
-WORKFLOWS: list[type] = [WithdrawalWorkflow]
+WORKFLOWS: list[type] = [WithdrawalWorkflow, PayoutWorkflow]
 
 
 def activities(deps: WorkerDeps) -> list[Callable[..., Any]]:

@@ -3,19 +3,25 @@
 Stages: received → kyc_check (pause switch, tier, limits, on-chain approval; waits while paused)
 → reserving (the hold in ``reserved_balance``) → awaiting_approval (amounts at or above the
 threshold; an operator approves or rejects, the approval timeout cancels) → burning (router
-``execute_token_withdrawal``, exactly once) → signing (build + sign and store the payout, or wait
-for an external signed PSBT) → paying_out (broadcast the stored bytes) →
-awaiting_payout_confirmations → settling (router ``complete_withdrawal``, then balances,
+``execute_token_withdrawal``, exactly once) → awaiting_batch (queued for the next payout batch,
+``join_payout_batch``) → signing (the batch's PSBT waits for its quorum) → paying_out →
+awaiting_payout_confirmations (``PayoutWorkflow`` broadcasts, follows, bumps and settles the
+batch) → settling (router ``complete_withdrawal`` with the txid that confirmed, then the books,
 operation and audit in one transaction) → completed.
 
+Before patch ``payout-batches`` a withdrawal built, signed and broadcast a payout of its own
+(signing → paying_out → awaiting_payout_confirmations); histories of that path still replay.
+
 Compensation: before the burn, a refusal, rejection, timeout or cancel releases the hold. A
-payout that cannot be built or signed after the burn cancels the withdrawal on chain (re-mint)
-and credits the tokens back (stage compensating). Once a payout is signed nothing is compensated:
-trouble parks the step at ``needs_attention`` and an operator's ``cancel`` is refused.
+payout that cannot be built or signed after the burn, and a cancel (operator or user) before the
+batch is signed, take the withdrawal out of its batch and cancel it on chain (re-mint), crediting
+the tokens back (stage compensating). Once a payout is signed nothing is compensated: trouble
+parks the step at ``needs_attention`` and an operator's ``cancel`` is refused.
 
 Messages: update ``decide`` (validated: awaiting approval, reason given, approver is not the
 requester) and signal ``decide_signal`` for the Temporal UI; update ``cancel_by_user`` (before
-the burn); update ``submit_signed_psbt`` (external signer); signals ``retry``/``cancel``
+the burn, or while the batch is not signed); update ``submit_signed_psbt`` (external signer of
+the pre-batch path; batches take signatures on ``PayoutWorkflow``); signals ``retry``/``cancel``
 (``OperatorControl``); query ``get_state``.
 """
 
@@ -29,6 +35,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import payout_types as pt
     from activities import withdrawal_types as t
     from domain.operations import OperationStage as S
     from domain.operations import OperationStatus
@@ -42,6 +49,8 @@ CHAIN_START_TO_CLOSE = timedelta(minutes=10)
 CHAIN_HEARTBEAT = timedelta(seconds=5)
 #: Terminal projection writes retry until Postgres answers: giving up would leave a wrong row.
 FINAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+#: Patch: the payout is a batch's (join_payout_batch) instead of one of the withdrawal's own.
+PAYOUT_BATCHES = "payout-batches"
 
 
 class _Ended(Exception):
@@ -69,6 +78,7 @@ class WithdrawalWorkflow(OperatorControl):
         self._accepting = False
         self._signed = False
         self._row_parked = False
+        self._batch_cancellable = False
 
     @workflow.run
     async def run(self, inp: t.WithdrawalInput) -> t.WithdrawalResult:
@@ -79,6 +89,14 @@ class WithdrawalWorkflow(OperatorControl):
             await self._before_burn(ref)
         except _Ended as ended:
             await self._release(ended)
+            return await self._result()
+        if workflow.patched(PAYOUT_BATCHES):
+            try:
+                depth = await self._join_batch(ref)
+            except (_Ended, OperatorCancelled) as stopped:
+                await self._compensate(ref, stopped)
+                return await self._result()
+            await self._complete_and_settle(ref, depth)
             return await self._result()
         try:
             await self._prepare_payout(ref)
@@ -182,6 +200,100 @@ class WithdrawalWorkflow(OperatorControl):
             if not self._signed:
                 assert self._action is not None
                 raise OperatorCancelled(self._action[1])
+
+    # ---- after the burn, in a batch ----------------------------------------------------------------
+    _BATCH_STAGES = {pt.QUEUED: S.AWAITING_BATCH, pt.AWAITING_SIGNATURE: S.SIGNING, pt.SIGNED: S.PAYING_OUT,
+                     pt.BROADCAST: S.AWAITING_PAYOUT_CONFIRMATIONS}
+
+    def _cancel_asked(self) -> bool:
+        return self._user_cancel is not None or (self._action is not None and self._action[0] == "cancel")
+
+    async def _join_batch(self, ref: t.OperationRef) -> pt.ItemState:
+        """Queue for a batch and follow it until the payout settled; returns the settled state.
+
+        Raises:
+            _Ended: the payout cannot include this withdrawal (``payout_failed``), or the user
+                cancelled before the batch was signed.
+            OperatorCancelled: an operator cancelled before the batch was signed.
+        """
+        plan = self._plan_()
+        known: str | None = None
+        self._batch_cancellable = True
+        while True:
+            try:
+                state: pt.ItemState = await self._call(pt.JOIN_BATCH, pt.JoinInput(ref.operation_id, known),
+                                                       pt.ItemState, fail_on=(t.PAYOUT_UNBUILDABLE,))
+            except ActivityError as err:
+                self._batch_cancellable = False
+                raise _Ended(OperationStatus.FAILED, "payout_failed") from err
+            except OperatorCancelled as cancelled:  # the step was parked and an operator gave it up
+                self._action = ("cancel", cancelled.action)
+                await self._leave_batch(ref)
+                continue
+            known = state.payout_id or known
+            if state.status == pt.FAILED:
+                self._batch_cancellable = False
+                raise _Ended(OperationStatus.FAILED, "payout_failed")
+            if state.status == pt.CANCELLED:  # taken out of its batch (by a compensation elsewhere)
+                self._batch_cancellable = False
+                raise _Ended(OperationStatus.CANCELLED, "cancelled_by_operator")
+            if state.status not in (pt.QUEUED, pt.AWAITING_SIGNATURE):
+                self._batch_cancellable, self._parked = False, False
+            if state.txid and state.txid != self.btc_txid and state.status in (pt.BROADCAST, pt.CONFIRMED):
+                self.btc_txid = state.txid
+                if workflow.info().typed_search_attributes.get(sa.STAGE) is not None:
+                    workflow.upsert_search_attributes([sa.BTC_TXID.value_set(state.txid)])
+            if state.status == pt.CONFIRMED:
+                return state
+            stage = self._BATCH_STAGES.get(state.status, S.AWAITING_BATCH)
+            if stage != self.stage or state.confirmations != self.confirmations:
+                self.confirmations = state.confirmations
+                await self._stage(stage, confirmations=state.confirmations if stage == S.AWAITING_PAYOUT_CONFIRMATIONS
+                                  else None, required=plan.payout_confirmations if stage ==
+                                  S.AWAITING_PAYOUT_CONFIRMATIONS else None)
+            pause = plan.poll_interval_seconds
+            if state.status == pt.QUEUED and state.due_in_seconds is not None:
+                pause = max(pause, min(state.due_in_seconds, 4 * pause))  # a fuller batch may close sooner
+            if self._batch_cancellable:
+                self._parked, self._action = True, None  # waiting for the batch: a cancel is taken
+            try:
+                await workflow.wait_condition(lambda: self._batch_cancellable and self._cancel_asked(),
+                                              timeout=timedelta(seconds=pause))
+            except TimeoutError:
+                continue
+            await self._leave_batch(ref)
+
+    async def _leave_batch(self, ref: t.OperationRef) -> None:
+        """A cancel before the batch is signed: leave it, then end cancelled (compensated)."""
+        user, action = self._user_cancel, self._action
+        actor = user.user_id if user else (action[1].operator_id if action else None)
+        reason = user.reason if user else (action[1].reason if action else "")
+        self._parked = False
+        left: pt.LeaveResult = await self._must(pt.LEAVE_BATCH, pt.LeaveInput(ref.operation_id, reason or "", actor),
+                                                pt.LeaveResult)
+        if not left.left:  # signed meanwhile: the payout goes out, the cancel is refused
+            self._batch_cancellable, self._user_cancel, self._action = False, None, None
+            await self._update(t.OperationUpdate(ref.operation_id, audit_action="withdrawal.cancel_refused",
+                                                 actor_id=actor, reason=reason))
+            return
+        self._batch_cancellable = False
+        if user is not None:
+            raise _Ended(OperationStatus.CANCELLED, "cancelled_by_user", user.user_id, user.reason)
+        assert action is not None
+        raise OperatorCancelled(action[1])
+
+    async def _complete_and_settle(self, ref: t.OperationRef, settled: pt.ItemState) -> None:
+        """The batch settled: complete on chain with the txid that confirmed, then the books."""
+        await self._stage(S.SETTLING)
+        assert settled.txid is not None
+        self.btc_txid, self.confirmations = settled.txid, settled.confirmations
+        await self._must(t.COMPLETE_ON_CHAIN, t.CompleteInput(ref.operation_id, settled.txid), str, chain=True)
+        await workflow.execute_activity(
+            t.SETTLE, t.SettleInput(ref.operation_id, settled.txid, settled.confirmations, settled.block_height),
+            start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
+        )
+        self.status = OperationStatus.COMPLETED.value
+        self.set_stage(S.COMPLETED)
 
     async def _compensate(self, ref: t.OperationRef, stopped: Exception) -> None:
         """Cancel on chain (re-mint) and credit back; never after a payout was signed."""
@@ -352,7 +464,8 @@ class WithdrawalWorkflow(OperatorControl):
         assert self._inp is not None
         if request.user_id != self._inp.user_id:
             raise ValueError("only the requester may cancel a withdrawal")
-        if self._burn_started or self._user_cancel is not None or OperationStatus(self.status).is_final:
+        if (self._burn_started and not self._batch_cancellable) or self._user_cancel is not None \
+                or OperationStatus(self.status).is_final:
             raise ValueError("the withdrawal can no longer be cancelled")
 
     @workflow.update

@@ -27,7 +27,7 @@ from api.schemas.withdrawals import (
     WithdrawalAccepted,
     WithdrawalRequest,
 )
-from db.queries import withdrawals as wq
+from db.queries import payouts as pq
 from domain.withdrawals import DecisionKind
 
 router = APIRouter(tags=["withdrawals"])
@@ -104,23 +104,24 @@ async def reject_withdrawal(
 
 @router.get("/admin/operations/{operation_id}/payout", responses={**ROLE_RESPONSES, **_NOT_FOUND})
 async def get_payout(operation_id: uuid.UUID, operator: OperatorAuth, session: SessionDep) -> PayoutOut:
-    """The stored payout: PSBT to sign (external signer), txid, amounts and status."""
-    row = await wq.get_payout(session, operation_id=operation_id)
+    """The withdrawal's payout: its batch's PSBT (to sign), txid, its output, fee share and status."""
+    row = await pq.withdrawal_payout(session, operation_id=operation_id)
     if row is None:
         raise ApiError(404, "payout_not_found", "this operation has no payout yet")
-    return PayoutOut.of(row)
+    return PayoutOut.of(operation_id, row)
 
 
 @router.post(
     "/admin/operations/{operation_id}/signed-psbt",
     status_code=status.HTTP_202_ACCEPTED,
     responses={**ROLE_RESPONSES, **_NOT_FOUND, **_UNAVAILABLE,
-               409: {"description": "not_awaiting_signature"},
-               422: {"description": "invalid_signed_psbt (other inputs/outputs, missing or bad signatures)"}},
+               409: {"description": "not_awaiting_signature, duplicate_signature, signer_already_signed"},
+               422: {"description": "invalid_signed_psbt (other inputs/outputs, foreign, missing or bad signatures)"}},
 )
 async def submit_signed_psbt(
     operation_id: uuid.UUID, body: SignedPsbtIn, operator: OperatorAuth, session: SessionDep, state: StateDep,
 ) -> SignedPsbtAccepted:
-    """The external signer's PSBT; checked against the stored payout, then broadcast by the workflow."""
+    """An external signer's PSBT for this withdrawal's payout (its batch's); checked and merged,
+    broadcast once the quorum signed (``POST /api/admin/payouts/{id}/signatures`` says more)."""
     txid = await withdrawal_flow.submit_signed_psbt(session, state, operator, operation_id, body.psbt)
     return SignedPsbtAccepted(operation_id=operation_id, txid=txid)

@@ -17,6 +17,19 @@ class StageChange(BaseModel):
     at: datetime
 
 
+class PayoutShare(BaseModel):
+    """A withdrawal's part of the payout (batch) that pays it: its output (``vout`` of ``txid``),
+    what its recipient receives and its share of the network fee (own output's size plus an equal
+    share of the transaction's overhead). Amounts in satoshis, rate in sat/vB."""
+
+    payout_id: uuid.UUID
+    txid: str | None
+    fee_share_sats: int | None
+    recipient_sats: int | None
+    fee_rate_sat_vb: int | None
+    batch_outputs: int | None
+
+
 class OperationOut(BaseModel):
     """One operation (the Postgres projection of its workflow). Amounts in satoshis, depths in blocks."""
 
@@ -46,6 +59,8 @@ class OperationOut(BaseModel):
     completed_at: datetime | None
     stages: list[StageChange] | None = None
     """Each stage the operation went through, oldest first (single-operation reads only)."""
+    payout: PayoutShare | None = None
+    """A withdrawal's payout once built: its fee share and what its recipient receives."""
 
     @classmethod
     def of(cls, op: Operation) -> OperationOut:
@@ -58,6 +73,7 @@ class OperationOut(BaseModel):
             stellar_address=meta.get("stellar_address"), workflow_id=op.workflow_id, error=op.error,
             waiting_for=op.waiting_for, waiting_reason=meta.get("wait_reason") if op.waiting_for else None,
             created_at=op.created_at, updated_at=op.updated_at, completed_at=op.completed_at,
+            payout=PayoutShare(**meta["payout"]) if isinstance(meta.get("payout"), dict) else None,
         )
 
 

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.amounts import Sats
-from db.models import Operation, Payout
+from db.models import Operation
+from db.queries.payouts import WithdrawalPayout
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 
 
 class WithdrawalRequest(BaseModel):
     """``POST /api/integration/token-withdrawal``: burn ``token_amount`` iSTSi, receive BTC at
-    ``btc_address``. The network fee comes out of the amount (README, "Withdrawals")."""
+    ``btc_address``. The network fee comes out of the amount (README, "Withdrawals"): in a batch,
+    your output's share of it."""
 
     model_config = ConfigDict(extra="forbid")
 
     token_amount: Sats("iSTSi base units to redeem (1 unit = 1 satoshi; 1 to 2,100,000,000,000,000), a JSON integer")
     btc_address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=14, max_length=100)]
     token_address: str | None = Field(None, description="Must be the configured iSTSi contract when given")
+    priority: Literal["batch", "asap"] = Field(
+        "batch", description="batch: paid with the next batch, sharing the fee; asap: paid at once in a "
+                             "transaction of its own, bearing its whole fee")
 
 
 class WithdrawalAccepted(BaseModel):
@@ -75,22 +80,29 @@ class SignedPsbtAccepted(BaseModel):
 
 
 class PayoutOut(BaseModel):
-    """The stored payout of a withdrawal (for operators and external signers). Amounts in sats."""
+    """A withdrawal's payout (for operators and external signers). Amounts in sats: the recipient
+    receives ``amount_sats``, the withdrawal's fee share is ``fee_sats``; ``psbt`` is the payout
+    version shown (the batch's PSBT to sign while it awaits signatures)."""
 
     operation_id: uuid.UUID
+    payout_id: uuid.UUID
     status: str
-    txid: str
+    txid: str | None
+    vout: int | None
     recipient_address: str
     amount_sats: int
     fee_sats: int
     fee_rate_sat_vb: int
+    batch_outputs: int
+    version: int
     change_sats: int
     psbt: str
 
     @classmethod
-    def of(cls, row: Payout) -> PayoutOut:
+    def of(cls, operation_id: uuid.UUID, row: WithdrawalPayout) -> PayoutOut:
         return cls(
-            operation_id=row.operation_id, status=row.status, txid=row.txid, recipient_address=row.recipient_address,
-            amount_sats=row.amount_sats, fee_sats=row.fee_sats, fee_rate_sat_vb=row.fee_rate_sat_vb,
+            operation_id=operation_id, payout_id=row.payout_id, status=row.status, txid=row.txid, vout=row.vout,
+            recipient_address=row.recipient_address, amount_sats=row.amount_sats, fee_sats=row.fee_sats,
+            fee_rate_sat_vb=row.fee_rate_sat_vb, batch_outputs=row.batch_outputs, version=row.version,
             change_sats=row.change_sats, psbt=row.psbt,
         )

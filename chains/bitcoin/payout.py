@@ -1,6 +1,14 @@
-"""Build an unsigned payout PSBT from custody UTXOs (BIP 174), with change on the internal chain.
+"""Build unsigned payout PSBTs from custody UTXOs (BIP 174 creator and updater roles), with change
+on the internal chain: one withdrawal (:func:`build_payout`), a batch (:func:`build_transaction`
+with a :class:`domain.payout_batches.BatchPlan`'s outputs), its BIP 125 replacement (the same
+inputs and outputs, a smaller change) and a CPFP child (spending the change back to custody).
 
-The flow a withdrawal takes::
+Every input carries its ``witness_utxo``, its BIP 32 derivations (every cosigner key of a
+multisig) and, for P2WSH, its ``witness_script``; the full previous transaction
+(``non_witness_utxo``) is added when given, as hardware signers require for segwit v0. Every
+input signals replaceability (nSequence 0xfffffffd, BIP 125).
+
+The flow a single withdrawal takes::
 
     utxos = await collect_custody_utxos(esplora, wallet, receive_indexes=..., change_indexes=...)
     rate = clamp_fee_rate((await esplora.fee_estimates()).rates_sat_vb, target_blocks=..., floor_sat_vb=..., cap_sat_vb=...)
@@ -11,7 +19,7 @@ The flow a withdrawal takes::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from embit.psbt import PSBT, DerivationPath
@@ -138,18 +146,57 @@ def build_payout_for_plan(
     outputs = [PayoutOutput(recipient.script_pubkey, plan.amount_sats)]
     if plan.change_sats:
         outputs.append(PayoutOutput(wallet.derive(CHANGE_BRANCH, change_index).script_pubkey, plan.change_sats))
+    psbt = build_transaction(wallet, inputs=plan.inputs, outputs=outputs,
+                             change_vout=1 if plan.change_sats else None, change_index=change_index)
+    return UnsignedPayout(psbt.to_string(), plan, tuple(outputs), recipient.address, change_index)
+
+
+def build_transaction(
+    wallet: CustodyWallet,
+    *,
+    inputs: Sequence[SpendableUtxo],
+    outputs: Sequence[PayoutOutput],
+    change_vout: int | None,
+    change_index: int,
+    previous_txs: Mapping[str, str] | None = None,
+) -> PSBT:
+    """The unsigned PSBT spending ``inputs`` (custody outputs) to ``outputs`` in that order.
+
+    Args:
+        change_vout: index in ``outputs`` of the change (internal chain ``change_index``), if any.
+        previous_txs: ``txid -> raw hex`` of the transactions the inputs spend, added as
+            ``non_witness_utxo`` (optional).
+
+    Source: BIP 174 (creator/updater), BIP 141/143 (witness script), BIP 125 (RBF).
+    """
     tx = Transaction(
         version=2,
-        vin=[TransactionInput(bytes.fromhex(u.txid), u.vout, sequence=RBF_SEQUENCE) for u in plan.inputs],
+        vin=[TransactionInput(bytes.fromhex(u.txid), u.vout, sequence=RBF_SEQUENCE) for u in inputs],
         vout=[TransactionOutput(o.amount_sats, Script(o.script_pubkey)) for o in outputs],
         locktime=0,
     )
     psbt = PSBT(tx)
-    for psbt_in, utxo in zip(psbt.inputs, plan.inputs, strict=True):
+    for psbt_in, utxo in zip(psbt.inputs, inputs, strict=True):
         key = wallet.derive(utxo.branch, utxo.derivation_index)
         psbt_in.witness_utxo = TransactionOutput(utxo.amount_sats, Script(key.script_pubkey))
-        psbt_in.bip32_derivations[key.public_key] = DerivationPath(key.fingerprint, list(key.path))
-    if plan.change_sats:
+        if key.witness_script is not None:
+            psbt_in.witness_script = Script(key.witness_script)
+        for origin in key.keys:
+            psbt_in.bip32_derivations[origin.public_key] = DerivationPath(origin.fingerprint, list(origin.path))
+        raw = (previous_txs or {}).get(utxo.txid)
+        if raw is not None:
+            psbt_in.non_witness_utxo = Transaction.parse(bytes.fromhex(raw))
+    if change_vout is not None:
         change = wallet.derive(CHANGE_BRANCH, change_index)
-        psbt.outputs[1].bip32_derivations[change.public_key] = DerivationPath(change.fingerprint, list(change.path))
-    return UnsignedPayout(psbt.to_string(), plan, tuple(outputs), recipient.address, change_index)
+        assert outputs[change_vout].script_pubkey == change.script_pubkey
+        out = psbt.outputs[change_vout]
+        if change.witness_script is not None:
+            out.witness_script = Script(change.witness_script)
+        for origin in change.keys:
+            out.bip32_derivations[origin.public_key] = DerivationPath(origin.fingerprint, list(origin.path))
+    return psbt
+
+
+def psbt_txid(psbt_b64: str) -> str:
+    """Txid of a PSBT's transaction (segwit: fixed before any signature)."""
+    return PSBT.from_string(psbt_b64).tx.txid().hex()

@@ -1,10 +1,14 @@
-"""Input signature verification for the spends the engine makes (P2WPKH, P2TR key path).
+"""Input signature verification for the spends the engine makes (P2WPKH, P2WSH multisig, P2TR key path).
 
 Used by the external signer to check a returned PSBT (the Esplora sandbox judges
 transactions with Bitcoin Core's libbitcoinkernel instead). Hashing and curve work are embit's; this module applies the rules:
 
 * P2WPKH (BIP 141/143): empty scriptSig, witness ``[sig+hashtype, pubkey33]``, HASH160(pubkey)
   equals the program, ECDSA signature (strict DER, low S) over the BIP 143 digest.
+* P2WSH M-of-N ``OP_CHECKMULTISIG`` (BIP 141/143): empty scriptSig, witness
+  ``[<empty>, sig1..sigM, witness script]``, SHA256(witness script) equals the program, the
+  script is ``OP_M <key>×N OP_N OP_CHECKMULTISIG``, and the signatures verify against the keys
+  in script order (``OP_CHECKMULTISIG`` semantics: each key is tried once, in order).
 * P2TR key path (BIP 341): empty scriptSig, witness ``[sig64]`` or ``[sig64+hashtype]``,
   BIP 340 Schnorr signature by the output key over the BIP 341 digest.
 
@@ -60,6 +64,8 @@ def verify_input(tx: Transaction, index: int, prevouts: Sequence[TransactionOutp
     try:
         if kind == "p2wpkh":
             _verify_p2wpkh(tx, index, script, prevouts[index].value, items)
+        elif kind == "p2wsh":
+            _verify_p2wsh_multisig(tx, index, script, prevouts[index].value, items)
         elif kind == "p2tr":
             _verify_p2tr_key_path(tx, index, prevouts, items)
         else:
@@ -82,6 +88,62 @@ def _verify_p2wpkh(tx: Transaction, index: int, script: Script, value: int, item
     digest = tx.sighash_segwit(index, code, value, sighash=signature[-1])
     if not PublicKey.parse(pubkey).verify(Signature.parse(signature[:-1]), digest):
         raise InvalidSpend(index, "signature does not verify (BIP 143)")
+
+
+def multisig_keys(witness_script: bytes) -> tuple[int, list[bytes]]:
+    """``(M, [33-byte keys])`` of an ``OP_M <key>×N OP_N OP_CHECKMULTISIG`` script.
+
+    Raises:
+        ValueError: any other script.
+    """
+    if len(witness_script) < 37 or witness_script[-1] != 0xAE:
+        raise ValueError("not a multisig script")
+    m, n = witness_script[0] - 0x50, witness_script[-2] - 0x50
+    if not 1 <= m <= n <= 16 or len(witness_script) != 3 + 34 * n:
+        raise ValueError("not a multisig script")
+    keys = []
+    for i in range(n):
+        push = witness_script[1 + 34 * i: 1 + 34 * (i + 1)]
+        if push[0] != 33:
+            raise ValueError("multisig keys must be compressed")
+        keys.append(push[1:])
+    return m, keys
+
+
+def verify_v0_signature(tx: Transaction, index: int, script_code: bytes, value: int, pubkey: bytes,
+                        signature: bytes) -> bool:
+    """True when ``signature`` (DER + SIGHASH_ALL) by ``pubkey`` signs input ``index`` spending a
+    segwit v0 output of ``value`` sats whose script code is ``script_code`` (the witness script
+    of a P2WSH output, the P2PKH template of a P2WPKH one): the BIP 143 digest."""
+    tx.clear_cache()
+    if not signature or signature[-1] != 0x01:
+        return False
+    try:
+        digest = tx.sighash_segwit(index, Script(script_code), value, sighash=0x01)
+        return PublicKey.parse(pubkey).verify(Signature.parse(signature[:-1]), digest)
+    except (EmbitError, ValueError):
+        return False
+
+
+def _verify_p2wsh_multisig(tx: Transaction, index: int, script: Script, value: int, items: list[bytes]) -> None:
+    if len(items) < 3 or items[0] != b"":
+        raise InvalidSpend(index, "P2WSH multisig witness must be [<empty>, signatures..., witness script]")
+    witness_script, signatures = items[-1], items[1:-1]
+    if hashes.sha256(witness_script) != script.data[2:]:
+        raise InvalidSpend(index, "witness script does not match the witness program")
+    try:
+        m, keys = multisig_keys(witness_script)
+    except ValueError as exc:
+        raise InvalidSpend(index, str(exc)) from exc
+    if len(signatures) != m:
+        raise InvalidSpend(index, f"{len(signatures)} signatures for a {m}-of-{len(keys)} script")
+    remaining = list(keys)
+    for signature in signatures:
+        while remaining and not verify_v0_signature(tx, index, witness_script, value, remaining[0], signature):
+            remaining.pop(0)
+        if not remaining:
+            raise InvalidSpend(index, "signatures do not verify against the script's keys in order (BIP 143)")
+        remaining.pop(0)
 
 
 def _verify_p2tr_key_path(tx: Transaction, index: int, prevouts: Sequence[TransactionOutput], items: list[bytes]) -> None:

@@ -1,4 +1,6 @@
-"""Building the Bitcoin side from configuration: Esplora client, custody wallet, signer.
+"""Building the Bitcoin side from configuration: Esplora client, custody wallet, signer, and the
+start-up check of the custody settings (:func:`custody_problems`, run by ``custody check-config``
+and every process through ``config.validation``).
 
 Also bootstraps a random development wallet (regtest/signet/testnet only) so ``custody dev``
 needs no keys from the user; its private key goes to a 0600 file, never into the config.
@@ -11,12 +13,13 @@ from pathlib import Path
 
 from embit import bip32
 
-from chains.bitcoin.errors import WalletError
+from chains.bitcoin.errors import SignerError, WalletError
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.signers import ExternalSigner, HotSigner, Signer
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import BitcoinSettings
 from domain.bitcoin_address import Network, embit_network
+from domain.custody_script import CustodyScript
 
 _COIN_TYPE = {"mainnet": 0, "testnet": 1, "signet": 1, "regtest": 1}
 
@@ -40,6 +43,64 @@ def custody_descriptor(settings: BitcoinSettings) -> str:
     raise WalletError("bitcoin.custody_descriptor is not configured", code="descriptor_missing")
 
 
+def _configured_descriptor(settings: BitcoinSettings) -> str | None:
+    try:
+        return custody_descriptor(settings)
+    except WalletError:
+        return None  # not configured yet (development bootstraps it at start)
+
+
+def _wallet_reason(exc: WalletError) -> str:
+    if str(exc).startswith("unparseable descriptor"):
+        return "not a descriptor: expected wpkh(KEY/<0;1>/*) or wsh(sortedmulti(M,KEY1/<0;1>/*,...)) (BIP 380-389)"
+    return str(exc)
+
+
+def custody_problems(settings: BitcoinSettings) -> tuple[CustodyScript | None, list[str]]:
+    """The custody descriptor's script and one line per problem of the custody settings.
+
+    Refused: a descriptor that does not parse or is not ``wpkh``/``wsh(sortedmulti)``; keys or
+    origins of another network; the hot signer on mainnet; a hot secret that matches no key or
+    more than one; external signer fingerprints that name no key of the descriptor; and a
+    quorum the signers cannot meet (the hot signer holds at most one key, the external signers
+    one each). Lines name keys, never values.
+    """
+    problems = []
+    if settings.signer == "hot" and settings.network == "mainnet":
+        problems.append("config: bitcoin.signer: the hot signer is refused on mainnet; use external signers")
+    text = _configured_descriptor(settings)
+    if text is None:
+        return None, problems
+    try:
+        wallet = CustodyWallet(text, Network(settings.network))
+    except WalletError as exc:
+        problems.append(f"config: bitcoin.custody_descriptor: {_wallet_reason(exc)}")
+        return None, problems
+    fingerprints = [k.fingerprint.hex() for k in wallet.account_keys]
+    listed = {f.strip().lower() for f in settings.external_signer_fingerprints}
+    if listed - set(fingerprints):
+        problems.append("config: bitcoin.external_signer_fingerprints: names a key that is not in "
+                        "bitcoin.custody_descriptor")
+    hot_key: int | None = None
+    secret = signing_secret(settings) if settings.signer == "hot" and settings.network != "mainnet" else None
+    if secret is not None:
+        try:
+            hot_key = HotSigner(secret, wallet).key_index
+        except SignerError as exc:
+            problems.append(f"config: bitcoin.signing_secret: {exc}")
+    hot = 1 if settings.signer == "hot" else 0
+    if listed:
+        own = fingerprints[hot_key] if hot_key is not None else None
+        external = len(listed & set(fingerprints) - {own})
+    else:
+        external = len(fingerprints) - hot
+    if hot + external < wallet.threshold:
+        problems.append(
+            f"config: bitcoin.signer: the custody quorum of {wallet.threshold} signatures cannot be met: the hot "
+            f"signer holds at most one key and {external} external signer(s) are configured")
+    return wallet.script, problems
+
+
 def custody_wallet(settings: BitcoinSettings) -> CustodyWallet:
     return CustodyWallet(custody_descriptor(settings), Network(settings.network))
 
@@ -53,7 +114,8 @@ def signing_secret(settings: BitcoinSettings) -> str | None:
 
 
 def payout_signer(settings: BitcoinSettings, wallet: CustodyWallet) -> Signer:
-    """``HotSigner`` (test networks, secret configured) or ``ExternalSigner``.
+    """``HotSigner`` (test networks, secret configured; one key of the descriptor) or
+    ``ExternalSigner`` (no key: every signature comes through the admin API).
 
     Raises:
         SignerError: hot signer asked for on mainnet, or its key does not match the wallet.

@@ -9,7 +9,7 @@ from db.models.deposit_address import DepositAddress
 from db.models.kyc_record import KycRecord
 from db.models.ledger import LedgerAccount, LedgerCodeTotal, LedgerTransfer
 from db.models.operation import Operation
-from db.models.payout import Payout
+from db.models.payout import Payout, PayoutItem, PayoutSignature, PayoutVersion
 from db.models.rate_limit_counter import RateLimitCounter
 from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationItem, ReconciliationRun
 from db.models.reserve_proof import ReserveProof, ReserveProofLeaf, ReserveProofLevel
@@ -34,6 +34,9 @@ __all__ = [
     "LedgerTransfer",
     "Operation",
     "Payout",
+    "PayoutItem",
+    "PayoutSignature",
+    "PayoutVersion",
     "RateLimitCounter",
     "ReconciliationDiscrepancy",
     "ReconciliationItem",

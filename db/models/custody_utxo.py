@@ -9,8 +9,11 @@ branches), so the block scanner can tell custody outputs from all others with on
     seen (unconfirmed, or its block was orphaned) → confirmed (at block_height)
         → reserved (coin selection of a payout) → spent (at spent_height)
     seen | confirmed → vanished (left the chain; may come back as seen or confirmed)
+    seen (change of a payout version) → superseded (a later version replaced it)
 
-Change outputs enter as ``seen`` when their payout is signed, before broadcast. ``held_in``
+Change outputs enter as ``seen`` when their payout version is signed, before broadcast; the
+change of the version a later one replaces becomes ``superseded`` (and comes back only if that
+version is the one that confirms), so two versions' change are never counted at once. ``held_in``
 names the ledger account the output's value is booked against (its receipt's credit side), and
 ``epoch`` counts reorg round trips so every return books under a fresh transfer id.
 """
@@ -38,7 +41,7 @@ from sqlmodel import Field, SQLModel
 
 from db.models.base import timestamptz
 
-UTXO_STATES = ("seen", "confirmed", "reserved", "spent", "vanished")
+UTXO_STATES = ("seen", "confirmed", "reserved", "spent", "vanished", "superseded")
 _STATES = ", ".join(f"'{s}'" for s in UTXO_STATES)
 
 
@@ -87,10 +90,14 @@ class CustodyUtxo(SQLModel, table=True):
         default=None, sa_column=Column(UUID(as_uuid=True), ForeignKey("payouts.id"), nullable=True)
     )
     """The payout whose coin selection took this output."""
+    reserved_version: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """The payout version that took it (a bump may add inputs, a CPFP child spends change)."""
     change_of: uuid.UUID | None = Field(
         default=None, sa_column=Column(UUID(as_uuid=True), ForeignKey("payouts.id"), nullable=True)
     )
     """For change outputs: the payout that creates it."""
+    change_version: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """For change outputs: the payout version whose transaction creates it."""
     held_in: str | None = Field(default=None, sa_column=Column(String, nullable=True))
     """Ledger account its receipt credited (``deposits_in_flight``, ``pending_receipts:<user>`` …);
     NULL for change (booked with its payout)."""

@@ -89,6 +89,16 @@ async def open_pending_by_code(session: AsyncSession, code: str, *, limit: int) 
         "GROUP BY COALESCE(t.operation_id::text, t.id)"), limit, code=code)
 
 
+async def fee_bumps_in_flight(session: AsyncSession, *, limit: int) -> Items:
+    """Extra fees of signed payout versions not yet settled (per payout): the custodian's, from
+    the fee reserve; ``detail`` lists the versions' transfers."""
+    return await _items(session, (
+        "SELECT split_part(t.id, ':', 2) AS ref, SUM(t.amount) AS amount, string_agg(t.id, ',') AS detail "
+        "FROM ledger_transfers t WHERE t.code = 'fee_bump' AND t.debit_account = 'network_fees' "
+        "AND (t.flags & 2) <> 0 AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = t.id) "
+        "GROUP BY split_part(t.id, ':', 2)"), limit)
+
+
 async def burns_in_progress(session: AsyncSession, *, limit: int) -> Items:
     """Withdrawal holds whose burn has been submitted to Stellar but not yet posted."""
     return await _items(session, (

@@ -15,13 +15,15 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import CustodyAddress, CustodyUtxo, CustodyUtxoTotal, ScannedBlock
+from db.models import CustodyAddress, CustodyUtxo, CustodyUtxoTotal, Payout, PayoutVersion, ScannedBlock
 from db.models.base import utcnow
 
 OWNED_STATES = ("seen", "confirmed", "reserved")
 #: Payouts whose transaction exists and may still reach the chain (their inputs are spoken for).
 LIVE_PAYOUTS = ("awaiting_signature", "signed", "broadcast")
 SIGNED_LIVE_PAYOUTS = ("signed", "broadcast")
+#: Versions whose signed transaction may reach the chain.
+SIGNED_LIVE_VERSIONS = ("signed", "broadcast", "replaced")
 
 
 # ---- watched addresses ------------------------------------------------------------------------
@@ -129,8 +131,10 @@ async def to_check(session: AsyncSession, *, limit: int) -> list[CustodyUtxo]:
 
 
 async def least_recently_verified(session: AsyncSession, *, limit: int) -> list[CustodyUtxo]:
-    """Owned confirmed rows to re-check against the chain source (reconciliation's sample)."""
-    stmt = select(CustodyUtxo).where(CustodyUtxo.state.in_(("confirmed", "reserved"))).order_by(  # type: ignore[attr-defined]
+    """Owned confirmed rows to re-check against the chain source (reconciliation's sample); a
+    reserved row off a block (a payout's unconfirmed change that a CPFP child spends) is not one."""
+    stmt = select(CustodyUtxo).where(CustodyUtxo.state.in_(("confirmed", "reserved")),  # type: ignore[attr-defined]
+                                     CustodyUtxo.block_height.is_not(None)).order_by(  # type: ignore[union-attr]
         CustodyUtxo.verified_at.asc().nulls_first(), CustodyUtxo.outpoint  # type: ignore[union-attr]
     ).limit(limit)
     return list((await session.execute(stmt)).scalars())
@@ -150,12 +154,22 @@ async def confirmed_above(session: AsyncSession, height: int) -> list[CustodyUtx
 
 # ---- coin selection ---------------------------------------------------------------------------
 
+async def sync_payout_signed(session: AsyncSession, payout_id: uuid.UUID) -> None:
+    """Set ``payout_signed`` on the outputs ``payout_id`` reserved: true while a version at or
+    after the one that took the output is signed and may reach the chain (the books then hold
+    its amount as a pending credit). Call after any change of the payout's versions."""
+    await session.execute(text(
+        "UPDATE custody_utxos u SET payout_signed = EXISTS (SELECT 1 FROM payout_versions v "
+        "WHERE v.payout_id = u.reserved_by AND v.version >= COALESCE(u.reserved_version, 0) "
+        "AND v.status IN ('signed', 'broadcast', 'replaced')) WHERE u.reserved_by = :p"), {"p": payout_id})
+
+
 async def lock_spendable(session: AsyncSession, *, limit: int = 500) -> list[tuple[CustodyUtxo, int, int]]:
     """The largest spendable outputs with their ``(branch, derivation index)``, locked for this
     transaction; rows another payout is choosing right now are skipped (``SKIP LOCKED``).
 
-    Spendable: confirmed, unreserved, backing issued tokens (``held_in`` is ``istsi_backing``, or
-    NULL for change and opening outputs) and not under a reorg hold. A receipt not credited yet
+    Spendable: confirmed, unreserved, custody's own (``held_in`` is ``istsi_backing`` or
+    ``fee_reserve``, or NULL for change) and not under a reorg hold. A receipt not credited yet
     (waiting for KYC or confirmations) stays put, so its own deposit can still find it on chain.
     Largest-first coin selection never needs more than the top ``limit``."""
     stmt = (
@@ -164,7 +178,7 @@ async def lock_spendable(session: AsyncSession, *, limit: int = 500) -> list[tup
         .where(
             CustodyUtxo.state == "confirmed",
             CustodyUtxo.reorg_held.is_(False),  # type: ignore[attr-defined]
-            (CustodyUtxo.held_in.is_(None)) | (CustodyUtxo.held_in == "istsi_backing"),  # type: ignore[union-attr]
+            (CustodyUtxo.held_in.is_(None)) | CustodyUtxo.held_in.in_(("istsi_backing", "fee_reserve")),  # type: ignore[union-attr]
         )
         .order_by(CustodyUtxo.value_sats.desc(), CustodyUtxo.outpoint)  # type: ignore[attr-defined]
         .limit(limit)
@@ -183,6 +197,32 @@ async def change_of(session: AsyncSession, payout_id: uuid.UUID) -> list[Custody
     return list((await session.execute(stmt)).scalars())
 
 
+async def payout_txids(session: AsyncSession, payout_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, set[str]]:
+    """Every transaction of each payout (all versions: parents and CPFP children), by payout id."""
+    wanted = {p for p in payout_ids if p is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(select(PayoutVersion.payout_id, PayoutVersion.txid).where(
+        PayoutVersion.payout_id.in_(wanted)))  # type: ignore[attr-defined]
+    found: dict[uuid.UUID, set[str]] = {}
+    for payout_id, txid in rows.all():
+        found.setdefault(payout_id, set()).add(txid)
+    return found
+
+
+async def live_payout_inputs(session: AsyncSession) -> dict[str, uuid.UUID]:
+    """``outpoint -> payout id`` of the inputs of every version of a payout not yet settled."""
+    rows = await session.execute(select(PayoutVersion.payout_id, PayoutVersion.inputs).join(
+        Payout, Payout.id == PayoutVersion.payout_id).where(Payout.status.in_(LIVE_PAYOUTS)))  # type: ignore[attr-defined]
+    return {i["outpoint"]: payout_id for payout_id, inputs in rows.all() for i in inputs}
+
+
+async def highest_change_index(session: AsyncSession) -> int:
+    """The highest internal-chain index any payout version used (-1 when none)."""
+    stmt = select(func.coalesce(func.max(PayoutVersion.change_index), -1))
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def unconfirmed_payout_funds(session: AsyncSession) -> int:
     """Change still unconfirmed from live payouts: funds that will come back (satoshis)."""
     stmt = select(func.coalesce(func.sum(CustodyUtxo.value_sats), 0)).where(
@@ -199,8 +239,9 @@ class SetTotals:
 
     ``confirmed``: confirmed and reserved outputs (on chain, unspent, ours). ``available``: what
     the books' ``custody_btc`` must equal net of pending payouts: owned outputs minus those
-    reserved by signed payouts, and minus credited deposits off their block (held after a
-    reorg). ``live_change``: unconfirmed change of live payouts.
+    reserved by a signed payout version (the one that took it, or a later one), and minus
+    credited deposits off their block (held after a reorg). ``live_change``: unconfirmed change
+    of live payouts (of their current versions: replaced versions' change is ``superseded``).
     """
 
     confirmed: int
@@ -223,12 +264,14 @@ async def totals(session: AsyncSession, *, at_height: int | None = None) -> SetT
     def v(*buckets: str) -> int:
         return sum(rows.get(b, (0, 0))[0] for b in buckets)
 
-    confirmed = ("confirmed", "reserved", "reserved:signed")
+    confirmed = ("confirmed", "reserved", "reserved:signed")  # on a block ("*:offblock": a CPFP child's input)
     return SetTotals(
         confirmed=v(*confirmed), confirmed_count=sum(rows.get(b, (0, 0))[1] for b in confirmed),
-        seen=v("seen", "seen:change"), reserved_signed=v("reserved:signed"), live_change=v("seen:change"),
-        available=v("seen", "seen:change", "confirmed", "reserved"),
-    )  # "*:held" rows (credits on hold after a reorg) are custody's to count again only when they return
+        seen=v("seen", "seen:change"), reserved_signed=v("reserved:signed", "reserved:signed:offblock"),
+        live_change=v("seen:change"),
+        available=v("seen", "seen:change", "confirmed", "reserved", "reserved:offblock"),
+    )  # "*:held" rows (credits on hold after a reorg) are custody's to count again only when they return;
+    # "superseded" (a replaced version's change) never is
 
 
 async def _totals_at(session: AsyncSession, at_height: int) -> SetTotals:

@@ -1,4 +1,5 @@
-"""Withdrawal reads and writes by intent: the balance hold, the burn, payouts.
+"""Withdrawal reads and writes by intent: the balance hold, the burn, change indexes (payouts
+themselves: :mod:`db.queries.payouts`).
 
 Every writer runs inside the caller's transaction, so a ledger posting commits together with
 the operation it belongs to and that operation's audit row. Amounts are base units (= sats).
@@ -14,22 +15,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import ledger
-from db.models import Operation, Payout
+from db.models import Operation
 from db.models.payout import CHANGE_INDEX_SEQUENCE
 from domain import entries as e
 from domain.chart import balance
 from domain.ledger import LedgerError, Result
 from domain.operations import OperationStage, OperationStatus, OperationType
 from domain.withdrawals import InsufficientBalance
-
-#: Payouts whose inputs are spoken for: their transaction exists and may reach the chain.
-LIVE_PAYOUT_STATUSES = ("awaiting_signature", "signed", "broadcast")
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,8 @@ class NewWithdrawal:
     token_address: str
     idempotency_key: str
     workflow_id: str
+    payout_priority: str = "batch"
+    """``batch`` (the next batch) or ``asap`` (a payout of its own, now)."""
 
 
 async def _hold(session: AsyncSession, op: Operation) -> None:
@@ -77,7 +76,8 @@ async def insert_with_hold(session: AsyncSession, new: NewWithdrawal) -> Operati
         token_address=new.token_address,
         workflow_id=new.workflow_id,
         idempotency_key=new.idempotency_key,
-        meta={"btc_address": new.btc_address, "stellar_address": new.stellar_address, "reserved": True},
+        meta={"btc_address": new.btc_address, "stellar_address": new.stellar_address, "reserved": True,
+              **({"payout_priority": new.payout_priority} if new.payout_priority != "batch" else {})},
     )
     session.add(op)
     await session.flush()
@@ -136,26 +136,6 @@ async def credit_reminted(session: AsyncSession, op: Operation) -> int:
 
 # ---- payouts -------------------------------------------------------------------------------
 
-async def get_payout(session: AsyncSession, *, operation_id: uuid.UUID, for_update: bool = False) -> Payout | None:
-    stmt = select(Payout).where(Payout.operation_id == operation_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def lock_coin_selection(session: AsyncSession) -> None:
-    """Transaction-scoped advisory lock: one payout selects coins at a time (the rows are also
-    locked, so even a second selector could never take the same output)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('payout-coin-selection', 0))"))
-
-
 async def next_change_index(session: AsyncSession) -> int:
+    """The next internal-chain index for a payout's change (``payout_change_index_seq``)."""
     return int((await session.execute(select(CHANGE_INDEX_SEQUENCE.next_value()))).scalar_one())
-
-
-def inputs_json(plan_inputs: Any) -> list[dict[str, Any]]:
-    """The ``payouts.inputs`` form of a plan's inputs."""
-    return [
-        {"outpoint": u.outpoint, "amount_sats": u.amount_sats, "branch": u.branch, "derivation_index": u.derivation_index}
-        for u in plan_inputs
-    ]

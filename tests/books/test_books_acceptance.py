@@ -15,7 +15,8 @@ from embit.networks import NETWORKS
 from sqlalchemy import select
 
 from db import ledger
-from db.models import CustodyUtxo, Payout
+from db.models import CustodyUtxo
+from db.queries.payouts import withdrawal_payout
 from domain import entries as e
 from tests.fixtures.stack import Stack, eventually
 
@@ -67,8 +68,8 @@ async def test_quiet_at_every_stage_and_deposits_complete_after_a_payout_with_ch
     await stack.mine(stack.settings.withdrawals.payout_confirmations)
     await stack.wait(wd, status="completed")
     async with stack.sessions() as session:
-        payout = (await session.execute(select(Payout).where(Payout.operation_id == uuid.UUID(wd)))).scalar_one()
-        change = (await session.execute(select(CustodyUtxo).where(CustodyUtxo.change_of == payout.id))).scalar_one()
+        payout = await withdrawal_payout(session, operation_id=uuid.UUID(wd))
+        change = (await session.execute(select(CustodyUtxo).where(CustodyUtxo.change_of == payout.payout_id))).scalar_one()
     assert payout.change_sats > 0 and (change.state, change.value_sats) == ("confirmed", payout.change_sats)
     await stack.assert_quiet("after a payout that returned change")
 

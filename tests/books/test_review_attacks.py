@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from activities.deposit_types import KYC_CHANGED_SIGNAL, KycChanged
 from db import ledger
-from db.models import CustodyUtxo, Payout
+from db.models import CustodyUtxo, Payout, PayoutItem, PayoutVersion
 from tests.books.test_books_acceptance import balance, foreign_address
 from tests.fixtures.stack import Stack, eventually
 
@@ -38,10 +38,16 @@ async def _row(stack: Stack, outpoint: str) -> CustodyUtxo:
     return row
 
 
-async def _payout_of(stack: Stack, operation_id: str) -> Payout:
+async def _payout_of(stack: Stack, operation_id: str) -> PayoutVersion:
+    """The current version (its transaction: ``inputs``, ``txid``) of the withdrawal's payout."""
     async with stack.sessions() as session:
-        payout = (await session.execute(select(Payout).where(Payout.operation_id == uuid.UUID(operation_id)))).scalar_one()
-    return payout
+        item = (await session.execute(select(PayoutItem).where(
+            PayoutItem.operation_id == uuid.UUID(operation_id)))).scalar_one()
+        payout = await session.get(Payout, item.payout_id)
+        assert payout is not None
+        version = (await session.execute(select(PayoutVersion).where(
+            PayoutVersion.payout_id == payout.id, PayoutVersion.version == payout.current_version))).scalar_one()
+    return version
 
 
 async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_output(stack: Stack) -> None:

@@ -39,6 +39,7 @@ async def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_us
     router, outside any deposit) and whose iSTSi in the books is ``db_balance`` (None: no account),
     posted as a bare iSTSi-ledger correction: the books deliberately disagree with the chain."""
 
+    corrections: list[tuple[uuid.UUID, int]] = []
     made: list[uuid.UUID] = []
 
     async def make(minted: int, db_balance: int | None) -> ChainUser:
@@ -58,18 +59,26 @@ async def chain_user(soroban_sandbox, worker_deps: WorkerDeps, sessions, make_us
                 if db_balance:
                     await books.post(session, [Transfer(f"test-credit:{account.id}", e.SUPPLY, e.user_istsi(account.id),
                                                          db_balance, LedgerId.ISTSI, TransferCode.CORRECTION)])
-        made.append(account.id)
+                    corrections.append((account.id, db_balance))
+            made.append(account.id)
         return ChainUser(account.id, kp, ledger)
 
     yield make
-    # Reverse the bare corrections (whoever holds them now among these users), so the books of the
-    # session stack stay whole for later tests: the solvency guard would otherwise see iSTSi
-    # without backing and refuse every mint.
+    # Reverse the bare corrections, so the books of the session stack stay whole for later tests
+    # (the solvency guard would otherwise see iSTSi without backing and refuse every mint). The
+    # credited tokens may have moved to the test's other chain users: take them back from whoever
+    # holds them now.
+    left = sum(amount for _, amount in corrections)
     async with sessions() as session, session.begin():
-        accounts = await books.lookup_accounts(session, [e.user_istsi(u) for u in made])
-        await books.post(session, [
-            Transfer(f"test-credit-reversal:{key}", key, e.SUPPLY, a.credit_available, LedgerId.ISTSI,
-                     TransferCode.CORRECTION) for key, a in accounts.items() if a.credit_available > 0])
+        reversals = []
+        for user_id in made:
+            held = (await books.account(session, e.user_istsi(user_id))).credit_available
+            take = min(max(held, 0), left)
+            if take:
+                reversals.append(Transfer(f"test-credit-reversal:{user_id}", e.user_istsi(user_id), e.SUPPLY, take,
+                                          LedgerId.ISTSI, TransferCode.CORRECTION))
+                left -= take
+        await books.post(session, reversals)
 
 
 async def db_balance(sessions, user_id: uuid.UUID) -> int:

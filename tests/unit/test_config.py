@@ -167,3 +167,27 @@ def test_kyc_key_must_be_32_bytes_and_the_active_id_must_exist(monkeypatch: pyte
         "config: kyc.encryption_keys.k1: must be base64 of 32 bytes (AES-256)",
         "config: kyc.active_key_id: must name one of kyc.encryption_keys",
     ]
+
+
+def test_check_config_refuses_a_garbage_custody_descriptor_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: ``CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR=garbage`` no longer answers ``config ok``."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR", "garbage")
+    result = CliRunner().invoke(app, ["check-config"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "config: bitcoin.custody_descriptor: not a descriptor: expected wpkh(KEY/<0;1>/*) or "
+        "wsh(sortedmulti(M,KEY1/<0;1>/*,...)) (BIP 380-389)"]
+
+
+def test_a_multisig_custody_raises_the_withdrawal_minimum_it_needs() -> None:
+    from tests.unit.test_multisig_wallet import descriptor
+
+    lines = problems(bitcoin={"custody_descriptor": descriptor(), "signer": "external"})
+    assert lines == ["config: withdrawals.minimum_sats: below the worst-case fee at the fee cap plus dust"]
+    assert problems(bitcoin={"custody_descriptor": descriptor(), "signer": "external"},
+                    withdrawals={"minimum_sats": 50_000}) == []

@@ -23,9 +23,10 @@ from stellar_sdk import Keypair
 
 from activities.custody_books import CustodyBooks, Sighting
 from api.app import create_app
-from db.models import AuditLog, ChainSubmission, KycRecord, Operation, Payout, TokenBalance, User
+from db.models import AuditLog, ChainSubmission, KycRecord, Operation, PayoutItem, TokenBalance, User
 from db.queries import deposit_addresses, operations
 from db.queries.operations import NewDeposit
+from db.queries.payouts import WithdrawalPayout, withdrawal_payout
 from domain.bitcoin_address import Network, script_pubkey_address
 from domain.roles import Role
 from domain.workflow_ids import mint_submission_key
@@ -156,10 +157,10 @@ def read(sessions, settings):
                     TokenBalance.user_id == user_id,
                     TokenBalance.token_address == settings.soroban.contracts.istsi_token))).scalar_one()
 
-        async def payout(self, op_id) -> Payout | None:
+        async def payout(self, op_id) -> WithdrawalPayout | None:
+            """The withdrawal's part of its payout: ``amount_sats`` to the recipient, ``fee_sats`` its share."""
             async with sessions() as s:
-                return (await s.execute(select(Payout).where(Payout.operation_id == uuid.UUID(str(op_id))))
-                        ).scalar_one_or_none()
+                return await withdrawal_payout(s, operation_id=uuid.UUID(str(op_id)))
 
         async def submissions(self, op_id) -> dict[str, str]:
             async with sessions() as s:
@@ -174,9 +175,11 @@ def read(sessions, settings):
             return list(rows.scalars())
 
         async def count_payouts(self, op_id) -> int:
+            """Signed payout versions that pay this withdrawal's output (each a conflicting version of one
+            payout, so at most one can confirm), and distinct payouts it ever belonged to."""
             async with sessions() as s:
-                return int((await s.execute(select(func.count()).select_from(Payout).where(
-                    Payout.operation_id == uuid.UUID(str(op_id))))).scalar_one())
+                return int((await s.execute(select(func.count(func.distinct(PayoutItem.payout_id))).where(
+                    PayoutItem.operation_id == uuid.UUID(str(op_id))))).scalar_one())
 
         async def wait(
             self, op_id, *, stage: str | None = None, status: str | None = None, timeout: float = 60,

@@ -13,7 +13,7 @@ from chains.bitcoin.signers import ExternalSigner, HotSigner
 from domain.roles import Role
 from tests.kyc.conftest import eventually
 from tests.withdrawals.conftest import recipient_address
-from workflows.withdrawal import WithdrawalWorkflow
+from workers.withdrawals_registry import WORKFLOWS
 
 
 async def test_signed_psbt_from_an_operator_is_checked_then_broadcast(
@@ -26,7 +26,7 @@ async def test_signed_psbt_from_an_operator_is_checked_then_broadcast(
     h = await holder([75_000])
     operator = await make_user(Role.OPERATOR)
     to = recipient_address()
-    async with Worker(temporal_client, task_queue=task_queue, workflows=[WithdrawalWorkflow],
+    async with Worker(temporal_client, task_queue=task_queue, workflows=WORKFLOWS,
                       activities=[*ledger.all(), *payouts.all()]):
         r = await queue_client.post("/api/integration/token-withdrawal", headers=h.headers,
                                     json={"token_amount": 75_000, "btc_address": to})

@@ -1,6 +1,6 @@
 """Faults around the payout: a payout that cannot be built after the burn is compensated on chain;
 a lost broadcast response is resolved by the txid (never a second transaction); 20 concurrent
-withdrawals that exceed the balance never over-reserve it."""
+withdrawals that exceed the balance never over-reserve it, and each is paid exactly once."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from temporalio.activity import _Definition
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities import payout_types as pt
 from activities import withdrawal_types as t
 from activities.withdrawal_payouts import PayoutActivities
 from chains.bitcoin.esplora import EsploraClient
 from tests.withdrawals.conftest import recipient_address
 from workers import withdrawals_registry
-from workflows.withdrawal import WithdrawalWorkflow
+from workers.withdrawals_registry import WORKFLOWS
 
 URL = "/api/integration/token-withdrawal"
 
@@ -26,19 +27,19 @@ def _without(activities: list, name: str) -> list:
     return [a for a in activities if _Definition.must_from_callable(a).name != name]
 
 
-@activity.defn(name=t.PREPARE_PAYOUT)
-async def unbuildable_payout(ref: t.OperationRef) -> t.PayoutState:
+@activity.defn(name=pt.JOIN_BATCH)
+async def unbuildable_payout(inp: pt.JoinInput) -> pt.ItemState:
     raise ApplicationError("no spendable outputs can pay this", type=t.PAYOUT_UNBUILDABLE, non_retryable=True)
 
 
 async def test_payout_failure_after_burn_remints_and_releases(
     temporal_client, worker_deps, task_queue, queue_client, holder, chain, read,
 ) -> None:
-    activities = _without(withdrawals_registry.activities(worker_deps), t.PREPARE_PAYOUT) + [unbuildable_payout]
+    activities = _without(withdrawals_registry.activities(worker_deps), pt.JOIN_BATCH) + [unbuildable_payout]
     h = await holder([90_000])
     c = chain.contracts
     pending_before = await c.reserve.get_pending_withdrawals()
-    async with Worker(temporal_client, task_queue=task_queue, workflows=[WithdrawalWorkflow], activities=activities):
+    async with Worker(temporal_client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
         r = await queue_client.post(URL, headers=h.headers, json={"token_amount": 60_000, "btc_address": recipient_address()})
         assert r.status_code == 202, r.text
         op_id = r.json()["operation_id"]
@@ -82,7 +83,7 @@ async def test_lost_broadcast_response_resolves_to_the_same_txid(
     h = await holder([70_000])
     to = recipient_address()
     try:
-        async with Worker(temporal_client, task_queue=task_queue, workflows=[WithdrawalWorkflow], activities=activities):
+        async with Worker(temporal_client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
             r = await queue_client.post(URL, headers=h.headers, json={"token_amount": 70_000, "btc_address": to})
             op_id = r.json()["operation_id"]
             await read.wait(op_id, stage="awaiting_payout_confirmations")
@@ -127,5 +128,7 @@ async def test_twenty_concurrent_withdrawals_never_over_reserve(api_client, cust
     assert (row.balance, row.reserved_balance) == (0, 0)
     assert await chain.contracts.token.balance(h.address) == 0
     payouts = [await read.payout(op_id) for op_id in accepted]
-    spent = [i["outpoint"] for p in payouts for i in p.inputs]
-    assert len(spent) == len(set(spent)) and len({p.txid for p in payouts}) == 10
+    assert len({(p.txid, p.vout) for p in payouts}) == 10  # one output each, in however many batches
+    batches = {p.payout_id: p for p in payouts}.values()
+    spent = [i["outpoint"] for p in batches for i in p.inputs]
+    assert len(spent) == len(set(spent))  # no coin in two payouts

@@ -70,8 +70,11 @@ async def test_below_threshold_pays_out_without_approval(api_client, holder, cha
     assert late.status_code == 409 and late.json()["code"] == "not_cancellable"
     view = await api_client.get(f"/api/integration/operations/{op_id}", headers=h.headers)
     assert view.json()["status"] == "completed" and view.json()["btc_tx_hash"] is not None
-    if os.environ.get("RECORD_HISTORIES"):  # refresh the golden history for test_replay
-        await save_history(temporal_client, f"withdrawal-{op_id}", "withdrawal")
+    if os.environ.get("RECORD_HISTORIES"):  # refresh the golden histories for test_replay
+        # (withdrawal.json stays: the path before batches, patch "payout-batches")
+        await save_history(temporal_client, f"withdrawal-{op_id}", "withdrawal_batched")
+        payout = await read.payout(op_id)
+        await save_history(temporal_client, f"payout-{payout.payout_id}", "payout")
 
 
 async def test_above_threshold_waits_for_a_second_operator(api_client, holder, make_user, chain, read, settings) -> None:

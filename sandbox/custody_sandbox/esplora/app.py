@@ -39,10 +39,12 @@ Sandbox-only::
     POST /sandbox/fee-estimates {"<blocks>": sat/vB, ...}             -> the new estimates
     GET|POST /sandbox/mining-policy {min_fee_rate_sat_vb?, hold_txids?} -> the policy in force
 
-The mining policy keeps transactions in the mempool however many blocks are mined: those paying
-less than ``min_fee_rate_sat_vb`` (fee / vsize), those listed in ``hold_txids``, and their
+The mining policy keeps transactions in the mempool however many blocks are mined: those whose
+ancestor package (with their unmined ancestors, as Core's block assembly scores them) pays less
+than ``min_fee_rate_sat_vb`` (fees / vsizes), those listed in ``hold_txids``, and their
 descendants; each key given replaces its value (``{"hold_txids": []}`` releases all). A fee
-bump (BIP 125 replacement or CPFP child) above the rate is mined as usual.
+bump above the rate is mined as usual: a BIP 125 replacement, or a CPFP child that brings its
+low-fee parent along.
 
 Validation is Bitcoin Core 27.x's (``mempool``), scripts judged by libbitcoinkernel (``consensus``).
 """

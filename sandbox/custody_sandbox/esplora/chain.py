@@ -7,7 +7,9 @@ node does, so a reorg restores exactly the UTXO set it replaces. Block 0 is Bitc
 regtest genesis block, whose coinbase output is not spendable (not in the UTXO set, as in Core).
 
 Mining takes the mempool in arrival order (parents before children), minus what the mining
-policy holds back: txids on hold, transactions below a fee rate, and their descendants.
+policy holds back: txids on hold and their descendants, and transactions whose ancestor package
+(with their unmined ancestors, as Bitcoin Core's block assembly scores them) pays below a fee
+rate, so a child paying for a low-fee parent (CPFP) brings the parent along.
 """
 
 from __future__ import annotations
@@ -52,15 +54,19 @@ class MempoolEntry:
 class MiningPolicy:
     """What the sandbox's miner leaves in the mempool (``POST /sandbox/mining-policy``).
 
-    ``min_fee_rate_sat_vb``: transactions paying less (fee / vsize) are not mined;
-    ``hold_txids``: these are not mined. Descendants of a held transaction wait with it.
+    ``min_fee_rate_sat_vb``: a transaction whose ancestor package pays less (fees / vsizes of it
+    and its unmined ancestors) is not mined; ``hold_txids``: these are not mined. Descendants of
+    a held transaction wait with it.
     """
 
     min_fee_rate_sat_vb: float = 0.0
     hold_txids: set[str] = field(default_factory=set)
 
-    def holds(self, txid: str, entry: MempoolEntry) -> bool:
-        return txid in self.hold_txids or entry.fee_sats < self.min_fee_rate_sat_vb * entry.vsize
+    def holds(self, txids: Iterable[str], entries: Iterable[MempoolEntry]) -> bool:
+        """True when the package ``txids`` (with their ``entries``) may not be mined."""
+        listed = list(entries)
+        fee, vsize = sum(e.fee_sats for e in listed), sum(e.vsize for e in listed)
+        return any(t in self.hold_txids for t in txids) or fee < self.min_fee_rate_sat_vb * vsize
 
 
 class SandboxChain:
@@ -184,17 +190,21 @@ class SandboxChain:
 
     # ---- mining -------------------------------------------------------------------------
     def minable(self) -> list[Transaction]:
-        """Mempool transactions the next block takes under the mining policy, in arrival order."""
-        chosen: list[Transaction] = []
+        """Mempool transactions the next block takes under the mining policy, in arrival order
+        (parents first). Each is judged with its unmined ancestors (its package), as Core does."""
         taken: set[str] = set()
-        for txid, tx in self.mempool.items():
-            if self.mining_policy.holds(txid, self.mempool_meta[txid]):
-                continue
-            parents = {vin.txid.hex() for vin in tx.vin} & self.mempool.keys()
-            if parents <= taken:
-                chosen.append(tx)
-                taken.add(txid)
-        return chosen
+        progress = True
+        while progress:
+            progress = False
+            for txid, tx in self.mempool.items():
+                if txid in taken:
+                    continue
+                package = {txid} | (self.mempool_ancestors(tx) - taken)
+                if self.mining_policy.holds(package, (self.mempool_meta[t] for t in package)):
+                    continue
+                taken |= package
+                progress = True
+        return [tx for txid, tx in self.mempool.items() if txid in taken]
 
     def mine(self, blocks: int = 1, *, include_mempool: bool = True) -> list[str]:
         """Mine ``blocks`` blocks on the tip, each taking what the policy lets it. Returns their hashes."""

@@ -262,6 +262,29 @@ async def test_mining_policy_keeps_low_fee_and_held_transactions_in_the_mempool(
     assert (await http.post("/sandbox/mining-policy", json={"min_fee": 1})).status_code == 400
 
 
+async def test_a_child_paying_for_its_low_fee_parent_brings_it_into_the_block_cpfp(http) -> None:
+    """Core's block assembly scores a transaction with its unmined ancestors: the package
+    (parent ~1 sat/vB + child) passes the floor, the parent alone does not; a held parent keeps
+    its child out whatever it pays."""
+    coin, held_coin = await funded(http), await funded(http)
+    parent = spend([coin], [(SCRIPT, 100_000 - 110)])  # ~1 sat/vB, back to KEY
+    held = spend([held_coin], [(SCRIPT, 100_000 - 110)])
+    await http.post("/sandbox/mining-policy", json={"min_fee_rate_sat_vb": 2, "hold_txids": [held.txid().hex()]})
+    for tx in (parent, held):
+        assert (await broadcast(http, tx)).status_code == 200
+    await http.post("/sandbox/mine", json={"blocks": 2})
+    assert set((await http.get("/mempool/txids")).json()) == {parent.txid().hex(), held.txid().hex()}
+    child = spend([(parent.txid().hex(), 0, 100_000 - 110)], [(OTHER_SCRIPT, 100_000 - 110 - 1_000)])
+    held_child = spend([(held.txid().hex(), 0, 100_000 - 110)], [(OTHER_SCRIPT, 100_000 - 110 - 5_000)])
+    for tx in (child, held_child):
+        assert (await broadcast(http, tx)).status_code == 200
+    await http.post("/sandbox/mine", json={"blocks": 1})
+    status = [(await http.get(f"/tx/{t.txid().hex()}/status")).json() for t in (parent, child)]
+    assert status[0]["confirmed"] and status[0]["block_height"] == status[1]["block_height"]
+    assert set((await http.get("/mempool/txids")).json()) == {held.txid().hex(), held_child.txid().hex()}
+    await http.post("/sandbox/mining-policy", json={"min_fee_rate_sat_vb": 0, "hold_txids": []})
+
+
 # ---- persistence ----------------------------------------------------------------------------
 async def test_state_keeps_the_mempool_and_the_policy_across_restarts(tmp_path) -> None:
     first = create_app(state_dir=tmp_path)

@@ -1,0 +1,162 @@
+"""``PayoutWorkflow`` (id ``payout-<payout id>``): one Bitcoin payout, a batch of withdrawals, from
+its signatures to the version that confirmed.
+
+Loop: follow the payout (``follow_payout``) → if its current version awaits signatures, wait for
+them (update ``submit_signatures``, from the admin API) → broadcast a signed version (the stored
+bytes) → once a version is confirmed ``withdrawals.payout_confirmations`` deep, settle it (the
+books and the UTXO set follow that version) and end → while nothing confirms, bump after
+``bitcoin.fee_bump_after_blocks`` blocks or when an operator asks (signal ``bump``). The
+withdrawals of the batch follow the payout on their own (``join_payout_batch``) and complete
+once it settled.
+
+A payout abandoned before it was signed (one of its withdrawals left) ends the workflow; its
+other withdrawals join the next batch. A step failing past its retry budget parks at
+``needs_attention``; since money may be on its way, ``cancel`` is refused and only ``retry``
+resumes it.
+
+Messages: update ``submit_signatures`` (validated: a version awaits signatures), signal ``bump``
+(``BumpRequest``), signals ``retry``/``cancel`` (``OperatorControl``), query ``get_state``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import payout_types as t
+    from workflows.operator_control import OperatorCancelled, OperatorControl, failure_type
+
+PLAN_TIMEOUT = timedelta(seconds=30)
+PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
+NON_RETRYABLE = [t.INVALID_SIGNATURES, t.NOT_AWAITING_SIGNATURES, "payout_rejected", "withdrawal_state_conflict"]
+#: Rounds of the loop before the workflow continues as new (keeps its history short).
+ROUNDS_PER_RUN = 2_000
+
+
+@workflow.defn(name="PayoutWorkflow")
+class PayoutWorkflow(OperatorControl):
+    def __init__(self) -> None:
+        super().__init__()
+        self._plan: t.PayoutFlowPlan | None = None
+        self._payout_id = ""
+        self._progress: t.PayoutProgress | None = None
+        self._bump: t.BumpRequest | None = None
+        self._signatures = 0
+        self._accepting = False
+
+    @workflow.run
+    async def run(self, inp: t.PayoutInput) -> t.PayoutResult:
+        self._payout_id = inp.payout_id
+        ref = t.PayoutRef(inp.payout_id)
+        self._plan = await workflow.execute_activity(t.PAYOUT_PLAN, ref, result_type=t.PayoutFlowPlan,
+                                                     start_to_close_timeout=PLAN_TIMEOUT, retry_policy=PLAN_RETRY)
+        for _ in range(ROUNDS_PER_RUN):
+            p: t.PayoutProgress = await self._call(t.FOLLOW_PAYOUT, ref, t.PayoutProgress)
+            self._progress = p
+            if p.status in ("abandoned", "confirmed"):
+                self.set_stage(p.status)
+                return await self._result(p)
+            if p.winner is not None:
+                self.set_stage("awaiting_payout_confirmations")
+                if p.confirmations >= self._plan_().payout_confirmations:
+                    assert p.block_height is not None
+                    self.set_stage("settling")
+                    await self._call(t.SETTLE_PAYOUT, t.SettleInput(inp.payout_id, p.winner, p.block_height,
+                                                                   p.confirmations))
+                    continue
+            elif p.current_status == "awaiting_signature":
+                self.set_stage("signing")
+                seen = self._signatures
+                await self._wait(lambda seen=seen: self._signatures != seen, long=True)
+                continue
+            elif p.current_status == "signed":
+                self.set_stage("paying_out")
+                await self._call(t.BROADCAST_VERSION, t.BroadcastInput(inp.payout_id, p.current_version), str)
+                continue
+            elif p.bump_due or self._bump is not None:
+                request, self._bump = self._bump, None
+                self.set_stage("bumping")
+                result: t.BumpResult = await self._call(
+                    t.BUMP_PAYOUT, t.BumpInput(inp.payout_id, p.current_version, request), t.BumpResult)
+                if result.version is not None:
+                    continue
+            else:
+                self.set_stage("awaiting_payout_confirmations")
+            await self._wait(lambda: self._bump is not None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(inp)
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _plan_(self) -> t.PayoutFlowPlan:
+        assert self._plan is not None
+        return self._plan
+
+    async def _wait(self, condition: Any, *, long: bool = False) -> None:
+        pause = self._plan_().poll_interval_seconds * (10 if long else 1)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(condition, timeout=timedelta(seconds=pause))
+
+    def _retry(self) -> RetryPolicy:
+        return RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=30), maximum_attempts=self._plan_().activity_max_attempts,
+                           non_retryable_error_types=NON_RETRYABLE)
+
+    async def _call(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+        """One step; past its retry budget it parks, and a cancel is refused (money may move)."""
+        while True:
+            try:
+                return await self.step(activity, arg, result_type=result_type, retry=self._retry(),
+                                       start_to_close=timedelta(seconds=self._plan_().activity_timeout_seconds))
+            except OperatorCancelled:
+                workflow.logger.warning("payout %s: a cancel is refused once a payout exists", self._payout_id)
+
+    async def _result(self, p: t.PayoutProgress) -> t.PayoutResult:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return t.PayoutResult(self._payout_id, p.status, p.txid, p.winner)
+
+    # ---- messages ------------------------------------------------------------------------------
+    @workflow.signal
+    def bump(self, request: t.BumpRequest) -> None:
+        """An operator asks for a bump now (ignored once a version confirmed)."""
+        self._bump = request
+
+    @workflow.update
+    async def submit_signatures(self, inp: t.SignaturesInput) -> t.SignaturesResult:
+        """A signer's partially signed PSBT: checked, merged and (at the quorum) finalized by an activity."""
+        self._accepting = True
+        try:
+            result: t.SignaturesResult = await workflow.execute_activity(
+                t.ACCEPT_SIGNATURES, inp, result_type=t.SignaturesResult,
+                start_to_close_timeout=timedelta(seconds=self._plan_().activity_timeout_seconds),
+                retry_policy=self._retry(),
+            )
+        except ActivityError as err:
+            cause = err.cause
+            details = list(cause.details) if isinstance(cause, ApplicationError) else []
+            raise ApplicationError(str(cause.message if isinstance(cause, ApplicationError) else err),
+                                   *details, type=failure_type(err) or "activity_failed") from None
+        finally:
+            self._accepting = False
+        self._signatures += 1
+        return result
+
+    @submit_signatures.validator
+    def _validate_signatures(self, inp: t.SignaturesInput) -> None:
+        if self._plan is None or self._accepting:
+            raise ValueError("the payout is not ready for signatures; try again")
+        p = self._progress
+        if p is None or p.status in ("abandoned", "confirmed") or p.winner is not None:
+            raise ValueError("this payout awaits no signature")
+
+    @workflow.query
+    def get_state(self) -> dict:
+        p = self._progress
+        return {"stage": self.stage, "payout_id": self._payout_id, "status": p.status if p else None,
+                "current_version": p.current_version if p else None, "txid": p.txid if p else None,
+                "confirmations": p.confirmations if p else 0, "error": self.error}
