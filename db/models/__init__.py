@@ -12,7 +12,7 @@ from db.models.operation import Operation
 from db.models.payout import Payout, PayoutItem, PayoutSignature, PayoutVersion
 from db.models.rate_limit_counter import RateLimitCounter
 from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationItem, ReconciliationRun
-from db.models.reserve_proof import ReserveProof, ReserveProofLeaf, ReserveProofLevel
+from db.models.reserve_proof import ProofLeafChunk, ReserveProof, ReserveProofLeaf, ReserveProofLevel
 from db.models.revoked_token import RevokedToken
 from db.models.system_state import SystemState
 from db.models.token_balance import TokenBalance
@@ -41,6 +41,7 @@ __all__ = [
     "ReconciliationDiscrepancy",
     "ReconciliationItem",
     "ReconciliationRun",
+    "ProofLeafChunk",
     "ReserveProof",
     "ReserveProofLeaf",
     "ReserveProofLevel",

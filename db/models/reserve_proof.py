@@ -1,6 +1,12 @@
-"""``reserve_proofs`` and the tree behind each: ``reserve_proof_leaves`` (one row per user) and
-``reserve_proof_levels`` (packed nodes per level, in chunks), so an inclusion proof is a few
-fixed-offset reads and nothing large ever travels through Temporal (docs/DESIGN.md §8)."""
+"""``reserve_proofs`` and the tree behind each, so an inclusion proof is a few indexed reads and
+nothing large ever travels through Temporal (docs/DESIGN.md §8):
+
+* ``proof_leaf_chunks``: the leaves, one row per group of :data:`domain.merkle_batch.GROUP_LEAVES`
+  packed leaf records ordered by user id (found by ``first_user_id``); the tree levels below the
+  group's top are recomputed from it on demand.
+* ``reserve_proof_levels``: the levels from the groups' tops up to the root, packed nodes in chunks.
+* ``reserve_proof_leaves``: one row per user, for proofs built before migration 0016 only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlmodel import Field, SQLModel
 
@@ -57,6 +63,9 @@ class ReserveProof(SQLModel, table=True):
     published_at: datetime | None = timestamptz(nullable=True, default_now=False)
     error: str | None = varchar()
     created_at: datetime = timestamptz()
+    leaf_group_leaves: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    """Leaves per ``proof_leaf_chunks`` row, and levels below ``log2`` of it are not stored; NULL:
+    the leaves are ``reserve_proof_leaves`` rows and every level is stored (proofs before 0016)."""
 
 
 class ReserveProofLeaf(SQLModel, table=True):
@@ -74,6 +83,22 @@ class ReserveProofLeaf(SQLModel, table=True):
     """32 random bytes drawn for this user in this proof."""
     balance: int = sats()
     """The user's liability in the leaf, satoshis."""
+
+
+class ProofLeafChunk(SQLModel, table=True):
+    __tablename__ = "proof_leaf_chunks"
+    __table_args__ = (Index("ix_proof_leaf_chunks_first_user", "proof_id", "first_user_id"),)
+
+    proof_id: uuid.UUID = Field(
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("reserve_proofs.id", ondelete="CASCADE"), primary_key=True)
+    )
+    chunk: int = Field(sa_column=Column(Integer, primary_key=True))
+    """Group index: the first leaf's position is ``chunk * leaf_group_leaves``."""
+    first_user_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False))
+    """User id of the group's first leaf (groups follow user-id order; indexed with proof_id)."""
+    leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    """Packed leaf records ``user_id[16] ‖ salt[32] ‖ u64 balance`` (satoshis), by user id;
+    storage EXTERNAL (random bytes do not compress)."""
 
 
 class ReserveProofLevel(SQLModel, table=True):

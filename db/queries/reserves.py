@@ -10,7 +10,7 @@ Liabilities come from the books (``ledger_accounts``): every engine user's iSTSi
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import text
@@ -20,10 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 EXTERNAL_HOLDERS_LEAF = uuid.uuid5(uuid.NAMESPACE_URL, "custody:istsi_external")
 SUSPENSE_LEAF = uuid.uuid5(uuid.NAMESPACE_URL, "custody:suspense_istsi")
 
-_LIABILITIES_SQL = text(
-    """
-    SELECT COALESCE(b.user_id, w.user_id) AS user_id,
-           COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS liability
+_LIABILITIES_FROM = """
     FROM (
         SELECT user_id, credits_posted - debits_posted AS balance FROM ledger_accounts
         WHERE code = 'user_istsi' AND (token_address = :token OR token_address IS NULL)
@@ -40,8 +37,17 @@ _LIABILITIES_SQL = text(
           AND status IN ('pending', 'processing')
         GROUP BY user_id
     ) AS w ON b.user_id = w.user_id
-    ORDER BY 1
-    """
+    ORDER BY COALESCE(b.user_id, w.user_id)
+"""
+_LIABILITIES_SQL = text(
+    "SELECT COALESCE(b.user_id, w.user_id) AS user_id, COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS liability"
+    + _LIABILITIES_FROM
+)
+# The same rows for the tree builder: the id as its 16 raw bytes and the liability as BIGINT, so
+# the client builds neither UUID nor Decimal objects (a liability above BIGINT is refused here).
+_LIABILITY_ROWS_SQL = text(
+    "SELECT uuid_send(COALESCE(b.user_id, w.user_id)), "
+    "CAST(COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS bigint)" + _LIABILITIES_FROM
 )
 
 
@@ -61,6 +67,27 @@ async def stream_user_liabilities(
     async for partition in result.partitions(batch_rows):
         for user_id, liability in partition:
             yield user_id, int(liability)
+
+
+async def stream_liability_rows(
+    session: AsyncSession, *, token_address: str, batch_rows: int = 16_384
+) -> AsyncIterator[Sequence[tuple[bytes, int]]]:
+    """The rows of :func:`stream_user_liabilities`, in batches of up to ``batch_rows``: each
+    ``(user_id as 16 raw bytes, liability_sats)``, strictly ordered by user id.
+
+    Same caller contract (one open transaction while iterating); memory stays at one batch.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: a liability beyond BIGINT (numeric out of range).
+    """
+    result = await session.stream(
+        _LIABILITY_ROWS_SQL.bindparams(
+            token=token_address, external=str(EXTERNAL_HOLDERS_LEAF), suspense=str(SUSPENSE_LEAF)
+        ),
+        execution_options={"yield_per": batch_rows},
+    )
+    async for partition in result.partitions(batch_rows):
+        yield partition  # type: ignore[misc]
 
 
 async def active_user_balances(
