@@ -1,80 +1,218 @@
-"""Building the liability Merkle-sum tree from Postgres into Postgres, in bounded memory.
+"""Building the liability Merkle-sum tree from Postgres into Postgres, fast and in bounded memory.
 
-Rows stream from a server-side cursor (:func:`db.queries.reserves.stream_user_liabilities`) in
-one REPEATABLE READ transaction, so the tree is one consistent snapshot of the books: the same
-snapshot gives the proof its liabilities (supply + unpaid withdrawals) and its journal position; leaves are written with
-``COPY`` in batches and tree levels in 40-byte-node chunks as they fill. Memory stays at one leaf
-batch plus one chunk per level, whatever the number of users. A retry starts from a clean slate
-(the proof's old leaves and levels are deleted in the writing transaction).
+Rows stream from a server-side cursor (:func:`db.queries.reserves.stream_liability_rows`: ids as
+raw bytes, liabilities as BIGINT) in one REPEATABLE READ transaction, so the tree is one
+consistent snapshot of the books: the same snapshot gives the proof its liabilities (supply +
+unpaid withdrawals) and its journal position.
+
+The work is a pipeline. The event loop reads batch ``k + 1`` while a hash worker process salts
+and hashes batch ``k`` up to each group's top (:func:`domain.merkle_batch.hash_groups`: whole
+groups only; a partial group waits for the next batch), and the finished groups go to Postgres
+with binary ``COPY``, one row per group. The last partial group and the levels above the groups'
+tops (one node per group) are computed here at the end. Memory: a few batches plus one node per
+group.
+
+Crash safety: the proof row is locked and the old tree deleted in the writing transaction, and
+the root is stored in the same transaction as the leaves and levels, so a crash or a retry
+mid-write leaves nothing behind; a proof whose root is already stored is returned as is (a
+retry after the commit), and nothing is ever rebuilt once signed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict
 
-from sqlalchemy import delete
-
 from activities.reserves_types import TreeResult
+from activities.tree_hasher import TreeHasher
 from db import ledger
-from db.models import ReserveProofLeaf, ReserveProofLevel
 from db.queries import reserve_proofs as proofs
-from db.queries.reserves import stream_user_liabilities
+from db.queries.reserves import stream_liability_rows
 from domain import entries as e
 from domain.chart import balance
-from domain.merkle_sum import SALT_BYTES, StreamingBuilder, leaf
+from domain.merkle_batch import (
+    GROUP_LEAVES,
+    GROUP_LEVELS,
+    USER_ID_BYTES,
+    HashedGroups,
+    group_levels,
+    hash_groups,
+    level_counts,
+    tail_records,
+    upper_levels,
+)
+from domain.merkle_sum import Node
 
-LEAF_BATCH = 20_000
+#: Rows per read from the cursor (a multiple of GROUP_LEAVES keeps groups whole per batch).
+BATCH_ROWS = 64 * GROUP_LEAVES
+#: Batches hashed or waiting to be written at once, per hash worker (bounds memory; two keep
+#: each worker busy while the previous answer is written).
+IN_FLIGHT_PER_WORKER = 2
+#: Hash worker processes by default: one per core (the host's other work is Postgres's).
+DEFAULT_HASH_WORKERS = min(2, os.cpu_count() or 1)
+#: Nodes per stored level chunk (levels above the groups' tops).
 CHUNK_NODES = 65_536
 PROGRESS_EVERY_SECONDS = 5.0
 
 
+class TreeNotBuildable(Exception):
+    """The proof row is missing or already past ``building`` with no stored tree."""
+
+
+class _Pipeline:
+    """Hash batches of whole groups (in a worker process or inline) and write them in order."""
+
+    def __init__(self, writer, proof_id: uuid.UUID, hashers: list[TreeHasher]) -> None:
+        self.writer, self.proof_id, self.hashers = writer, proof_id, hashers
+        self.in_flight = IN_FLIGHT_PER_WORKER * max(len(hashers), 1)
+        self.submitted = 0
+        self.pending: deque[asyncio.Future[HashedGroups]] = deque()
+        self.tops: list[bytes] = []
+        self.groups_written = 0
+
+    async def submit(self, user_ids: bytes, balances: list[int]) -> None:
+        if not self.hashers:
+            done: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
+            done.set_result(hash_groups(user_ids, balances))
+            self.pending.append(done)
+        else:
+            # Round robin; answers are taken in submission order, so positions stay in order.
+            hasher = self.hashers[self.submitted % len(self.hashers)]
+            self.pending.append(await hasher.submit(user_ids, balances))
+        self.submitted += 1
+        while len(self.pending) >= self.in_flight:
+            await self._write_oldest()
+
+    async def drain(self) -> None:
+        while self.pending:
+            await self._write_oldest()
+
+    async def _write_oldest(self) -> None:
+        hashed = await self.pending.popleft()
+        await self.write_groups(hashed.records)
+        self.tops += hashed.tops
+
+    async def write_groups(self, records: bytes) -> None:
+        self.groups_written += await proofs.copy_leaf_groups(
+            self.writer, proof_id=self.proof_id, first_group=self.groups_written, records=records,
+            group_leaves=GROUP_LEAVES,
+        )
+
+    def cancel(self) -> None:
+        for future in self.pending:
+            future.cancel()
+
+
+def _result_of(row) -> TreeResult:
+    return TreeResult(row.root_hash, row.tree_total_sats or 0, row.leaf_count or 0, row.tree_depth or 0)
+
+
 async def build_tree_in_postgres(
-    sessions, *, proof_id: uuid.UUID, token_address: str, progress: Callable[[int], None] | None = None
+    sessions, *, proof_id: uuid.UUID, token_address: str, progress: Callable[[int], None] | None = None,
+    hash_workers: int = DEFAULT_HASH_WORKERS,
 ) -> TreeResult:
     """Build and store the tree of ``proof_id`` (its ``reserve_proofs`` row must exist).
 
     Args:
+        sessions: the async sessionmaker.
+        proof_id: the proof, in status ``building``.
+        token_address: the iSTSi contract whose holders are the leaves.
         progress: called with the number of leaves so far every few seconds (activity heartbeat).
+        hash_workers: worker processes that hash beside the reading
+            (:mod:`activities.tree_hasher`; default one per core, at most 2); 0 hashes inline
+            in the event loop.
+
+    Returns:
+        Root hash (hex), root sum (satoshis), leaf count and depth of the stored tree.
 
     Raises:
         SumOutOfRange: a negative liability or a total above ``MAX_SUM`` (nothing is stored).
+        ValueError: the liability rows are not in strictly increasing user-id order.
+        TreeNotBuildable: no such proof, or it was signed without a tree.
+        HashWorkerDied: the hash worker process exited (nothing is stored; a retry rebuilds).
     """
-    builder = StreamingBuilder(CHUNK_NODES)
-    batch: list[tuple] = []
-    count, last_beat = 0, time.monotonic()
+    async with AsyncExitStack() as stack:
+        hashers = [await stack.enter_async_context(TreeHasher()) for _ in range(hash_workers)]
+        return await _build(sessions, proof_id, token_address, progress, hashers)
+    raise AssertionError("unreachable")
+
+
+async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeResult:
     async with sessions() as reader, sessions() as writer:
         # Connecting begins the reader's (read-only) transaction at REPEATABLE READ.
         await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        journal_seq, journal_transfers = await ledger.journal_position(reader)
-        accounts = await ledger.lookup_accounts(reader, [e.SUPPLY, e.UNPAID])
-        supply = balance(accounts[e.SUPPLY]) if e.SUPPLY in accounts else 0
-        unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
         async with writer.begin():
-            for table in (ReserveProofLeaf, ReserveProofLevel):
-                await writer.execute(delete(table).where(table.proof_id == proof_id))  # type: ignore[arg-type]
-            async for user_id, liability in stream_user_liabilities(reader, token_address=token_address):
-                salt = os.urandom(SALT_BYTES)
-                chunks = builder.add(leaf(salt, user_id, liability))
-                batch.append((proof_id, user_id, count, salt, liability))
-                count += 1
-                if chunks:
-                    await proofs.store_chunks(writer, proof_id=proof_id, chunks=chunks, chunk_nodes=CHUNK_NODES)
-                if len(batch) >= LEAF_BATCH:
-                    await proofs.copy_leaves(writer, batch)
-                    batch.clear()
-                if progress is not None and time.monotonic() - last_beat > PROGRESS_EVERY_SECONDS:
-                    progress(count)
-                    last_beat = time.monotonic()
-            await proofs.copy_leaves(writer, batch)
-            root, chunks = builder.finish()
-            await proofs.store_chunks(writer, proof_id=proof_id, chunks=chunks, chunk_nodes=CHUNK_NODES)
-            result = TreeResult(root.hash.hex(), root.sum, count, builder.depth)
+            row = await proofs.lock(writer, proof_id=proof_id)
+            if row is not None and row.root_hash is not None:
+                return _result_of(row)  # built and committed by an earlier attempt
+            if row is None or row.status != "building":
+                raise TreeNotBuildable(f"proof {proof_id} is not being built")
+            journal_seq, journal_transfers = await ledger.journal_position(reader)
+            accounts = await ledger.lookup_accounts(reader, [e.SUPPLY, e.UNPAID])
+            supply = balance(accounts[e.SUPPLY]) if e.SUPPLY in accounts else 0
+            unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
+            await proofs.delete_tree(writer, proof_id=proof_id)
+            pipeline = _Pipeline(writer, proof_id, hashers)
+            try:
+                count, tail_ids, tail_balances = await _stream(reader, token_address, pipeline, progress)
+                await pipeline.drain()
+            finally:
+                pipeline.cancel()
+            result = await _finish(writer, pipeline, proof_id, count, tail_ids, tail_balances)
             await proofs.update_proof(
                 writer, proof_id=proof_id, **asdict(result), supply_units=supply, burned_unpaid_sats=unpaid,
                 liabilities_sats=supply + unpaid, journal_seq=journal_seq, journal_transfers=journal_transfers,
+                leaf_group_leaves=GROUP_LEAVES,
             )
     return result
+
+
+async def _stream(reader, token_address, pipeline: _Pipeline, progress) -> tuple[int, bytes, list[int]]:
+    """Feed whole groups to the pipeline; return the leaf count and the partial last group."""
+    carry_ids, carry_balances = b"", []
+    count, last_id, last_beat = 0, b"", time.monotonic()
+    async for rows in stream_liability_rows(reader, token_address=token_address, batch_rows=BATCH_ROWS):
+        batch_ids, batch_balances = zip(*rows, strict=True)
+        ids = carry_ids + b"".join(batch_ids)
+        balances = carry_balances + list(batch_balances)
+        if rows[0][0] <= last_id:
+            raise ValueError("liability rows are not in strictly increasing user-id order")
+        last_id = rows[-1][0]
+        count += len(rows)
+        whole = len(balances) - len(balances) % GROUP_LEAVES
+        carry_ids, carry_balances = ids[whole * USER_ID_BYTES :], balances[whole:]
+        if whole:
+            await pipeline.submit(ids[: whole * USER_ID_BYTES], balances[:whole])
+        if progress is not None and time.monotonic() - last_beat > PROGRESS_EVERY_SECONDS:
+            progress(count)
+            last_beat = time.monotonic()
+    return count, carry_ids, carry_balances
+
+
+async def _finish(writer, pipeline: _Pipeline, proof_id, count: int, tail_ids: bytes, tail_balances) -> TreeResult:
+    """Hash the partial last group, build and store the levels above the groups' tops."""
+    counts = level_counts(count)
+    depth = len(counts) - 1
+    root = Node(bytes(32), 0)  # the empty tree's root (PADDING)
+    if tail_balances:
+        records = tail_records(tail_ids, tail_balances)
+        levels = group_levels(records, counts=counts)
+        await pipeline.write_groups(records)
+        if depth <= GROUP_LEVELS:
+            root = Node.unpack(levels[-1][0])  # the whole tree fits in the one group
+        else:
+            pipeline.tops.append(levels[GROUP_LEVELS][0])
+    if pipeline.tops:
+        upper = upper_levels(pipeline.tops)
+        root = Node.unpack(upper[-1][0])
+        await proofs.copy_levels(
+            writer, proof_id=proof_id, levels=[(GROUP_LEVELS + k, nodes) for k, nodes in enumerate(upper)],
+            chunk_nodes=CHUNK_NODES,
+        )
+    return TreeResult(root.hash.hex(), root.sum, count, depth)

@@ -22,30 +22,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
+from operator import itemgetter
 
-from domain.merkle_sum import (
-    HASH_BYTES,
-    LEAF_PREFIX,
-    MAX_SUM,
-    NODE_PREFIX,
-    PADDING,
-    SALT_BYTES,
-    SumOutOfRange,
-)
+from domain.merkle_sum import HASH_BYTES, LEAF_PREFIX, MAX_SUM, NODE_PREFIX, PADDING, SALT_BYTES, SumOutOfRange
 
 GROUP_LEVELS = 8
 #: Leaves per group (a power of two, so groups stay aligned at every level up to GROUP_LEVELS).
 GROUP_LEAVES = 1 << GROUP_LEVELS
 USER_ID_BYTES = 16
 LEAF_RECORD_BYTES = USER_ID_BYTES + SALT_BYTES + 8
-_PAD = PADDING.pack()
 
+# Each hash input is packed by one Struct call (no concatenations, no int.to_bytes), and a level
+# is kept as two lists, hashes and sums, until it is stored.
+_ACCOUNT_INPUT = struct.Struct(f"{SALT_BYTES}s{USER_ID_BYTES}s").pack  # salt ‖ user_id
+_LEAF_INPUT = struct.Struct(">c32sQ").pack  # 0x00 ‖ account_id ‖ u64 balance
+_PARENT_INPUT = struct.Struct(">c32sQ32sQ").pack  # 0x01 ‖ left ‖ u64 ‖ right ‖ u64
+_NODE = struct.Struct(">32sQ")  # a packed node: hash ‖ u64 sum
+_RECORD = struct.Struct(f">{USER_ID_BYTES}s{SALT_BYTES}sQ")  # user_id ‖ salt ‖ u64 balance
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
-_cat = bytes.__add__
+_first = itemgetter(0)
 
 
 def level_counts(leaf_count: int) -> list[int]:
@@ -62,13 +62,28 @@ def level_counts(leaf_count: int) -> list[int]:
     return counts
 
 
+def _split(blob: bytes, width: int) -> list[bytes]:
+    return list(map(_first, struct.iter_unpack(f"{width}s", blob)))
+
+
+def _split_ids(user_ids: bytes) -> list[bytes]:
+    """16-byte ids from their concatenation. Raises ValueError unless strictly increasing (the
+    order inclusion proofs find a user's group and leaf by)."""
+    if len(user_ids) % USER_ID_BYTES:
+        raise ValueError("user ids come in 16-byte units")
+    ids = _split(user_ids, USER_ID_BYTES)
+    if any(map(bytes.__ge__, ids, ids[1:])):
+        raise ValueError("user ids are not in strictly increasing order")
+    return ids
+
+
 def _check_range(sums: Sequence[int]) -> None:
     if sums and (min(sums) < 0 or max(sums) > MAX_SUM):
         raise SumOutOfRange(f"a sum lies outside 0..{MAX_SUM}")
 
 
-def leaf_nodes(user_ids: Sequence[bytes], salts: Sequence[bytes], balances: Sequence[int]) -> list[bytes]:
-    """Packed leaf nodes ``SHA256(0x00 ‖ SHA256(salt ‖ user_id) ‖ u64(balance)) ‖ u64(balance)``.
+def leaf_hashes(user_ids: Sequence[bytes], salts: Sequence[bytes], balances: Sequence[int]) -> list[bytes]:
+    """Leaf hashes ``SHA256(0x00 ‖ SHA256(salt ‖ user_id) ‖ u64(balance))``.
 
     Args:
         user_ids: 16-byte raw UUIDs; salts: 32-byte salts; balances: satoshis, one per leaf.
@@ -77,66 +92,67 @@ def leaf_nodes(user_ids: Sequence[bytes], salts: Sequence[bytes], balances: Sequ
         SumOutOfRange: a balance is negative or above ``MAX_SUM``.
     """
     _check_range(balances)
-    amounts = list(map(int.to_bytes, balances, repeat(8)))
-    account_ids = map(_digest, map(_sha256, map(_cat, salts, user_ids)))
-    hashes = map(_digest, map(_sha256, map(_cat, map(_cat, repeat(LEAF_PREFIX), account_ids), amounts)))
-    return list(map(_cat, hashes, amounts))
+    account_ids = map(_digest, map(_sha256, map(_ACCOUNT_INPUT, salts, user_ids)))
+    return list(map(_digest, map(_sha256, map(_LEAF_INPUT, repeat(LEAF_PREFIX), account_ids, balances))))
 
 
-def parent_level(nodes: list[bytes], sums: list[int]) -> tuple[list[bytes], list[int]]:
-    """The level above ``nodes`` (even length, packed) whose sums are ``sums``.
+def parent_level(hashes: list[bytes], sums: list[int]) -> tuple[list[bytes], list[int]]:
+    """The level above a level of even length given as its hashes and its sums (satoshis).
 
     Raises:
         SumOutOfRange: a parent's sum exceeds ``MAX_SUM``.
     """
-    pairs = iter(nodes)
-    hashes = list(map(_digest, map(_sha256, map(_cat, map(_cat, repeat(NODE_PREFIX), pairs), pairs))))
-    halves = iter(sums)
-    up = list(map(int.__add__, halves, halves))
+    left_sums, right_sums = sums[0::2], sums[1::2]
+    inputs = map(_PARENT_INPUT, repeat(NODE_PREFIX), hashes[0::2], left_sums, hashes[1::2], right_sums)
+    up = list(map(int.__add__, left_sums, right_sums))
     _check_range(up)
-    return list(map(_cat, hashes, map(int.to_bytes, up, repeat(8)))), up
+    return list(map(_digest, map(_sha256, inputs))), up
 
 
-def subtree_levels(nodes: list[bytes], sums: list[int], *, counts: Sequence[int] | None, top: int) -> list[list[bytes]]:
-    """Levels ``0 … top`` of an aligned run of level-0 nodes (its first index a multiple of ``2**top``).
+def pack_nodes(hashes: Sequence[bytes], sums: Sequence[int]) -> list[bytes]:
+    """Packed 40-byte nodes ``hash ‖ u64(sum)``."""
+    return list(map(_NODE.pack, hashes, sums))
+
+
+def unpack_nodes(nodes: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
+    """``(hashes, sums)`` of packed nodes."""
+    return [n[:HASH_BYTES] for n in nodes], [int.from_bytes(n[HASH_BYTES:], "big") for n in nodes]
+
+
+def subtree_levels(
+    hashes: list[bytes], sums: list[int], *, counts: Sequence[int] | None, top: int
+) -> list[list[bytes]]:
+    """Packed levels ``0 … top`` of an aligned run of level-0 nodes (its first index a multiple
+    of ``2**top``), given as hashes and sums.
 
     Args:
-        nodes, sums: the run's packed level-0 nodes and their sums.
         counts: :func:`level_counts` of the whole tree when the run ends the tree (its levels
             then get their padding node and stop at the root); None for complete groups.
         top: the highest level to compute.
 
     Returns:
-        ``levels[j]`` = the run's nodes at level ``j`` (padding included), for ``j`` up to
-        ``top`` or the root level, whichever comes first.
+        ``levels[j]`` = the run's packed nodes at level ``j`` (padding included), for ``j`` up
+        to ``top`` or the root level, whichever comes first.
     """
-    levels = [nodes]
+    levels = []
     for j in range(top):
         if counts is not None:
             if counts[j] == 1:
                 break
             if counts[j] % 2:
-                nodes, sums = [*nodes, _PAD], [*sums, 0]
-                levels[j] = nodes
-        nodes, sums = parent_level(nodes, sums)
-        levels.append(nodes)
+                hashes, sums = [*hashes, PADDING.hash], [*sums, 0]
+        levels.append(pack_nodes(hashes, sums))
+        hashes, sums = parent_level(hashes, sums)
+    levels.append(pack_nodes(hashes, sums))
     return levels
-
-
-def sums_of(nodes: Sequence[bytes]) -> list[int]:
-    """The u64 sums of packed nodes."""
-    return [int.from_bytes(n[HASH_BYTES:], "big") for n in nodes]
 
 
 def split_records(records: bytes) -> tuple[list[bytes], list[bytes], list[int]]:
     """``(user_ids, salts, balances)`` of packed leaf records. Raises ValueError on a torn blob."""
     if len(records) % LEAF_RECORD_BYTES:
         raise ValueError(f"leaf records come in {LEAF_RECORD_BYTES}-byte units")
-    step = LEAF_RECORD_BYTES
-    ids = [records[i : i + USER_ID_BYTES] for i in range(0, len(records), step)]
-    salts = [records[i + USER_ID_BYTES : i + USER_ID_BYTES + SALT_BYTES] for i in range(0, len(records), step)]
-    balances = [int.from_bytes(records[i + step - 8 : i + step], "big") for i in range(0, len(records), step)]
-    return ids, salts, balances
+    fields = list(_RECORD.iter_unpack(records))
+    return [f[0] for f in fields], [f[1] for f in fields], [f[2] for f in fields]
 
 
 @dataclass(frozen=True)
@@ -152,6 +168,13 @@ class HashedGroups:
     tops: list[bytes]
 
 
+def _salted(user_ids: bytes, balances: Sequence[int]) -> tuple[list[bytes], list[bytes]]:
+    ids = _split_ids(user_ids)
+    if len(ids) != len(balances):
+        raise ValueError("one balance per user id")
+    return ids, _split(os.urandom(len(ids) * SALT_BYTES), SALT_BYTES)
+
+
 def hash_groups(user_ids: bytes, balances: Sequence[int]) -> HashedGroups:
     """Draw salts for, and hash, a run of complete groups (``len(balances) % GROUP_LEAVES == 0``).
 
@@ -160,35 +183,34 @@ def hash_groups(user_ids: bytes, balances: Sequence[int]) -> HashedGroups:
         balances: each leaf's liability, satoshis.
 
     Raises:
-        SumOutOfRange: a balance or sum out of range. ValueError: not whole groups.
+        SumOutOfRange: a balance or sum out of range.
+        ValueError: not whole groups, or ids not strictly increasing.
 
-    Runs in a hash worker process (it takes and returns only bytes and ints).
+    Runs in a hash worker process (:mod:`activities.tree_hasher`: it takes and returns only
+    bytes and ints).
     """
-    count = len(balances)
-    if count % GROUP_LEAVES or len(user_ids) != count * USER_ID_BYTES:
+    if len(balances) % GROUP_LEAVES:
         raise ValueError("hash_groups takes whole groups of leaves")
-    ids = [user_ids[i : i + USER_ID_BYTES] for i in range(0, len(user_ids), USER_ID_BYTES)]
-    salt_pool = os.urandom(count * SALT_BYTES)
-    salts = [salt_pool[i : i + SALT_BYTES] for i in range(0, len(salt_pool), SALT_BYTES)]
-    nodes = leaf_nodes(ids, salts, balances)
-    sums = list(balances)
+    ids, salts = _salted(user_ids, balances)
+    hashes, sums = leaf_hashes(ids, salts, balances), list(balances)
     for _ in range(GROUP_LEVELS):
-        nodes, sums = parent_level(nodes, sums)
-    amounts = map(int.to_bytes, balances, repeat(8))
-    return HashedGroups(b"".join(chain.from_iterable(zip(ids, salts, amounts))), nodes)
+        hashes, sums = parent_level(hashes, sums)
+    return HashedGroups(b"".join(map(_RECORD.pack, ids, salts, balances)), pack_nodes(hashes, sums))
 
 
 def tail_records(user_ids: bytes, balances: Sequence[int]) -> bytes:
-    """Salted leaf records of the last, partial group (hashed later, once the total is known)."""
-    ids = [user_ids[i : i + USER_ID_BYTES] for i in range(0, len(user_ids), USER_ID_BYTES)]
-    salt_pool = os.urandom(len(ids) * SALT_BYTES)
-    salts = [salt_pool[i : i + SALT_BYTES] for i in range(0, len(salt_pool), SALT_BYTES)]
+    """Salted leaf records of the last, partial group (hashed later, once the total is known).
+
+    Raises:
+        SumOutOfRange: a balance out of range. ValueError: ids not strictly increasing.
+    """
     _check_range(balances)
-    return b"".join(chain.from_iterable(zip(ids, salts, map(int.to_bytes, balances, repeat(8)))))
+    ids, salts = _salted(user_ids, balances)
+    return b"".join(map(_RECORD.pack, ids, salts, balances))
 
 
 def group_levels(records: bytes, *, counts: Sequence[int]) -> list[list[bytes]]:
-    """Levels ``0 … min(GROUP_LEVELS, depth)`` of one group rebuilt from its records.
+    """Packed levels ``0 … min(GROUP_LEVELS, depth)`` of one group rebuilt from its records.
 
     Args:
         records: the group's packed leaf records (all of them, in order); a group with fewer
@@ -202,7 +224,7 @@ def group_levels(records: bytes, *, counts: Sequence[int]) -> list[list[bytes]]:
     # A full group holds no padding below GROUP_LEVELS; only the last, partial one needs the counts.
     complete = len(ids) == GROUP_LEAVES
     top = min(GROUP_LEVELS, len(counts) - 1)
-    return subtree_levels(leaf_nodes(ids, salts, balances), balances, counts=None if complete else counts, top=top)
+    return subtree_levels(leaf_hashes(ids, salts, balances), balances, counts=None if complete else counts, top=top)
 
 
 def group_siblings(levels: Sequence[Sequence[bytes]], *, position: int, group: int, depth: int) -> list[bytes]:
@@ -216,15 +238,14 @@ def group_siblings(levels: Sequence[Sequence[bytes]], *, position: int, group: i
 
 
 def upper_levels(tops: list[bytes]) -> list[list[bytes]]:
-    """Levels ``GROUP_LEVELS …`` root, from the groups' top nodes (padding included), in memory:
-    one node per group, so a million leaves need about four thousand nodes here."""
-    levels = [tops]
-    sums = sums_of(tops)
-    while len(levels[-1]) > 1:
-        nodes = levels[-1]
-        if len(nodes) % 2:
-            nodes = levels[-1] = [*nodes, _PAD]
-            sums = [*sums, 0]
-        up, sums = parent_level(nodes, sums)
-        levels.append(up)
+    """Packed levels ``GROUP_LEVELS …`` root from the groups' top nodes (padding included), in
+    memory: one node per group, so a million leaves need about four thousand nodes here."""
+    hashes, sums = unpack_nodes(tops)
+    levels = []
+    while len(hashes) > 1:
+        if len(hashes) % 2:
+            hashes, sums = [*hashes, PADDING.hash], [*sums, 0]
+        levels.append(pack_nodes(hashes, sums))
+        hashes, sums = parent_level(hashes, sums)
+    levels.append(pack_nodes(hashes, sums))
     return levels

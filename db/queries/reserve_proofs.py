@@ -1,39 +1,95 @@
 """Storing a proof of reserves and serving inclusion proofs from it.
 
-Leaves go in with ``COPY`` (a million rows in seconds); tree levels are packed 40-byte nodes in
-chunks (:mod:`domain.merkle_sum`), so a sibling path is one query of ``depth`` substrings.
+Everything large goes in with binary ``COPY``: leaf groups (:mod:`domain.merkle_batch`, one row of
+packed records per group) and the stored tree levels (packed 40-byte nodes in chunks,
+:mod:`domain.merkle_sum`). An inclusion proof is two indexed reads: the caller's group (found by
+``first_user_id``), from which the siblings below the group's top are recomputed, and one query of
+``depth - GROUP_LEVELS`` substrings for the siblings above. Proofs built before migration 0016
+(``leaf_group_leaves`` NULL) keep one leaf row per user and every level, and are served as before.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ReserveProof, ReserveProofLeaf, ReserveProofLevel
-from domain.merkle_sum import NODE_BYTES, LevelChunk, Node, sibling_index
+from db.models import ProofLeafChunk, ReserveProof, ReserveProofLeaf, ReserveProofLevel
+from domain.merkle_batch import LEAF_RECORD_BYTES, USER_ID_BYTES, group_levels, group_siblings, level_counts
+from domain.merkle_sum import NODE_BYTES, InclusionProof, Node, sibling_index
 
 
-async def copy_leaves(session: AsyncSession, rows: Sequence[tuple[uuid.UUID, uuid.UUID, int, bytes, int]]) -> None:
-    """Bulk-insert ``(proof_id, user_id, position, salt, balance)`` rows with ``COPY`` in the
-    session's transaction."""
-    if not rows:
-        return
+@dataclass(frozen=True)
+class ProofLeaf:
+    """One user's leaf in a proof (the attributes of :class:`ReserveProofLeaf`).
+
+    Attributes:
+        position: index at level 0; salt: 32 bytes; balance: satoshis.
+        group_records: the packed records of the leaf's whole group (None for old proofs).
+    """
+
+    user_id: uuid.UUID
+    position: int
+    salt: bytes
+    balance: int
+    group_records: bytes | None = None
+
+
+async def _raw_cursor(session: AsyncSession):
     conn = await session.connection()
     raw = (await conn.get_raw_connection()).driver_connection
-    async with raw.cursor() as cur:  # type: ignore[union-attr]
-        async with cur.copy("COPY reserve_proof_leaves (proof_id, user_id, position, salt, balance) FROM STDIN") as copy:
-            for row in rows:
-                await copy.write_row(row)
+    return raw.cursor()  # type: ignore[union-attr]
 
 
-async def store_chunks(session: AsyncSession, *, proof_id: uuid.UUID, chunks: Sequence[LevelChunk], chunk_nodes: int) -> None:
-    for c in chunks:
-        session.add(ReserveProofLevel(proof_id=proof_id, level=c.level, chunk=c.chunk, nodes=c.data, chunk_nodes=chunk_nodes))
-    await session.flush()
+async def copy_leaf_groups(
+    session: AsyncSession, *, proof_id: uuid.UUID, first_group: int, records: bytes, group_leaves: int
+) -> int:
+    """``COPY`` packed leaf records into ``proof_leaf_chunks``, one row per ``group_leaves``
+    records, the first row numbered ``first_group``; in the session's transaction.
+
+    Returns the number of rows written.
+    """
+    size = group_leaves * LEAF_RECORD_BYTES
+    rows = 0
+    async with await _raw_cursor(session) as cur:
+        sql = "COPY proof_leaf_chunks (proof_id, chunk, first_user_id, leaves) FROM STDIN (FORMAT BINARY)"
+        async with cur.copy(sql) as copy:
+            copy.set_types(["uuid", "int4", "uuid", "bytea"])
+            for offset in range(0, len(records), size):
+                first = uuid.UUID(bytes=records[offset : offset + USER_ID_BYTES])
+                await copy.write_row((proof_id, first_group + rows, first, records[offset : offset + size]))
+                rows += 1
+    return rows
+
+
+async def copy_levels(
+    session: AsyncSession, *, proof_id: uuid.UUID, levels: Sequence[tuple[int, Sequence[bytes]]], chunk_nodes: int
+) -> None:
+    """``COPY`` tree levels ``(level index, packed nodes)`` into ``reserve_proof_levels`` in chunks
+    of ``chunk_nodes`` nodes."""
+    async with await _raw_cursor(session) as cur:
+        sql = "COPY reserve_proof_levels (proof_id, level, chunk, nodes, chunk_nodes) FROM STDIN (FORMAT BINARY)"
+        async with cur.copy(sql) as copy:
+            copy.set_types(["uuid", "int4", "int4", "bytea", "int4"])
+            for level, nodes in levels:
+                for chunk, start in enumerate(range(0, len(nodes), chunk_nodes)):
+                    await copy.write_row((proof_id, level, chunk, b"".join(nodes[start : start + chunk_nodes]), chunk_nodes))
+
+
+async def delete_tree(session: AsyncSession, *, proof_id: uuid.UUID) -> None:
+    """Remove every stored leaf and level of ``proof_id`` (a rebuild starts from nothing)."""
+    for table in (ProofLeafChunk, ReserveProofLeaf, ReserveProofLevel):
+        await session.execute(delete(table).where(table.proof_id == proof_id))  # type: ignore[arg-type]
+
+
+async def lock(session: AsyncSession, *, proof_id: uuid.UUID) -> ReserveProof | None:
+    """The proof row, locked ``FOR UPDATE`` until the transaction ends (one builder at a time)."""
+    stmt = select(ReserveProof).where(ReserveProof.id == proof_id).with_for_update()  # type: ignore[arg-type]
+    return (await session.execute(stmt.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, *, proof_id: uuid.UUID) -> ReserveProof | None:
@@ -46,25 +102,88 @@ async def latest_published(session: AsyncSession) -> ReserveProof | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_leaf(session: AsyncSession, *, proof_id: uuid.UUID, user_id: uuid.UUID) -> ReserveProofLeaf | None:
-    return await session.get(ReserveProofLeaf, (proof_id, user_id))
+def _find_in_group(records: bytes, user_id: bytes) -> int | None:
+    """Index of ``user_id`` among a group's records (sorted by user id), by bisection."""
+    lo, hi = 0, len(records) // LEAF_RECORD_BYTES
+    while lo < hi:
+        mid = (lo + hi) // 2
+        at = records[mid * LEAF_RECORD_BYTES : mid * LEAF_RECORD_BYTES + USER_ID_BYTES]
+        if at == user_id:
+            return mid
+        lo, hi = (mid + 1, hi) if at < user_id else (lo, mid)
+    return None
 
 
-async def sibling_path(session: AsyncSession, *, proof_id: uuid.UUID, position: int, depth: int) -> tuple[Node, ...]:
-    """Siblings of leaf ``position`` from level 0 to ``depth - 1``.
+async def get_leaf(session: AsyncSession, *, proof_id: uuid.UUID, user_id: uuid.UUID) -> ProofLeaf | None:
+    """The leaf of ``user_id`` in proof ``proof_id``, or None (no such proof, or no leaf)."""
+    proof = await get(session, proof_id=proof_id)
+    if proof is None:
+        return None
+    if proof.leaf_group_leaves is None:
+        old = await session.get(ReserveProofLeaf, (proof_id, user_id))
+        return None if old is None else ProofLeaf(old.user_id, old.position, bytes(old.salt), old.balance)
+    stmt = (
+        select(ProofLeafChunk.chunk, ProofLeafChunk.leaves)
+        .where(ProofLeafChunk.proof_id == proof_id, ProofLeafChunk.first_user_id <= user_id)  # type: ignore[arg-type]
+        .order_by(ProofLeafChunk.first_user_id.desc())  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    found = (await session.execute(stmt)).one_or_none()
+    if found is None:
+        return None
+    group, records = found[0], bytes(found[1])
+    index = _find_in_group(records, user_id.bytes)
+    if index is None:
+        return None
+    at = index * LEAF_RECORD_BYTES + USER_ID_BYTES
+    return ProofLeaf(
+        user_id, group * proof.leaf_group_leaves + index, records[at : at + 32],
+        int.from_bytes(records[at + 32 : at + 40], "big"), records,
+    )
+
+
+async def inclusion_proof(session: AsyncSession, *, proof: ReserveProof, user_id: uuid.UUID) -> InclusionProof | None:
+    """The inclusion proof of ``user_id`` in ``proof`` (a row with its tree stored), or None.
+
+    Raises:
+        LookupError: the proof's tree is not stored completely.
+    """
+    leaf = await get_leaf(session, proof_id=proof.id, user_id=user_id)
+    if leaf is None:
+        return None
+    depth = proof.tree_depth or 0
+    if leaf.group_records is None:
+        siblings = await sibling_path(session, proof_id=proof.id, position=leaf.position, depth=depth)
+        return InclusionProof(leaf.user_id, leaf.salt, leaf.balance, leaf.position, siblings)
+    group_leaves = proof.leaf_group_leaves or 1
+    group = leaf.position // group_leaves
+    below = group_siblings(group_levels(leaf.group_records, counts=level_counts(proof.leaf_count or 0)),
+                           position=leaf.position, group=group, depth=depth)
+    stored_from = group_leaves.bit_length() - 1
+    above = await sibling_path(session, proof_id=proof.id, position=leaf.position, depth=depth, from_level=stored_from)
+    siblings = tuple(Node.unpack(raw) for raw in below) + above
+    return InclusionProof(leaf.user_id, leaf.salt, leaf.balance, leaf.position, siblings)
+
+
+async def sibling_path(
+    session: AsyncSession, *, proof_id: uuid.UUID, position: int, depth: int, from_level: int = 0
+) -> tuple[Node, ...]:
+    """Stored siblings of leaf ``position`` from level ``from_level`` to ``depth - 1``.
 
     Raises:
         LookupError: a level chunk is missing (the proof was not stored completely).
     """
-    if depth == 0:
+    if depth <= from_level:
         return ()
     chunk_nodes = (
         await session.execute(
             select(ReserveProofLevel.chunk_nodes).where(ReserveProofLevel.proof_id == proof_id).limit(1)
         )
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if chunk_nodes is None:
+        raise LookupError(f"proof {proof_id} has no stored levels")
     parts, params = [], {"pid": proof_id}
-    for level in range(depth):
+    for level in range(from_level, depth):
         index = sibling_index(position, level)
         params |= {f"l{level}": level, f"c{level}": index // chunk_nodes, f"o{level}": (index % chunk_nodes) * NODE_BYTES + 1}
         parts.append(
@@ -72,9 +191,10 @@ async def sibling_path(session: AsyncSession, *, proof_id: uuid.UUID, position: 
             f"FROM reserve_proof_levels WHERE proof_id = :pid AND level = :l{level} AND chunk = :c{level}"
         )
     rows = dict((await session.execute(text(" UNION ALL ".join(parts)), params)).all())
-    if len(rows) != depth or any(len(rows[lvl]) != NODE_BYTES for lvl in range(depth)):
+    levels = range(from_level, depth)
+    if len(rows) != len(levels) or any(len(rows[lvl]) != NODE_BYTES for lvl in levels):
         raise LookupError(f"proof {proof_id} lacks tree nodes for position {position}")
-    return tuple(Node.unpack(bytes(rows[lvl])) for lvl in range(depth))
+    return tuple(Node.unpack(bytes(rows[lvl])) for lvl in levels)
 
 
 async def update_proof(session: AsyncSession, *, proof_id: uuid.UUID, **values: Any) -> None:

@@ -23,12 +23,12 @@ SUSPENSE_LEAF = uuid.uuid5(uuid.NAMESPACE_URL, "custody:suspense_istsi")
 _LIABILITIES_FROM = """
     FROM (
         SELECT user_id, credits_posted - debits_posted AS balance FROM ledger_accounts
-        WHERE code = 'user_istsi' AND (token_address = :token OR token_address IS NULL)
+        WHERE code = 'user_istsi' AND (token_address = {token} OR token_address IS NULL)
         UNION ALL
-        SELECT CAST(:external AS uuid), credits_posted - debits_posted FROM ledger_accounts
+        SELECT CAST({external} AS uuid), credits_posted - debits_posted FROM ledger_accounts
         WHERE key = 'istsi_external' AND credits_posted <> debits_posted
         UNION ALL
-        SELECT CAST(:suspense AS uuid), credits_posted - debits_posted FROM ledger_accounts
+        SELECT CAST({suspense} AS uuid), credits_posted - debits_posted FROM ledger_accounts
         WHERE key = 'suspense_istsi' AND credits_posted <> debits_posted
     ) AS b
     FULL OUTER JOIN (
@@ -41,13 +41,14 @@ _LIABILITIES_FROM = """
 """
 _LIABILITIES_SQL = text(
     "SELECT COALESCE(b.user_id, w.user_id) AS user_id, COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS liability"
-    + _LIABILITIES_FROM
+    + _LIABILITIES_FROM.format(token=":token", external=":external", suspense=":suspense")
 )
-# The same rows for the tree builder: the id as its 16 raw bytes and the liability as BIGINT, so
-# the client builds neither UUID nor Decimal objects (a liability above BIGINT is refused here).
-_LIABILITY_ROWS_SQL = text(
-    "SELECT uuid_send(COALESCE(b.user_id, w.user_id)), "
-    "CAST(COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS bigint)" + _LIABILITIES_FROM
+# The same rows for the tree builder, for a psycopg server-side cursor: the id as its 16 raw
+# bytes and the liability as BIGINT, so the client builds neither UUID nor Decimal objects (a
+# liability beyond BIGINT is refused by Postgres).
+_LIABILITY_ROWS_SQL = (
+    "SELECT uuid_send(COALESCE(b.user_id, w.user_id)), CAST(COALESCE(b.balance, 0) + COALESCE(w.unpaid, 0) AS bigint)"
+    + _LIABILITIES_FROM.format(token="%(token)s", external="%(external)s", suspense="%(suspense)s")
 )
 
 
@@ -78,16 +79,17 @@ async def stream_liability_rows(
     Same caller contract (one open transaction while iterating); memory stays at one batch.
 
     Raises:
-        sqlalchemy.exc.DBAPIError: a liability beyond BIGINT (numeric out of range).
+        psycopg.errors.NumericValueOutOfRange: a liability beyond BIGINT.
     """
-    result = await session.stream(
-        _LIABILITY_ROWS_SQL.bindparams(
-            token=token_address, external=str(EXTERNAL_HOLDERS_LEAF), suspense=str(SUSPENSE_LEAF)
-        ),
-        execution_options={"yield_per": batch_rows},
-    )
-    async for partition in result.partitions(batch_rows):
-        yield partition  # type: ignore[misc]
+    # A psycopg named cursor, fetching exactly ``batch_rows`` per round trip (SQLAlchemy's
+    # buffered stream makes hundreds of small FETCHes for the same rows).
+    conn = await session.connection()
+    raw = (await conn.get_raw_connection()).driver_connection
+    params = {"token": token_address, "external": str(EXTERNAL_HOLDERS_LEAF), "suspense": str(SUSPENSE_LEAF)}
+    async with raw.cursor(name=f"liabilities_{uuid.uuid4().hex}") as cur:  # type: ignore[union-attr]
+        await cur.execute(_LIABILITY_ROWS_SQL, params)
+        while rows := await cur.fetchmany(batch_rows):
+            yield rows
 
 
 async def active_user_balances(
