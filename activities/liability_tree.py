@@ -204,8 +204,8 @@ async def _finish(writer, pipeline: _Pipeline, proof_id, count: int, tail_ids: b
         records = tail_records(tail_ids, tail_balances)
         levels = group_levels(records, counts=counts)
         await pipeline.write_groups(records)
-        if depth <= GROUP_LEVELS:
-            root = Node.unpack(levels[-1][0])  # the whole tree fits in the one group
+        if depth < GROUP_LEVELS:
+            root = Node.unpack(levels[-1][0])  # the whole tree lies below a group's top
         else:
             pipeline.tops.append(levels[GROUP_LEVELS][0])
     if pipeline.tops:

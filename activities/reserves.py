@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alerts import raise_alert
 from activities.chain_submissions import ChainSubmitter
-from activities.liability_tree import build_tree_in_postgres
+from activities.liability_tree import TreeNotBuildable, build_tree_in_postgres
 from activities.reserves_types import ProofStepInput, SignedProof, Snapshot, SnapshotInput, TreeResult
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
@@ -90,11 +90,19 @@ class ProofActivities:
     @activity.defn(name="build_liability_tree")
     async def build_liability_tree(self, inp: ProofStepInput) -> TreeResult:
         """Stream per-user liabilities from Postgres into the Merkle-sum tree and store it
-        (:func:`activities.liability_tree.build_tree_in_postgres`); heartbeats carry the leaf count."""
-        return await build_tree_in_postgres(
-            self.sessions, proof_id=inp.proof_id, token_address=self.settings.soroban.contracts.istsi_token,
-            progress=activity.heartbeat,
-        )
+        (:func:`activities.liability_tree.build_tree_in_postgres`); heartbeats carry the leaf count.
+
+        Raises:
+            ApplicationError ``ProofIncomplete`` (not retried): the proof row is gone or was
+            signed without a tree.
+        """
+        try:
+            return await build_tree_in_postgres(
+                self.sessions, proof_id=inp.proof_id, token_address=self.settings.soroban.contracts.istsi_token,
+                progress=activity.heartbeat,
+            )
+        except TreeNotBuildable as exc:
+            raise ApplicationError(str(exc), type="ProofIncomplete", non_retryable=True) from exc
 
     @activity.defn(name="sign_reserve_proof")
     async def sign_reserve_proof(self, inp: ProofStepInput) -> SignedProof:

@@ -14,7 +14,6 @@ from api.errors import ApiError
 from api.schemas.reserves import ProofFile, ProofRequested, ReserveStatusOut
 from api.workflow_start import start_workflow
 from db.queries import reserve_proofs as proofs
-from domain.merkle_sum import InclusionProof
 from domain.proof_document import inclusion_to_json
 from domain.reserves import RatioThresholds, reserve_status
 from workflows.proof_of_reserves import ProofOfReservesWorkflow, proof_workflow_id
@@ -29,11 +28,8 @@ async def latest_proof(auth: UserAuth, session: SessionDep) -> ProofFile:
     row = await proofs.latest_published(session)
     if row is None or row.document is None:
         raise ApiError(404, "no_proof", "no proof of reserves has been published yet")
-    inclusion = None
-    leaf = await proofs.get_leaf(session, proof_id=row.id, user_id=auth.user.id)
-    if leaf is not None:
-        siblings = await proofs.sibling_path(session, proof_id=row.id, position=leaf.position, depth=row.tree_depth or 0)
-        inclusion = inclusion_to_json(InclusionProof(leaf.user_id, bytes(leaf.salt), leaf.balance, leaf.position, siblings))
+    proof = await proofs.inclusion_proof(session, proof=row, user_id=auth.user.id)
+    inclusion = None if proof is None else inclusion_to_json(proof)
     return ProofFile(
         proof={**row.document, "signature": row.signature}, inclusion=inclusion,
         published_tx_hash=row.published_tx_hash, published_at=row.published_at,
