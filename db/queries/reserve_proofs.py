@@ -2,9 +2,9 @@
 
 Everything large goes in with binary ``COPY``: leaf groups (:mod:`domain.merkle_batch`, one row of
 packed records per group) and the stored tree levels (packed 40-byte nodes in chunks,
-:mod:`domain.merkle_sum`). An inclusion proof is two indexed reads: the caller's group (found by
-``first_user_id``), from which the siblings below the group's top are recomputed, and one query of
-``depth - GROUP_LEVELS`` substrings for the siblings above. Proofs built before migration 0016
+:mod:`domain.merkle_sum`). An inclusion proof is one query of indexed reads: the caller's group
+(found by ``first_user_id``), from which the siblings below the group's top are recomputed, and
+the ``depth - GROUP_LEVELS`` stored siblings above it. Proofs built before migration 0016
 (``leaf_group_leaves`` NULL) keep one leaf row per user and every level, and are served as before.
 """
 
@@ -19,8 +19,16 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ProofLeafChunk, ReserveProof, ReserveProofLeaf, ReserveProofLevel
-from domain.merkle_batch import LEAF_RECORD_BYTES, USER_ID_BYTES, group_levels, group_siblings, level_counts
-from domain.merkle_sum import NODE_BYTES, InclusionProof, Node, sibling_index
+from domain.merkle_batch import (
+    GROUP_LEAVES,
+    GROUP_LEVELS,
+    LEAF_RECORD_BYTES,
+    USER_ID_BYTES,
+    group_levels,
+    group_siblings,
+    level_counts,
+)
+from domain.merkle_sum import NODE_BYTES, SALT_BYTES, InclusionProof, Node, sibling_index
 
 
 @dataclass(frozen=True)
@@ -137,32 +145,64 @@ async def get_leaf(session: AsyncSession, *, proof_id: uuid.UUID, user_id: uuid.
         return None
     at = index * LEAF_RECORD_BYTES + USER_ID_BYTES
     return ProofLeaf(
-        user_id, group * proof.leaf_group_leaves + index, records[at : at + 32],
-        int.from_bytes(records[at + 32 : at + 40], "big"), records,
+        user_id, group * proof.leaf_group_leaves + index, records[at : at + SALT_BYTES],
+        int.from_bytes(records[at + SALT_BYTES : at + SALT_BYTES + 8], "big"), records,
     )
+
+
+# The caller's group and, in the same round trip, its stored siblings above the group's top: at
+# level j >= GROUP_LEVELS the sibling of leaf p is node (p >> j) ^ 1, and p >> j = group >> (j -
+# GROUP_LEVELS), so the path depends on the group alone.
+_GROUP_AND_PATH_SQL = text(
+    f"""
+    WITH g AS (
+        SELECT chunk, leaves FROM proof_leaf_chunks
+        WHERE proof_id = :p AND first_user_id <= :u ORDER BY first_user_id DESC LIMIT 1
+    )
+    SELECT g.chunk, g.leaves, (
+        SELECT array_agg(substring(l.nodes FROM ((g.chunk >> (l.level - {GROUP_LEVELS})) # 1) % l.chunk_nodes
+                                   * {NODE_BYTES} + 1 FOR {NODE_BYTES}) ORDER BY l.level)
+        FROM reserve_proof_levels l
+        WHERE l.proof_id = :p AND l.level >= {GROUP_LEVELS} AND l.level < :depth
+          AND l.chunk = ((g.chunk >> (l.level - {GROUP_LEVELS})) # 1) / l.chunk_nodes
+    ) FROM g
+    """
+)
 
 
 async def inclusion_proof(session: AsyncSession, *, proof: ReserveProof, user_id: uuid.UUID) -> InclusionProof | None:
     """The inclusion proof of ``user_id`` in ``proof`` (a row with its tree stored), or None.
 
+    One query for proofs with grouped leaves (the group and the stored path); old-layout proofs
+    take the leaf row and the path as before.
+
     Raises:
         LookupError: the proof's tree is not stored completely.
     """
-    leaf = await get_leaf(session, proof_id=proof.id, user_id=user_id)
-    if leaf is None:
-        return None
     depth = proof.tree_depth or 0
-    if leaf.group_records is None:
+    if proof.leaf_group_leaves is None:
+        leaf = await get_leaf(session, proof_id=proof.id, user_id=user_id)
+        if leaf is None:
+            return None
         siblings = await sibling_path(session, proof_id=proof.id, position=leaf.position, depth=depth)
         return InclusionProof(leaf.user_id, leaf.salt, leaf.balance, leaf.position, siblings)
-    group_leaves = proof.leaf_group_leaves or 1
-    group = leaf.position // group_leaves
-    below = group_siblings(group_levels(leaf.group_records, counts=level_counts(proof.leaf_count or 0)),
-                           position=leaf.position, group=group, depth=depth)
-    stored_from = group_leaves.bit_length() - 1
-    above = await sibling_path(session, proof_id=proof.id, position=leaf.position, depth=depth, from_level=stored_from)
-    siblings = tuple(Node.unpack(raw) for raw in below) + above
-    return InclusionProof(leaf.user_id, leaf.salt, leaf.balance, leaf.position, siblings)
+    if proof.leaf_group_leaves != GROUP_LEAVES:
+        raise LookupError(f"proof {proof.id} has groups of {proof.leaf_group_leaves} leaves, not {GROUP_LEAVES}")
+    found = (await session.execute(_GROUP_AND_PATH_SQL, {"p": proof.id, "u": user_id, "depth": depth})).one_or_none()
+    if found is None:
+        return None
+    group, records, above = found[0], bytes(found[1]), [bytes(n) for n in found[2] or ()]
+    index = _find_in_group(records, user_id.bytes)
+    if index is None:
+        return None
+    if len(above) != max(depth - GROUP_LEVELS, 0) or any(len(n) != NODE_BYTES for n in above):
+        raise LookupError(f"proof {proof.id} lacks tree nodes above group {group}")
+    position = group * GROUP_LEAVES + index
+    below = group_siblings(group_levels(records, counts=level_counts(proof.leaf_count or 0)),
+                           position=position, group=group, depth=depth)
+    at = index * LEAF_RECORD_BYTES + USER_ID_BYTES
+    salt, balance = records[at : at + SALT_BYTES], int.from_bytes(records[at + SALT_BYTES : at + SALT_BYTES + 8], "big")
+    return InclusionProof(user_id, salt, balance, position, tuple(Node.unpack(n) for n in below + above))
 
 
 async def sibling_path(
