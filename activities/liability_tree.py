@@ -5,10 +5,10 @@ raw bytes, liabilities as BIGINT) in one REPEATABLE READ transaction, so the tre
 consistent snapshot of the books: the same snapshot gives the proof its liabilities (supply +
 unpaid withdrawals) and its journal position.
 
-The work is a pipeline. The event loop reads batch ``k + 1`` while a hash worker process salts
-and hashes batch ``k`` up to each group's top (:func:`domain.merkle_batch.hash_groups`: whole
-groups only; a partial group waits for the next batch), and the finished groups go to Postgres
-with binary ``COPY``, one row per group. The last partial group and the levels above the groups'
+The work is a pipeline. The event loop reads batch ``k + 1`` while hash worker processes
+(:mod:`activities.tree_hasher`) salt and hash the batches before it up to each group's top
+(:func:`domain.merkle_batch.hash_groups`: whole groups only; a partial group waits for the next
+batch), and the finished groups go to Postgres with binary ``COPY``, one row per group. The last partial group and the levels above the groups'
 tops (one node per group) are computed here at the end. Memory: a few batches plus one node per
 group.
 

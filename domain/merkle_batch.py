@@ -1,10 +1,10 @@
 """Batch hashing of the liability Merkle-sum tree: the bytes of :mod:`domain.merkle_sum`, at C speed.
 
 The per-node code in :mod:`domain.merkle_sum` builds a ``Node`` per hash; over a million leaves
-the interpreter, not SHA-256, is the cost. Here a level is a list of packed 40-byte nodes
-(``hash ‖ u64 sum``) plus a list of sums, and every step is a ``map`` over C functions
-(``bytes.__add__``, ``hashlib.sha256``, ``HASH.digest``, ``int.to_bytes``), so no bytecode runs
-per node. The encoding is unchanged (tests compare every level against :class:`MerkleSumTree`).
+the interpreter, not SHA-256, is the cost. Here a level is two lists, hashes and sums, every hash
+input is packed by one ``struct`` call, and every step is a ``map`` over C functions
+(``Struct.pack``, ``hashlib.sha256``, ``HASH.digest``, ``int.__add__``), so no bytecode runs per
+node. The encoding is unchanged (tests compare every level against :class:`MerkleSumTree`).
 
 Leaves are grouped in aligned **groups** of :data:`GROUP_LEAVES` (= 2^:data:`GROUP_LEVELS`)
 positions. A complete group's levels 0 … ``GROUP_LEVELS`` never contain padding, so it can be
