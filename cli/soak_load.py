@@ -62,6 +62,8 @@ class LoadStats:
     withdrawals: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     retries: int = 0
+    #: Answers per API base URL (how the requests spread over the API processes).
+    served: dict[str, int] = field(default_factory=dict)
 
 
 def foreign_address(rng: random.Random) -> str:
@@ -113,6 +115,7 @@ class Clients:
             try:
                 response = await self.http.request(method, base + path, headers=headers, json=json)
                 if response.status_code not in RETRYABLE:
+                    self.stats.served[base] = self.stats.served.get(base, 0) + 1
                     return response
                 last = f"{response.status_code} {response.text[:200]}"
             except httpx.TransportError as exc:
