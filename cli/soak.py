@@ -38,8 +38,8 @@ class SoakConfig:
 
     seconds: how long load and faults run. users: how many users share the load.
     try_again_later_rate / drop_response_rate: the Soroban sandbox's fault knobs during the run.
-    kill_every: (min, max) pause between two kills. victims: which kinds may be killed
-    (``worker``, ``api``, ``soroban``). tx_per_s: the engine transactions per second to offer
+    kill_every: (min, max) pause between two kills. victims: which kinds are killed, in rounds
+    of random order (``worker``, ``api``, ``soroban``). tx_per_s: the engine transactions per second to offer
     (None: the chain's limit, one per source account per ledger). settle_seconds: how long the
     operations may take to settle afterwards.
     """
@@ -62,6 +62,8 @@ class SoakReport:
     load: LoadStats
     kills: Counter
     checks: CheckResults
+    #: Operations at the end by ``type status/stage`` (parked ones show ``needs_attention``).
+    outcomes: Counter = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +75,7 @@ class SoakReport:
         lines = [
             f"soak seed={self.seed}: {self.load.deposits} deposits, {self.load.withdrawals} withdrawals, "
             f"{sum(self.kills.values())} kills ({kills}), {self.load.retries} client retries, refused: {refused}",
+            "operations: " + (", ".join(f"{k} {n}" for k, n in sorted(self.outcomes.items())) or "none"),
             *(f"ok    {name}" for name in self.checks.passed),
             *(f"FAIL  {problem}" for problem in self.checks.failed),
             f"checks passed: {len(self.checks.passed)}/{len(self.checks.passed) + len({p.split(':')[0] for p in self.checks.failed})}",
@@ -86,7 +89,7 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
     Raises:
         RuntimeError: the stack did not start, or a client request kept failing past its budget.
     """
-    from cli.soak_checks import run_checks, settle
+    from cli.soak_checks import operations, run_checks, settle
     from cli.soak_load import Clients
     from workers.registry import WorkerDeps
 
@@ -115,11 +118,12 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
         say(f"load done ({clients.stats.deposits} deposits, {clients.stats.withdrawals} withdrawals); settling")
         await settle(deps, timeout_seconds=config.settle_seconds, say=say)
         checks = await run_checks(stack.settings, deps, stack.esplora_url)
+        outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in await operations(deps))
     finally:
         await clients.close()
         await deps.close()
         await stack.aclose()
-    report = SoakReport(seed, clients.stats, kills, checks)
+    report = SoakReport(seed, clients.stats, kills, checks, outcomes)
     say(report.summary())
     return report
 
@@ -135,11 +139,14 @@ async def _chaos(stack: SoakStack, config: SoakConfig, rng: random.Random, end: 
                  say: Callable[[str], None]) -> None:
     pools = {"worker": stack.workers, "api": stack.apis, "soroban": [stack.soroban]}
     started = time.monotonic()
+    order: list[str] = []
     while True:
         await asyncio.sleep(rng.uniform(*config.kill_every))
         if time.monotonic() >= end:
             return
-        kind = rng.choice(config.victims)
+        if not order:  # rounds in random order: every kind is hit once per round
+            order = rng.sample(config.victims, len(config.victims))
+        kind = order.pop()
         child = rng.choice(pools[kind])
         down = rng.uniform(0.0, 2.0)
         say(f"  t={time.monotonic() - started:5.1f}s SIGKILL {child.name}, restart in {down:.1f}s")
