@@ -2,12 +2,15 @@
 
 * every operation is completed, failed, cancelled, or parked (``needs_attention``) with a reason;
 * ``custody ledger check`` (the books' invariants, then both chains: :func:`cli.ledger.run_check`);
-* Soroban: ``total_supply`` = Σ each user's on-chain balance = Σ ``token_balances`` = Σ completed
-  deposits − Σ completed withdrawals, and each user's chain balance equals their projection;
+* Soroban: ``total_supply`` = Σ each user's on-chain balance = Σ ``token_balances`` (and, when no
+  operation is parked, = Σ completed deposits − Σ completed withdrawals), and each user's chain
+  balance equals their projection;
 * one mint per deposit (router ``deposit`` events by outpoint, each with the deposit's amount) and
   one burn per withdrawal (router ``withdraw`` events by withdrawal id);
 * each chain event stored once, none missing (``chain_events`` against a full ``getEvents`` scan);
-* each withdrawal paid once (Esplora: its destination received exactly the payout transaction);
+* every signed Soroban envelope resolved (none left ``signed`` but for a parked operation's);
+* each withdrawal paid once (Esplora: a completed one's destination received exactly its payout,
+  confirmed; a failed or cancelled one's nothing; a parked one's at most one transaction);
 * the custody UTXOs on Esplora equal the custody UTXO set's confirmed outputs, to the satoshi.
 
 Checks that compare with a chain a scheduled scan follows (events, UTXOs) are retried for a while,
@@ -27,7 +30,7 @@ from sqlalchemy import func, select
 
 from chains.soroban.events import fetch_events
 from config.settings import Settings
-from db.models import ChainEvent, CustodyAddress, CustodyUtxo, Operation, TokenBalance, User
+from db.models import ChainEvent, ChainSubmission, CustodyAddress, CustodyUtxo, Operation, TokenBalance, User
 from workers.registry import WorkerDeps
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -130,6 +133,7 @@ async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str) -> 
     events = await all_events(deps)
     results.expect("one mint per deposit, one burn per withdrawal", _one_each(ops, events))
     results.expect("each chain event stored once", await _retrying(lambda: _events_stored(deps)))
+    results.expect("every signed Soroban envelope resolved", await _submissions(deps, ops))
     async with httpx.AsyncClient(base_url=esplora_url, timeout=15) as esplora:
         results.expect("each withdrawal paid once", await _paid_once(ops, esplora))
         results.expect("custody UTXOs on Esplora equal the UTXO set", await _retrying(lambda: _utxos(deps, esplora)))
@@ -176,6 +180,16 @@ async def _events_stored(deps: WorkerDeps) -> list[str]:
     return problems
 
 
+async def _submissions(deps: WorkerDeps, ops: list[Operation]) -> list[str]:
+    """After the drain no stored envelope may be left unresolved (``signed``: on chain or not),
+    except one a parked operation is waiting on."""
+    parked = {str(o.id) for o in ops if o.status not in TERMINAL}
+    async with deps.sessions() as session:
+        open_ = list((await session.execute(select(ChainSubmission).where(ChainSubmission.status == "signed"))).scalars())
+    return [f"{s.idempotency_key} ({s.function}, {s.tx_hash}) still signed" for s in open_
+            if s.idempotency_key.rsplit(":", 1)[-1] not in parked]
+
+
 async def _paid_once(ops: list[Operation], esplora: httpx.AsyncClient) -> list[str]:
     problems = []
     for o in ops:
@@ -186,11 +200,14 @@ async def _paid_once(ops: list[Operation], esplora: httpx.AsyncClient) -> list[s
             problems.append(f"withdrawal {o.id} has no destination in its metadata")
             continue
         txs = (await esplora.get(f"/address/{destination}/txs")).json()
-        paying = [t["txid"] for t in txs if any(v.get("scriptpubkey_address") == destination for v in t["vout"])]
-        if o.status == "completed" and (paying != [o.btc_tx_hash] or not txs[0]["status"]["confirmed"]):
-            problems.append(f"withdrawal {o.id} completed as {o.btc_tx_hash}; payments on chain {paying}")
-        elif o.status != "completed" and len(paying) > 1:
-            problems.append(f"withdrawal {o.id} ({o.status}) paid {len(paying)} times: {paying}")
+        paying = [t for t in txs if any(v.get("scriptpubkey_address") == destination for v in t["vout"])]
+        txids = [t["txid"] for t in paying]
+        if o.status == "completed" and (txids != [o.btc_tx_hash] or not paying[0]["status"]["confirmed"]):
+            problems.append(f"withdrawal {o.id} completed as {o.btc_tx_hash}; payments on chain {txids}")
+        elif o.status in ("failed", "cancelled") and paying:  # given back to the user: never paid too
+            problems.append(f"withdrawal {o.id} {o.status} but paid on chain: {txids}")
+        elif len(paying) > 1:  # parked: paid at most once
+            problems.append(f"withdrawal {o.id} ({o.status}/{o.stage}) paid {len(paying)} times: {txids}")
     return problems
 
 

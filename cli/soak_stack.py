@@ -208,7 +208,7 @@ class SoakStack:
                 await child.wait_ready()
             return self
         except BaseException:
-            self.close()
+            await self.aclose()
             raise
 
     @property
