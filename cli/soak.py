@@ -58,6 +58,8 @@ class SoakConfig:
 
 @dataclass
 class SoakReport:
+    """What a soak did (``load``: requests; ``kills``: SIGKILLs by kind) and what it proved."""
+
     seed: int
     load: LoadStats
     kills: Counter
@@ -70,6 +72,7 @@ class SoakReport:
         return self.checks.ok
 
     def summary(self) -> str:
+        """Seed, load, kills, how the operations ended, one line per check, the score."""
         kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items())) or "none"
         refused = ", ".join(f"{k} {n}" for k, n in sorted(self.load.refused.items())) or "none"
         lines = [

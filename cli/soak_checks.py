@@ -61,6 +61,7 @@ def unsettled(ops: list[Operation]) -> list[str]:
 
 
 async def operations(deps: WorkerDeps) -> list[Operation]:
+    """Every ``operations`` row (deposits and withdrawals)."""
     async with deps.sessions() as session:
         return list((await session.execute(select(Operation))).scalars())
 

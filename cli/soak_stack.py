@@ -73,6 +73,7 @@ class Child:
 
     @property
     def alive(self) -> bool:
+        """The process is running (started and not exited)."""
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
@@ -115,6 +116,7 @@ class Child:
         raise RuntimeError(f"{self.name} not ready after {timeout_seconds:g} s: {self.tail()}")
 
     def tail(self, chars: int = 1500) -> str:
+        """The last ``chars`` characters of the child's log (for error messages)."""
         try:
             return self.log.read_bytes()[-chars:].decode(errors="replace")
         except OSError:
@@ -213,10 +215,12 @@ class SoakStack:
 
     @property
     def temporal_address(self) -> str:
+        """``host:port`` of the stack's Temporal frontend."""
         return self.temporal.service_client.config.target_host
 
     @property
     def api_urls(self) -> list[str]:
+        """Base URLs (``http://127.0.0.1:PORT``) of the API processes."""
         return [c.ready_url.rsplit("/api/", 1)[0] for c in self.apis if c.ready_url]
 
     async def _start_temporal(self) -> None:
