@@ -120,7 +120,7 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
         await _set_faults(stack, config, clear=True)
         say(f"load done ({clients.stats.deposits} deposits, {clients.stats.withdrawals} withdrawals); settling")
         await settle(deps, timeout_seconds=config.settle_seconds, say=say)
-        checks = await run_checks(stack.settings, deps, stack.esplora_url)
+        checks = await run_checks(stack.settings, deps, stack.esplora_url, stack.temporal)
         outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in await operations(deps))
     finally:
         await clients.close()

@@ -1,6 +1,7 @@
 """What a soak (and the scale test) proves once the load has drained, each as a named check.
 
-* every operation is completed, failed, cancelled, or parked (``needs_attention``) with a reason;
+* every operation is completed, failed, cancelled, or parked (``needs_attention``) with a reason,
+  and no deposit or withdrawal workflow runs without such a row;
 * ``custody ledger check`` (the books' invariants, then both chains: :func:`cli.ledger.run_check`);
 * Soroban: ``total_supply`` = Σ each user's on-chain balance = Σ ``token_balances`` (and, when no
   operation is parked, = Σ completed deposits − Σ completed withdrawals), and each user's chain
@@ -103,13 +104,18 @@ async def all_events(deps: WorkerDeps) -> list:
     return events
 
 
-async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str) -> CheckResults:
-    """Run every check of the module docstring; never raises for a failed check."""
+async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str, temporal=None) -> CheckResults:
+    """Run every check of the module docstring; never raises for a failed check. ``temporal``
+    (a client of the stack's server): also check that no deposit or withdrawal workflow runs
+    without an unsettled or parked operation row (an orphan)."""
     from cli.ledger import run_check
 
     results = CheckResults()
     ops = await operations(deps)
     results.expect("every operation completed or parked with a reason", unsettled(ops))
+    if temporal is not None:
+        results.expect("no workflow runs without its operation",  # visibility may lag a closed run
+                       await _retrying(lambda: _orphans(temporal, ops), seconds=15))
 
     books = await run_check(settings, chains=True)
     results.expect("custody ledger check", books.problems)
@@ -139,6 +145,13 @@ async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str) -> 
         results.expect("each withdrawal paid once", await _paid_once(ops, esplora))
         results.expect("custody UTXOs on Esplora equal the UTXO set", await _retrying(lambda: _utxos(deps, esplora)))
     return results
+
+
+async def _orphans(temporal, ops: list[Operation]) -> list[str]:
+    open_ids = {o.workflow_id for o in ops if o.status not in TERMINAL}
+    query = ("ExecutionStatus = 'Running' AND WorkflowType IN ('DepositWorkflow', 'WithdrawalWorkflow')")
+    return [f"{w.id} runs, its operation is final or missing" async for w in temporal.list_workflows(query)
+            if w.id not in open_ids]
 
 
 def _one_each(ops: list[Operation], events: list) -> list[str]:

@@ -45,7 +45,7 @@ async def test_two_workers_and_two_apis_share_deposits_and_withdrawals_exactly_o
         assert Counter((o.operation_type, o.status) for o in ops) == {("deposit", "completed"): 12,
                                                                       ("withdrawal", "completed"): 4}
 
-        results = await run_checks(stack.settings, deps, stack.esplora_url)
+        results = await run_checks(stack.settings, deps, stack.esplora_url, stack.temporal)
         assert results.ok, results.failed
         assert "custody ledger check" in results.passed
 
