@@ -66,6 +66,8 @@ class SoakReport:
     checks: CheckResults
     #: Operations at the end by ``type status/stage`` (parked ones show ``needs_attention``).
     outcomes: Counter = field(default_factory=Counter)
+    #: JSON-RPC responses the Soroban sandbox dropped after the call took effect (its HTTP 504s).
+    dropped_responses: int = 0
 
     @property
     def ok(self) -> bool:
@@ -77,7 +79,8 @@ class SoakReport:
         refused = ", ".join(f"{k} {n}" for k, n in sorted(self.load.refused.items())) or "none"
         lines = [
             f"soak seed={self.seed}: {self.load.deposits} deposits, {self.load.withdrawals} withdrawals, "
-            f"{sum(self.kills.values())} kills ({kills}), {self.load.retries} client retries, refused: {refused}",
+            f"{sum(self.kills.values())} kills ({kills}), {self.dropped_responses} Soroban responses dropped, "
+            f"{self.load.retries} client retries, refused: {refused}",
             "operations: " + (", ".join(f"{k} {n}" for k, n in sorted(self.outcomes.items())) or "none"),
             *(f"ok    {name}" for name in self.checks.passed),
             *(f"FAIL  {problem}" for problem in self.checks.failed),
@@ -122,11 +125,12 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
         await settle(deps, timeout_seconds=config.settle_seconds, say=say)
         checks = await run_checks(stack.settings, deps, stack.esplora_url, stack.temporal)
         outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in await operations(deps))
+        dropped = stack.soroban.tail(chars=1 << 30).count('" 504')  # its access log: one line per answer
     finally:
         await clients.close()
         await deps.close()
         await stack.aclose()
-    report = SoakReport(seed, clients.stats, kills, checks, outcomes)
+    report = SoakReport(seed, clients.stats, kills, checks, outcomes, dropped)
     say(report.summary())
     return report
 

@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 async def test_chaos_soak_loses_doubles_and_misreports_nothing() -> None:
     seed = int(os.environ.get("CUSTODY_SOAK_SEED") or random.SystemRandom().randrange(2**32))
     config = SoakConfig(seconds=float(os.environ.get("CUSTODY_SOAK_SECONDS", "50")), seed=seed, users=5,
-                        kill_every=(3.0, 7.0), stack=StackConfig(pg_server_url=SERVER_URL))
+                        kill_every=(3.0, 7.0), try_again_later_rate=0.2, drop_response_rate=0.2,
+                        stack=StackConfig(pg_server_url=SERVER_URL))
     report = await run_soak(config, say=print)
 
     assert report.ok, f"seed {seed}:\n{report.summary()}"
     assert set(report.kills) == {"worker", "api", "soroban"}, report.summary()
     assert report.load.deposits >= 15 and report.load.withdrawals >= 3, report.summary()
     assert any(k.startswith("withdrawal completed") for k in report.outcomes), report.summary()
+    assert report.dropped_responses > 0, report.summary()  # the faults did fire
