@@ -63,6 +63,20 @@ async def solvency_view(session: AsyncSession, *, amount_sats: int) -> SolvencyV
                         pending_withdrawals_sats=unpaid, reorged_sats=reorged)
 
 
+async def consistent_solvency_view(sessions: async_sessionmaker[AsyncSession], *, amount_sats: int) -> SolvencyView:
+    """:func:`solvency_view` read from one snapshot (a read-only REPEATABLE READ transaction of its own).
+
+    Under READ COMMITTED each of its statements sees every commit made before that statement, so
+    a receipt the block scanner books between the UTXO totals read and the receipts read counts
+    as owed but not as held: a false shortfall of exactly that receipt (the chaos soak found a
+    deposit parked at ``solvency_guard`` that way). Call it while holding the guard's lock: the
+    snapshot is taken after it, so it includes every earlier guard's credit.
+    """
+    async with sessions() as snapshot:
+        await snapshot.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return await solvency_view(snapshot, amount_sats=amount_sats)
+
+
 def _credit(counters: tuple[int, int, int, int] | None) -> int:
     return (counters[3] - counters[1]) if counters else 0
 
@@ -101,7 +115,7 @@ class DepositGuards:
             if held != inp.amount_sats:
                 raise ApplicationError(f"{held} of {inp.amount_sats} sats confirmed in the custody set",
                                        type="DepositNotInCustody")
-            view = await solvency_view(session, amount_sats=inp.amount_sats)
+            view = await consistent_solvency_view(self._sessions, amount_sats=inp.amount_sats)
             try:
                 check_solvency(view, inp.amount_sats)
             except Insolvent as exc:

@@ -31,6 +31,8 @@ async def _chain_checks(settings: Settings, report) -> None:
     deps = await WorkerDeps.build(settings)
     try:
         async with deps.sessions() as session:
+            # One snapshot: the set, the books and the guard's figures must be of the same moment.
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             rows = [r for r in await custody.least_recently_verified(session, limit=1_000_000)]
             accounts = await ledger.lookup_accounts(session, [e.SUPPLY])
             in_books = balance(accounts[e.SUPPLY]) if e.SUPPLY in accounts else 0

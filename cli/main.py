@@ -11,6 +11,7 @@ import typer
 from cli.ledger import app as ledger_app
 from cli.reserves import verify_proof
 from cli.sandbox import app as sandbox_app
+from cli.soak import soak
 from cli.users import app as users_app
 from cli.wallet import app as wallet_app
 from config.settings import ConfigError, Settings, load_settings
@@ -23,6 +24,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(wallet_app, name="wallet")
 app.command("verify-proof")(verify_proof)
+app.command("soak")(soak)
 
 
 def settings_or_exit() -> Settings:

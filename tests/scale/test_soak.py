@@ -1,0 +1,31 @@
+"""The chaos soak (``custody soak``) for about a minute: deposits and withdrawals at the chain's
+limit while the worker, the API and the Soroban sandbox are SIGKILLed and restarted, and the
+sandbox answers ``TRY_AGAIN_LATER`` and drops responses; then every check of
+:mod:`cli.soak_checks` must hold. The seed is random and printed (``CUSTODY_SOAK_SEED`` repeats a
+run; ``CUSTODY_SOAK_SECONDS`` runs longer)."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from cli.soak import SoakConfig, run_soak
+from cli.soak_stack import StackConfig
+from tests.fixtures.postgres import SERVER_URL
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+async def test_chaos_soak_loses_doubles_and_misreports_nothing() -> None:
+    seed = int(os.environ.get("CUSTODY_SOAK_SEED") or random.SystemRandom().randrange(2**32))
+    config = SoakConfig(seconds=float(os.environ.get("CUSTODY_SOAK_SECONDS", "50")), seed=seed, users=5,
+                        kill_every=(3.0, 7.0), try_again_later_rate=0.2, drop_response_rate=0.2,
+                        stack=StackConfig(pg_server_url=SERVER_URL))
+    report = await run_soak(config, say=print)
+
+    assert report.ok, f"seed {seed}:\n{report.summary()}"
+    assert set(report.kills) == {"worker", "api", "soroban"}, report.summary()
+    assert report.load.deposits >= 15 and report.load.withdrawals >= 3, report.summary()
+    assert any(k.startswith("withdrawal completed") for k in report.outcomes), report.summary()

@@ -1,0 +1,84 @@
+"""What the chaos soak found, pinned down deterministically.
+
+The solvency guard read its figures in several statements under READ COMMITTED: a receipt the
+block scanner booked between the UTXO totals read and the receipts read counted as owed but not
+as held, and a deposit was parked at ``solvency_guard``, short by exactly that receipt (soak seed
+99, two workers and two APIs). Here a concurrent transaction books a receipt while the guard's
+read is between those two statements (held there by a table lock), and the guard's figures must
+be those of one moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+
+from activities.deposit_guards import consistent_solvency_view, solvency_view
+from config.settings import load_settings
+from db import migrate
+from db.session import make_async_engine, make_sessionmaker
+from tests.fixtures.postgres import create_database, drop_database
+
+RECEIPT = 160_000
+
+
+@pytest.fixture(scope="module")
+def books_url():
+    name = f"custody_findings_{uuid.uuid4().hex[:10]}"
+    url = create_database(name)
+    migrate.upgrade(load_settings(database={"url": url}))
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture
+async def sessions(books_url):
+    engine = make_async_engine(load_settings(database={"url": books_url}).database)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def custody_seen_while_a_receipt_commits(books_url: str, read) -> int:
+    """Run ``read()`` (returns a SolvencyView) while another transaction books a receipt of
+    ``RECEIPT`` sats (held in the set, owed in pending receipts) between its statements; returns
+    the custody figure it saw. Cleans the receipt up again."""
+    with psycopg.connect(books_url) as scanner:
+        scanner.execute("LOCK TABLE ledger_code_totals IN ACCESS EXCLUSIVE MODE")  # the read waits here
+        task = asyncio.create_task(read())
+        with psycopg.connect(books_url, autocommit=True) as probe:
+            for _ in range(200):
+                waiting = probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                        "AND query LIKE '%ledger_code_totals%'").fetchone()[0]
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting, "the read never reached the receipts statement"
+        scanner.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) VALUES ('seen', %s, 1)",
+                        (RECEIPT,))
+        scanner.execute("INSERT INTO ledger_code_totals (code, debits_pending, debits_posted, credits_pending, "
+                        "credits_posted) VALUES ('pending_receipts', 0, 0, 0, %s)", (RECEIPT,))
+        scanner.commit()
+        view = await task
+    with psycopg.connect(books_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM custody_utxo_totals WHERE bucket = 'seen'")
+        conn.execute("DELETE FROM ledger_code_totals WHERE code = 'pending_receipts'")
+    return view.custody_sats
+
+
+async def test_a_receipt_booked_during_the_guards_read_is_seen_whole_or_not_at_all(books_url, sessions) -> None:
+    async def consistent():
+        return await consistent_solvency_view(sessions, amount_sats=0)
+
+    assert await custody_seen_while_a_receipt_commits(books_url, consistent) == 0
+
+
+async def test_the_statement_by_statement_read_it_replaces_is_torn(books_url, sessions) -> None:
+    """The failure the soak saw, so the test above is known to catch it."""
+    async def read_committed():
+        async with sessions() as session:
+            return await solvency_view(session, amount_sats=0)
+
+    assert await custody_seen_while_a_receipt_commits(books_url, read_committed) == -RECEIPT
