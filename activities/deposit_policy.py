@@ -21,8 +21,10 @@ from activities.chain_errors import soroban_failure
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import SorobanError
 from config.settings import Settings
+from db.models import Operation
 from db.models.base import utcnow
 from db.queries import kyc, limits, system_state
+from db.queries.operations import StageChange
 from db.session import transaction
 from domain.deposits import AttentionReason
 from domain.limits import LimitPolicy
@@ -70,7 +72,7 @@ class DepositPolicy:
             pause: PauseState = await system_state.get_pause(session)
             if pause.minting:
                 if inp.project:
-                    stages.project(session, op, stages.PAUSED)
+                    stages.project(session, op, stages.paused(op))
                 return t.PolicyResult(paused=True, reason=pause.reason or "minting paused")
             snapshot = await kyc.snapshot(session, user_id=op.user_id, now=now)
             await limits.lock_user_limits(session, user_id=op.user_id)
@@ -104,7 +106,7 @@ class DepositPolicy:
         try:
             if await self._contracts.router.is_paused():
                 if inp.project and not was_paused:
-                    await self._write(inp.operation_id, stages.PAUSED)
+                    await self._write(inp.operation_id, stages.paused)
                 return t.PolicyResult(paused=True, reason="integration_router is paused")
             approved = await self._contracts.kyc.is_approved(stellar_address, KycOp.DEPOSIT, op.amount or 0)
         except SorobanError as exc:
@@ -112,9 +114,11 @@ class DepositPolicy:
         if not approved:
             raise _attention(AttentionReason.COMPLIANCE_CHECK_FAILED, "kyc_registry does not approve this deposit")
         if inp.project and was_paused:
-            await self._write(inp.operation_id, stages.UNPAUSED)
+            await self._write(inp.operation_id, lambda _: stages.UNPAUSED)
         return t.PolicyResult(paused=False)
 
-    async def _write(self, operation_id: str, change: stages.StageChange) -> None:
+    async def _write(self, operation_id: str, change: Callable[[Operation], StageChange]) -> None:
+        """Write ``change(row)`` to the operation row in a transaction of its own."""
         async with transaction(self._sessions) as session:
-            stages.project(session, await stages.locked_operation(session, operation_id), change)
+            op = await stages.locked_operation(session, operation_id)
+            stages.project(session, op, change(op))

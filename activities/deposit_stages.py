@@ -102,5 +102,11 @@ def admitted(*, keep_pause_error: bool) -> StageChange:
     return StageChange(stage=OperationStage.KYC_CHECK.value, clear_waiting=True, clear_error=not keep_pause_error)
 
 
-PAUSED = StageChange(error=SYSTEM_PAUSED)
+def paused(op: Operation) -> StageChange:
+    """Minting is paused: the deposit is held at the policy check (``kyc_check``, or the wait on
+    its user it is already in) with ``error = system_paused`` until minting resumes."""
+    stage = op.stage if op.stage in operations.WAITING_ON_USER else OperationStage.KYC_CHECK.value
+    return StageChange(stage=stage, error=SYSTEM_PAUSED)
+
+
 UNPAUSED = StageChange(clear_error=True)
