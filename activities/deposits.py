@@ -5,6 +5,11 @@ done and returns the stored result. Postgres writes run in one transaction with 
 row; the mint goes through :class:`ChainSubmitter` (signed envelope stored before sending,
 re-driven on retry), so it happens at most once per operation.
 
+On the lean path each activity also writes its stage to the operation row, in the transaction
+of its work (:mod:`activities.deposit_stages`); ``update_deposit_operation`` is left for parking,
+operator steering and the end of a failed or cancelled claim. The policy check lives in
+:mod:`activities.deposit_policy`, the solvency guard in :mod:`activities.deposit_guards`.
+
 Failures the workflow acts on are ``ApplicationError`` types from :mod:`activities.deposit_types`
 (``AttentionReason`` values park the deposit for an operator); chain and database outages are
 ordinary retryable errors.
