@@ -26,6 +26,7 @@ its user; query ``get_state``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -334,7 +335,7 @@ class DepositWorkflow(OperatorControl):
         return result
 
     async def park(
-        self, error: str, *, on_park: Any = None, cause: BaseException | None = None
+        self, error: str, *, on_park: Callable[[str], Any] | None = None, cause: BaseException | None = None
     ) -> None:
         """``OperatorControl.park``; on the lean path the row's stage is put back (audited) as soon
         as an operator retries, before the step runs again and writes its own stage."""
