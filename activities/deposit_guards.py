@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import deposit_stages as stages
 from activities import deposit_types as t
 from activities.custody_books import CustodyBooks
 from chains.bitcoin.esplora import EsploraClient
@@ -30,6 +31,7 @@ from db.session import transaction
 from domain import entries as e
 from domain.chart import AccountCode, TransferCode, balance
 from domain.deposits import AttentionReason, Insolvent, SolvencyView, check_solvency
+from domain.operations import OperationStage
 from domain.utxo_set import ChainView, UtxoState
 
 log = logging.getLogger(__name__)
@@ -95,33 +97,42 @@ class DepositGuards:
     @activity.defn(name=t.CHECK_SOLVENCY)
     async def check_solvency(self, inp: t.SolvencyInput) -> None:
         """Confirmed custody must cover the supply after this mint plus pending withdrawals
-        (``domain.deposits.check_solvency``); on success the credit is placed, pending.
+        (``domain.deposits.check_solvency``); on success the credit is placed, pending. With
+        ``inp.project`` the row shows ``solvency_check`` (committed even when the guard refuses).
 
         Raises:
             ApplicationError ``solvency_guard`` (non-retryable: an operator must look);
             ``DepositNotInCustody`` (retryable): the deposit's outputs are not confirmed in the
-            UTXO set yet.
+            UTXO set yet; ``OperationMissing``.
         """
+        refusal: ApplicationError | None = None
         async with transaction(self._sessions) as session:
             await ledger.lock_books(session, "solvency")
-            op = await operations.get_by_id(session, operation_id=uuid.UUID(inp.operation_id), for_update=True)
-            if op is None:
-                raise ApplicationError(f"operation {inp.operation_id} does not exist", type="OperationMissing",
-                                       non_retryable=True)
+            op = await stages.locked_operation(session, inp.operation_id)
+            if inp.project:
+                stages.project(session, op, stages.entered(OperationStage.SOLVENCY_CHECK))
             if await ledger.get_transfer(session, f"deposit-credit:{op.id}") is not None:
                 return  # passed before (a retry, or a second guard after an operator's retry)
-            rows = await custody.of_operation(session, op.id)
-            held = sum(r.value_sats for r in rows if r.state == UtxoState.CONFIRMED and r.held_in == e.IN_FLIGHT)
-            if held != inp.amount_sats:
-                raise ApplicationError(f"{held} of {inp.amount_sats} sats confirmed in the custody set",
-                                       type="DepositNotInCustody")
-            view = await consistent_solvency_view(self._sessions, amount_sats=inp.amount_sats)
-            try:
-                check_solvency(view, inp.amount_sats)
-            except Insolvent as exc:
-                log.error("solvency guard stopped deposit %s: %s", inp.operation_id, exc)
-                raise ApplicationError(str(exc), type=AttentionReason.SOLVENCY_GUARD.value, non_retryable=True) from exc
-            await self._books.post(session, e.deposit_credit_pending(op.id, op.user_id, inp.amount_sats))
+            refusal = await self._refusal(session, inp)
+            if refusal is None:
+                await self._books.post(session, e.deposit_credit_pending(op.id, op.user_id, inp.amount_sats))
+        if refusal is not None:
+            raise refusal
+
+    async def _refusal(self, session: AsyncSession, inp: t.SolvencyInput) -> ApplicationError | None:
+        """Why the guard refuses this deposit now, or None when the credit may be placed."""
+        rows = await custody.of_operation(session, uuid.UUID(inp.operation_id))
+        held = sum(r.value_sats for r in rows if r.state == UtxoState.CONFIRMED and r.held_in == e.IN_FLIGHT)
+        if held != inp.amount_sats:
+            return ApplicationError(f"{held} of {inp.amount_sats} sats confirmed in the custody set",
+                                    type="DepositNotInCustody")
+        view = await consistent_solvency_view(self._sessions, amount_sats=inp.amount_sats)
+        try:
+            check_solvency(view, inp.amount_sats)
+        except Insolvent as exc:
+            log.error("solvency guard stopped deposit %s: %s", inp.operation_id, exc)
+            return ApplicationError(str(exc), type=AttentionReason.SOLVENCY_GUARD.value, non_retryable=True)
+        return None
 
     @activity.defn(name=t.FLAG_VANISHED)
     async def flag_vanished(self, inp: t.FlagInput) -> None:

@@ -4,6 +4,10 @@ The workflow module imports this file inside ``imports_passed_through()``, so it
 of stellar_sdk, psycopg and HTTP clients, even transitively. One input dataclass per activity,
 so fields can be added without breaking recorded histories. Amounts are satoshis, depths are
 blocks, times are seconds.
+
+``project`` on an input is the lean path (patch ``lean-deposit-path``): the activity writes the
+operation row's stage (and its audit row) itself, in the transaction of its business effect. It
+is False in runs started before that path, which write stages with ``update_deposit_operation``.
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ class DepositInput:
 
 @dataclass(frozen=True)
 class PlanInput:
+    """``project``: also move the row to ``verifying`` / ``processing`` with the required depth."""
+
     operation_id: str
     amount_sats: int
+    project: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,17 @@ class DepositPlan:
 
 @dataclass(frozen=True)
 class ObserveInput:
+    """``project``: write stage ``awaiting_confirmations`` with the depth seen (while waiting for
+    depth). ``complete_at``: after the mint, move the row from ``watching`` to ``completed`` once
+    the output is this many blocks deep."""
+
     operation_id: str
     user_id: str
     txid: str
     vout: int
     amount_sats: int
+    project: bool = False
+    complete_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +129,11 @@ class OperationUpdate:
 
 @dataclass(frozen=True)
 class PolicyInput:
+    """``project``: write the outcome to the row (``kyc_check``, a wait stage with what the user
+    must do, or the ``system_paused`` error) in the transaction of the check."""
+
     operation_id: str
+    project: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,20 +165,26 @@ class KycChanged:
 
 @dataclass(frozen=True)
 class SolvencyInput:
+    """``project``: write stage ``solvency_check`` in the guard's transaction."""
+
     operation_id: str
     txid: str
     vout: int
     amount_sats: int
+    project: bool = False
 
 
 @dataclass(frozen=True)
 class MintInput:
+    """``project``: write stage ``minting`` before the envelope is built and sent."""
+
     operation_id: str
     txid: str
     vout: int
     amount_sats: int
     confirmations: int
     block_height: int
+    project: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ done and returns the stored result. Postgres writes run in one transaction with 
 row; the mint goes through :class:`ChainSubmitter` (signed envelope stored before sending,
 re-driven on retry), so it happens at most once per operation.
 
+On the lean path each activity also writes its stage to the operation row, in the transaction
+of its work (:mod:`activities.deposit_stages`); ``update_deposit_operation`` is left for parking,
+operator steering and the end of a failed or cancelled claim. The policy check lives in
+:mod:`activities.deposit_policy`, the solvency guard in :mod:`activities.deposit_guards`.
+
 Failures the workflow acts on are ``ApplicationError`` types from :mod:`activities.deposit_types`
 (``AttentionReason`` values park the deposit for an operator); chain and database outages are
 ordinary retryable errors.
@@ -21,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import deposit_stages as stages
 from activities import deposit_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
@@ -29,7 +35,7 @@ from activities.heartbeats import with_heartbeats
 from chains.bitcoin.deposits import DepositOutcome, verify_deposit
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
-from chains.soroban import Contracts, KycOp
+from chains.soroban import Contracts
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
 from db import ledger
@@ -37,17 +43,15 @@ from db.audit import record_audit
 from db.models import Operation
 from db.models.base import utcnow
 from db.queries import chain_submissions as submissions
-from db.queries import deposit_addresses, kyc, limits, operations, system_state
+from db.queries import deposit_addresses, operations
+from db.queries.operations import StageChange
 from db.session import transaction
 from domain import entries as e
 from domain.bitcoin_address import parse_address
 from domain.bitcoin_chain import confirmations
 from domain.chart import balance
 from domain.deposits import AttentionReason, required_confirmations
-from domain.limits import LimitPolicy
-from domain.operations import OperationStatus, check_transition
-from domain.pause import PauseState
-from domain.user_waits import NoTierAllows, deposit_wait
+from domain.operations import IllegalTransition, OperationStage, OperationStatus
 from domain.workflow_ids import mint_submission_key
 
 log = logging.getLogger(__name__)
@@ -77,13 +81,11 @@ class DepositActivities:
         self._esplora = esplora
         self._contracts = contracts
         self._submitter = submitter
-        self._policy = LimitPolicy.from_settings(settings.kyc)
         self._books = CustodyBooks(settings)
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [
-            self.plan_deposit, self.observe_deposit, self.update_operation, self.check_policy,
-            self.mint_deposit, self.credit_deposit,
+            self.plan_deposit, self.observe_deposit, self.update_operation, self.mint_deposit, self.credit_deposit,
         ]
 
     async def _operation(self, session: AsyncSession, operation_id: str, *, for_update: bool = False) -> Operation:
@@ -95,13 +97,15 @@ class DepositActivities:
     @activity.defn(name=t.PLAN)
     async def plan_deposit(self, inp: t.PlanInput) -> t.DepositPlan:
         """Fix the deposit's depth (configured, deeper when large, never below the router's) and
-        the workflow's timings. Raises a Soroban failure type when the router cannot be read."""
+        the workflow's timings; with ``inp.project`` the row moves to ``verifying``
+        (``processing``, ``required_confirmations``). Raises a Soroban failure type when the
+        router cannot be read, ``OperationMissing`` for an unknown operation."""
         try:
             router_min = await self._contracts.router.get_min_confirmations()
         except SorobanError as exc:
             raise soroban_failure(exc) from exc
         b, d = self._settings.bitcoin, self._settings.deposits
-        return t.DepositPlan(
+        plan = t.DepositPlan(
             required_confirmations=required_confirmations(
                 inp.amount_sats,
                 min_confirmations=b.min_confirmations,
@@ -115,6 +119,11 @@ class DepositActivities:
             activity_timeout_seconds=d.activity_timeout_seconds,
             activity_max_attempts=d.activity_max_attempts,
         )
+        if inp.project:
+            async with transaction(self._sessions) as session:
+                op = await stages.locked_operation(session, inp.operation_id)
+                stages.project(session, op, stages.planned(plan.required_confirmations))
+        return plan
 
     @activity.defn(name=t.OBSERVE)
     async def observe_deposit(self, inp: t.ObserveInput) -> t.DepositObservation:
@@ -125,20 +134,31 @@ class DepositActivities:
         exactly ``amount_sats`` (other outputs of the same transaction do not count). A deposit
         of several small receipts (``metadata.outpoints``) holds when each output still pays the
         address; its depth is the shallowest one's. Outputs that hold are sighted (their receipt
-        booked once) and claimed by this deposit, in one transaction.
+        booked once) and claimed by this deposit, in one transaction with the stage the
+        observation writes (``inp.project`` / ``inp.complete_at``, see ``deposit_stages.observed``).
         """
         async with self._sessions() as session:
             op = await self._operation(session, inp.operation_id)
             row = await deposit_addresses.get_by_user(session, user_id=uuid.UUID(inp.user_id))
         tip = await self._esplora.tip_height()
+        sightings: list[Sighting] = []
         if row is None:
-            return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
-        outpoints = (op.meta or {}).get("outpoints")
-        if outpoints:
-            return await self._observe_receipts(op, outpoints, row.address, tip)
+            obs = t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
+        elif outpoints := (op.meta or {}).get("outpoints"):
+            obs, sightings = await self._observe_receipts(op, outpoints, row.address, tip)
+        else:
+            obs, sightings = await self._observe_output(inp, row.address, tip)
+        change, from_stage = stages.observed(inp, obs)
+        if sightings or change is not None:
+            await self._record(op, sightings, tip, change, from_stage)
+        return obs
+
+    async def _observe_output(
+        self, inp: t.ObserveInput, address: str, tip: int
+    ) -> tuple[t.DepositObservation, list[Sighting]]:
         found = await verify_deposit(
             self._esplora, txid=inp.txid, claimed_amount_sats=inp.amount_sats,
-            deposit_address=row.address, network=self._settings.bitcoin.network,
+            deposit_address=address, network=self._settings.bitcoin.network,
         )
         outcome, amount = found.outcome, 0
         if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED, DepositOutcome.AMOUNT_MISMATCH):
@@ -150,12 +170,15 @@ class DepositActivities:
                 outcome = DepositOutcome.AMOUNT_MISMATCH
             else:
                 outcome = DepositOutcome.CONFIRMED if found.block_height is not None else DepositOutcome.UNCONFIRMED
+        sightings = []
         if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED):
-            await self._sight(op, [Sighting(f"{inp.txid}:{inp.vout}", amount, row.address, found.block_height,
-                                            found.block_hash)], tip)
-        return t.DepositObservation(outcome.value, amount, found.confirmations, found.block_height, found.block_hash, tip)
+            sightings = [Sighting(f"{inp.txid}:{inp.vout}", amount, address, found.block_height, found.block_hash)]
+        obs = t.DepositObservation(outcome.value, amount, found.confirmations, found.block_height, found.block_hash, tip)
+        return obs, sightings
 
-    async def _observe_receipts(self, op: Operation, outpoints: list[str], address: str, tip: int) -> t.DepositObservation:
+    async def _observe_receipts(
+        self, op: Operation, outpoints: list[str], address: str, tip: int
+    ) -> tuple[t.DepositObservation, list[Sighting]]:
         script = parse_address(address, self._settings.bitcoin.network).script_pubkey.hex()
         sightings, depths, heights, total = [], [], [], 0
         for outpoint in outpoints:
@@ -163,24 +186,27 @@ class DepositActivities:
             try:
                 tx = await self._esplora.transaction(txid)
             except TxNotFound:
-                return t.DepositObservation(DepositOutcome.NOT_FOUND.value, 0, 0, None, None, tip)
+                return t.DepositObservation(DepositOutcome.NOT_FOUND.value, 0, 0, None, None, tip), []
             output = next((o for o in tx.outputs if o.vout == int(vout)), None)
             if output is None or output.script_pubkey != script:
-                return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip)
+                return t.DepositObservation(DepositOutcome.NO_OUTPUT_TO_ADDRESS.value, 0, 0, None, None, tip), []
             total += output.amount_sats
             status = tx.status
             depths.append(confirmations(tip, status.block_height) if status.confirmed else 0)
             heights.append(status.block_height)
             sightings.append(Sighting(outpoint, output.amount_sats, address, status.block_height, status.block_hash))
         if total != (op.amount or 0):
-            return t.DepositObservation(DepositOutcome.AMOUNT_MISMATCH.value, total, 0, None, None, tip)
-        await self._sight(op, sightings, tip)
+            return t.DepositObservation(DepositOutcome.AMOUNT_MISMATCH.value, total, 0, None, None, tip), []
         if any(h is None for h in heights):
-            return t.DepositObservation(DepositOutcome.UNCONFIRMED.value, total, 0, None, None, tip)
-        return t.DepositObservation(DepositOutcome.CONFIRMED.value, total, min(depths), max(heights), None, tip)
+            return t.DepositObservation(DepositOutcome.UNCONFIRMED.value, total, 0, None, None, tip), sightings
+        obs = t.DepositObservation(DepositOutcome.CONFIRMED.value, total, min(depths), max(heights), None, tip)
+        return obs, sightings
 
-    async def _sight(self, op: Operation, sightings: list[Sighting], tip: int) -> None:
-        """Feed the UTXO set and claim the outputs for ``op`` (one transaction)."""
+    async def _record(
+        self, op: Operation, sightings: list[Sighting], tip: int, change: StageChange | None, from_stage: str | None
+    ) -> None:
+        """Feed the UTXO set, claim the outputs for ``op`` and write the observation's stage, in
+        one transaction."""
         async with transaction(self._sessions) as session:
             rows = []
             for s in sightings:
@@ -188,38 +214,37 @@ class DepositActivities:
                 if found is not None:
                     rows.append(found)
             locked = await operations.get_by_id(session, operation_id=op.id, for_update=True)
-            if locked is not None and not OperationStatus(locked.status).is_final:
+            if locked is None:
+                return
+            if rows and not OperationStatus(locked.status).is_final:
                 await self._books.claim(session, locked, rows)
+            if change is not None:
+                stages.project(session, locked, change, from_stage=from_stage)
 
     @activity.defn(name=t.UPDATE)
     async def update_operation(self, inp: t.OperationUpdate) -> None:
-        """Apply a projection change (stage, status, depth, error) with its audit row.
+        """Apply a projection change (stage, status, depth, error, wait) with its audit row; a
+        ``failed``/``cancelled`` status unwinds the deposit in the books, ``release_outpoint``
+        frees its unique keys. Off the lean path's happy path: parking, operator steering, the end
+        of a disproved or cancelled claim, and every stage of runs started before that path.
 
         Raises:
             ApplicationError ``OperationMissing``; ``IllegalTransition`` (non-retryable) for a
             status change the lifecycle forbids.
         """
+        change = StageChange(
+            stage=inp.stage, status=inp.status, confirmations=inp.confirmations,
+            required_confirmations=inp.required_confirmations, error=inp.error, clear_error=inp.clear_error,
+            waiting_for=inp.waiting_for, wait_reason=inp.wait_reason, clear_waiting=inp.clear_waiting,
+            audit_action=inp.audit_action, actor_id=uuid.UUID(inp.actor_id) if inp.actor_id else None, reason=inp.reason,
+        )
         async with transaction(self._sessions) as session:
-            op = await self._operation(session, inp.operation_id, for_update=True)
+            op = await stages.locked_operation(session, inp.operation_id)
             before = operations.snapshot(op)
-            if inp.status is not None:
-                try:
-                    check_transition(OperationStatus(op.status), OperationStatus(inp.status))
-                except Exception as exc:  # IllegalTransition: a code bug, never fixed by retrying
-                    raise ApplicationError(str(exc), type="IllegalTransition", non_retryable=True) from exc
-                op.status = inp.status
-            for name in ("stage", "confirmations", "required_confirmations", "error"):
-                value = getattr(inp, name)
-                if value is not None:
-                    setattr(op, name, value)
-            if inp.clear_error:
-                op.error = None
-            if inp.waiting_for is not None:
-                op.waiting_for = inp.waiting_for
-                op.meta = {**(op.meta or {}), "wait_reason": inp.wait_reason}
-            if inp.clear_waiting and (op.waiting_for is not None or "wait_reason" in (op.meta or {})):
-                op.waiting_for = None
-                op.meta = {k: v for k, v in (op.meta or {}).items() if k != "wait_reason"}
+            try:
+                operations.apply_change(op, change)
+            except IllegalTransition as exc:  # a code bug, never fixed by retrying
+                raise ApplicationError(str(exc), type="IllegalTransition", non_retryable=True) from exc
             released = 0
             if inp.status in (OperationStatus.FAILED.value, OperationStatus.CANCELLED.value):
                 released = await self._books.unwind(session, op)
@@ -227,67 +252,10 @@ class DepositActivities:
                 # Free both unique keys, so the output can still be credited to whoever it pays.
                 op.meta = {**(op.meta or {}), "released_outpoint": op.outpoint}
                 op.outpoint, op.idempotency_key = None, f"{op.idempotency_key}#released:{op.id}"
-            op.updated_at = utcnow()
-            after = operations.snapshot(op)
-            changed = any(before[k] != after[k] for k in ("status", "stage", "error", "waiting_for"))
-            if changed or inp.audit_action:
-                record_audit(
-                    session, action=inp.audit_action or "deposit.stage_changed", resource_type="operation",
-                    resource_id=op.id, actor_id=uuid.UUID(inp.actor_id) if inp.actor_id else None,
-                    old_values=before, new_values={**after, **({"reason": inp.reason} if inp.reason else {}),
-                                                   **({"released_to_pending_receipts_sats": released} if released else {})},
-                )
-
-    @activity.defn(name=t.CHECK_POLICY)
-    async def check_policy(self, inp: t.PolicyInput) -> t.PolicyResult:
-        """Pause switch, KYC tier and limits in Postgres, then the router's pause and the
-        registry's approval on chain.
-
-        A refusal the user can fix is not an error: the result names the wait
-        (``awaiting_kyc`` when the KYC is missing, pending, expired or too low for the amount;
-        ``awaiting_limits`` while the rolling window is full) and what the user must do
-        (``domain.user_waits``). An admitted deposit starts counting against the limits now
-        (``limits_counted_at``).
-
-        Raises ApplicationError (non-retryable, parks the deposit for an operator):
-        ``limit_exceeded`` (no tier takes the amount), ``compliance_check_failed``.
-        """
-        now = utcnow()
-        d = self._settings.deposits
-        async with transaction(self._sessions) as session:
-            op = await self._operation(session, inp.operation_id, for_update=True)
-            pause: PauseState = await system_state.get_pause(session)
-            if pause.minting:
-                return t.PolicyResult(paused=True, reason=pause.reason or "minting paused")
-            snapshot = await kyc.snapshot(session, user_id=op.user_id, now=now)
-            await limits.lock_user_limits(session, user_id=op.user_id)
-            entries = await limits.usage_entries(
-                session, user_id=op.user_id, operation_type=op.operation_type, now=now, excluding=op.id
+                op.updated_at = utcnow()
+            operations.record_change(
+                session, op, before, change, extra={"released_to_pending_receipts_sats": released} if released else None,
             )
-            try:
-                wait = deposit_wait(self._policy, op.amount or 0, snapshot, entries, now)
-            except NoTierAllows as exc:
-                raise _attention(AttentionReason.LIMIT_EXCEEDED, str(exc)) from exc
-            if wait is not None:
-                recheck = d.user_wait_recheck_seconds
-                if wait.frees_at is not None:
-                    recheck = min(recheck, max(1.0, (wait.frees_at - now).total_seconds()))
-                return t.PolicyResult(
-                    paused=False, wait_stage=wait.stage.value, wait_reason=wait.reason.value,
-                    waiting_for=wait.waiting_for, recheck_seconds=recheck, max_wait_seconds=d.kyc_wait_days * 86_400,
-                )
-            if op.limits_counted_at is None:
-                op.limits_counted_at = now
-        stellar_address = (op.meta or {}).get("stellar_address", "")
-        try:
-            if await self._contracts.router.is_paused():
-                return t.PolicyResult(paused=True, reason="integration_router is paused")
-            approved = await self._contracts.kyc.is_approved(stellar_address, KycOp.DEPOSIT, op.amount or 0)
-        except SorobanError as exc:
-            raise soroban_failure(exc) from exc
-        if not approved:
-            raise _attention(AttentionReason.COMPLIANCE_CHECK_FAILED, "kyc_registry does not approve this deposit")
-        return t.PolicyResult(paused=False)
 
     @activity.defn(name=t.MINT)
     async def mint_deposit(self, inp: t.MintInput) -> t.MintResult:
@@ -296,10 +264,15 @@ class DepositActivities:
         DuplicateOperation (42) means this outpoint was minted already: the stored hash is
         returned with ``already_minted``. SystemPaused (50) is retried; a KYC refusal or any other
         contract error parks the deposit (``compliance_check_failed``, ``insufficient_kyc_tier``,
-        ``mint_rejected``).
+        ``mint_rejected``). With ``inp.project`` the row moves to ``minting`` first.
         """
-        async with self._sessions() as session:
-            op = await self._operation(session, inp.operation_id)
+        if inp.project:
+            async with transaction(self._sessions) as session:
+                op = await stages.locked_operation(session, inp.operation_id)
+                stages.project(session, op, stages.entered(OperationStage.MINTING))
+        else:
+            async with self._sessions() as session:
+                op = await self._operation(session, inp.operation_id)
         user = (op.meta or {}).get("stellar_address", "")
         key = mint_submission_key(inp.operation_id)
 

@@ -16,6 +16,7 @@ from activities.baseline import noop
 from activities.chain_submissions import ChainSubmitter
 from activities.deposit_detection import DepositDetection
 from activities.deposit_guards import DepositGuards
+from activities.deposit_policy import DepositPolicy
 from activities.deposits import DepositActivities
 from activities.kyc import KycActivities
 from activities.kyc_notify import KycNotifications
@@ -94,10 +95,11 @@ def deposit_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
         settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora,
         contracts=deps.contracts, submitter=deps.submitter,
     )
+    policy = DepositPolicy(settings=deps.settings, sessions=deps.sessions, contracts=deps.contracts)
     guards = DepositGuards(sessions=deps.sessions, esplora=deps.esplora, settings=deps.settings)
     detection = DepositDetection(settings=deps.settings, sessions=deps.sessions, esplora=deps.esplora,
                                  wallet=deps.wallet)
-    return [*deposits.all(), *guards.all(), *detection.all()]
+    return [*deposits.all(), *policy.all(), *guards.all(), *detection.all()]
 
 
 def workflows() -> list[type]:

@@ -3,22 +3,30 @@
 Stages: received → verifying → awaiting_confirmations (durable-timer polls until the depth is
 reached; a deposit that leaves the chain may come back within the reorg window, else it fails
 ``reorged``) → kyc_check (pause switch, tier, limits, on-chain approval; a refusal the user can fix
-waits on the user at awaiting_kyc or awaiting_limits, see ``_policy``) → solvency_check →
-solvency_check (the books' guard places the credit, pending) → minting (exactly once through
-the stored-envelope submitter) → watching (the outpoint is watched for
-``watch_blocks_after_mint`` more blocks; vanishing holds the credit in the books: stage
-reorg_hold) → completed. A claim the chain disproves fails with a code (``amount_mismatch``,
-``no_output_to_address``, ``tx_not_found``, ``reorged``) and releases the outpoint.
+waits on the user at awaiting_kyc or awaiting_limits, see ``_policy``) → solvency_check (the
+books' guard places the credit, pending) → minting (exactly once through the stored-envelope
+submitter) → watching (the outpoint is watched for ``watch_blocks_after_mint`` more blocks;
+vanishing holds the credit in the books: stage reorg_hold) → completed. A claim the chain
+disproves fails with a code (``amount_mismatch``, ``no_output_to_address``, ``tx_not_found``,
+``reorged``) and releases the outpoint.
+
+The happy path runs six activities (the lean path, patch ``lean-deposit-path``): plan_deposit,
+observe_deposit (once per depth poll), check_deposit_policy, check_deposit_solvency,
+mint_deposit, credit_deposit. Each writes its own stage to the operations row (the projection)
+with its audit row, in the transaction of its business effect; the workflow publishes the same
+stage to ``CustodyStage``. Only parking, operator steering and a disproved or cancelled claim
+use ``update_deposit_operation``. Runs started before the lean path (no patch marker) keep
+their old command sequence: a separate update activity before each stage.
 
 Messages: signals ``retry``/``cancel`` (``OperatorControl``) for a step parked in
 ``needs_attention``; signal ``kyc_changed`` (from the KYC workflow) wakes a deposit waiting on
-its user; query ``get_state``. The operations row is the projection: every stage
-change is written there (and to ``CustodyStage``) by an activity.
+its user; query ``get_state``.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +47,8 @@ MINT_HEARTBEAT = timedelta(seconds=5)
 #: Terminal projection writes retry until Postgres answers: giving up would leave a wrong row.
 FINAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 PRESENT = ("confirmed", "unconfirmed")
+#: Patch id of the lean path: business activities write their own stages (see the module docstring).
+LEAN_PATH = "lean-deposit-path"
 
 
 class _ClaimFailed(Exception):
@@ -62,27 +72,37 @@ class DepositWorkflow(OperatorControl):
         self._row_parked = False
         self.waiting_for: str | None = None
         self._kyc_changed = False
+        self._lean = False
 
     @workflow.run
     async def run(self, inp: t.DepositInput) -> t.DepositResult:
         self._inp = inp
+        self._lean = workflow.patched(LEAN_PATH)
         try:
+            # 1. fix the depth and timings (the lean plan also moves the row to verifying)
+            if self._lean:
+                self.set_stage(OperationStage.VERIFYING.value)
             self._plan = await self.step(
-                t.PLAN, t.PlanInput(inp.operation_id, inp.amount_sats), result_type=t.DepositPlan,
+                t.PLAN, t.PlanInput(inp.operation_id, inp.amount_sats, project=self._lean), result_type=t.DepositPlan,
                 start_to_close=PLAN_TIMEOUT, retry=PLAN_RETRY, on_park=self._park,
             )
             self.required = self._plan.required_confirmations
-            # 1. verify the claim and wait for depth on the canonical chain
-            await self._stage(OperationStage.VERIFYING, OperationStatus.PROCESSING, required=self.required)
+            if self._lean:
+                self.status = OperationStatus.PROCESSING.value
+            else:
+                await self._stage(OperationStage.VERIFYING, OperationStatus.PROCESSING, required=self.required)
+            # 2. verify the claim and wait for depth on the canonical chain
             observed = await self._await_depth(inp)
-            # 2. policy: pause switch, KYC tier, limits, on-chain approval
-            await self._stage(OperationStage.KYC_CHECK)
+            # 3. policy: pause switch, KYC tier, limits, on-chain approval
+            await self._enter(OperationStage.KYC_CHECK)
             await self._policy(inp)
-            # 3. solvency guard
-            await self._stage(OperationStage.SOLVENCY_CHECK)
-            await self._call(t.CHECK_SOLVENCY, t.SolvencyInput(inp.operation_id, inp.txid, inp.vout, inp.amount_sats))
-            # 4. mint exactly once, then credit balance + operation + audit in one transaction
-            await self._stage(OperationStage.MINTING)
+            # 4. solvency guard
+            await self._enter(OperationStage.SOLVENCY_CHECK)
+            await self._call(t.CHECK_SOLVENCY, t.SolvencyInput(
+                inp.operation_id, inp.txid, inp.vout, inp.amount_sats, project=self._lean,
+            ))
+            # 5. mint exactly once, then credit balance + operation + audit in one transaction
+            await self._enter(OperationStage.MINTING)
             await self._mint_and_credit(inp, observed)
         except _ClaimFailed as failed:
             await self._finish(OperationStatus.FAILED, OperationStage.FAILED, failed.code.value, release=True)
@@ -94,7 +114,7 @@ class DepositWorkflow(OperatorControl):
             )
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self._result()
-        # 5. keep watching the outpoint for a while after the mint
+        # 6. keep watching the outpoint for a while after the mint
         await self._watch(inp)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
@@ -107,7 +127,8 @@ class DepositWorkflow(OperatorControl):
         ever_confirmed, missing_since = False, None
         while True:
             obs: t.DepositObservation = await self._call(
-                t.OBSERVE, t.ObserveInput(inp.operation_id, inp.user_id, inp.txid, inp.vout, inp.amount_sats),
+                t.OBSERVE,
+                t.ObserveInput(inp.operation_id, inp.user_id, inp.txid, inp.vout, inp.amount_sats, project=self._lean),
                 result_type=t.DepositObservation,
             )
             if obs.outcome == DepositFailure.AMOUNT_MISMATCH.value:
@@ -125,7 +146,11 @@ class DepositWorkflow(OperatorControl):
                 missing_since = None
             ever_confirmed = ever_confirmed or on_chain
             depth = obs.confirmations if on_chain else 0
-            if self.stage != OperationStage.AWAITING_CONFIRMATIONS or depth != self.confirmations:
+            if self._lean:  # observe_deposit wrote the stage and depth to the row
+                self.confirmations = depth
+                if self.stage != OperationStage.AWAITING_CONFIRMATIONS:
+                    self.set_stage(OperationStage.AWAITING_CONFIRMATIONS.value)
+            elif self.stage != OperationStage.AWAITING_CONFIRMATIONS or depth != self.confirmations:
                 self.confirmations = depth
                 await self._stage(OperationStage.AWAITING_CONFIRMATIONS, confirmations=depth)
             if on_chain and depth >= self.required:
@@ -145,26 +170,30 @@ class DepositWorkflow(OperatorControl):
         while True:
             self._kyc_changed = False  # a signal that arrives during the check below still counts
             result: t.PolicyResult = await self._call(
-                t.CHECK_POLICY, t.PolicyInput(inp.operation_id), result_type=t.PolicyResult
+                t.CHECK_POLICY, t.PolicyInput(inp.operation_id, project=self._lean), result_type=t.PolicyResult
             )
             if result.wait_stage is not None and not result.paused:
                 waited = True
                 deadline = await self._wait_on_user(inp, result, deadline)
                 continue
+            # (on the lean path the check wrote its outcome to the row: the workflow only follows)
             if not result.paused:
                 if waited:
                     self.waiting_for = None
-                    await self._update(t.OperationUpdate(
-                        inp.operation_id, stage=OperationStage.KYC_CHECK.value, clear_waiting=True,
-                    ))
+                    if not self._lean:
+                        await self._update(t.OperationUpdate(
+                            inp.operation_id, stage=OperationStage.KYC_CHECK.value, clear_waiting=True,
+                        ))
                     self.set_stage(OperationStage.KYC_CHECK.value)
                 if self.error is not None:
                     self.error = None
-                    await self._update(t.OperationUpdate(inp.operation_id, clear_error=True))
+                    if not self._lean:
+                        await self._update(t.OperationUpdate(inp.operation_id, clear_error=True))
                 return
             if self.error != "system_paused":
                 self.error = "system_paused"
-                await self._update(t.OperationUpdate(inp.operation_id, error="system_paused"))
+                if not self._lean:
+                    await self._update(t.OperationUpdate(inp.operation_id, error="system_paused"))
             await workflow.sleep(timedelta(seconds=self._plan.poll_interval_seconds))
 
     async def _wait_on_user(
@@ -183,10 +212,11 @@ class DepositWorkflow(OperatorControl):
             await self._kyc_wait_expired(inp)
             return None
         if self.stage != result.wait_stage or self.waiting_for != result.waiting_for:
-            await self._update(t.OperationUpdate(
-                inp.operation_id, stage=result.wait_stage, waiting_for=result.waiting_for,
-                wait_reason=result.wait_reason, clear_error=self.error is not None,
-            ))
+            if not self._lean:  # (the lean check wrote the wait to the row)
+                await self._update(t.OperationUpdate(
+                    inp.operation_id, stage=result.wait_stage, waiting_for=result.waiting_for,
+                    wait_reason=result.wait_reason, clear_error=self.error is not None,
+                ))
             self.waiting_for, self.error = result.waiting_for, None
             self.set_stage(result.wait_stage)
         timeout = timedelta(seconds=result.recheck_seconds or 3_600)
@@ -216,7 +246,8 @@ class DepositWorkflow(OperatorControl):
 
     async def _mint_and_credit(self, inp: t.DepositInput, observed: t.DepositObservation) -> None:
         assert self._plan is not None and observed.block_height is not None
-        mint = t.MintInput(inp.operation_id, inp.txid, inp.vout, inp.amount_sats, observed.confirmations, observed.block_height)
+        mint = t.MintInput(inp.operation_id, inp.txid, inp.vout, inp.amount_sats, observed.confirmations,
+                           observed.block_height, project=self._lean)
         while True:
             try:
                 minted: t.MintResult = await self.step(
@@ -231,6 +262,9 @@ class DepositWorkflow(OperatorControl):
                     inp.operation_id, audit_action="deposit.cancel_refused",
                     actor_id=cancelled.action.operator_id, reason=cancelled.action.reason,
                 ))
+                if self._lean:  # the next try writes minting to the row again
+                    self.error = None
+                    self.set_stage(OperationStage.MINTING.value)
         await self._restore_if_parked()
         self.stellar_tx_hash = minted.stellar_tx_hash
         watching = self._plan.watch_blocks_after_mint > 0
@@ -252,9 +286,11 @@ class DepositWorkflow(OperatorControl):
         until = self.required + plan.watch_blocks_after_mint
         while True:
             await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
+            observe = t.ObserveInput(inp.operation_id, inp.user_id, inp.txid, inp.vout, inp.amount_sats,
+                                     complete_at=until if self._lean else None)
             obs: t.DepositObservation = await workflow.execute_activity(
-                t.OBSERVE, t.ObserveInput(inp.operation_id, inp.user_id, inp.txid, inp.vout, inp.amount_sats),
-                result_type=t.DepositObservation, start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
+                t.OBSERVE, observe, result_type=t.DepositObservation, start_to_close_timeout=self._timeout(),
+                retry_policy=FINAL_RETRY,
             )
             if obs.outcome != "confirmed":
                 detail = f"outpoint {inp.txid}:{inp.vout} is {obs.outcome} at tip {obs.tip_height}"
@@ -268,7 +304,10 @@ class DepositWorkflow(OperatorControl):
                 self.set_stage(OperationStage.REORG_HOLD.value)
                 return
             if obs.confirmations >= until:
-                await self._stage(OperationStage.COMPLETED, confirmations=obs.confirmations)
+                if self._lean:  # observe_deposit moved the row from watching to completed
+                    self.set_stage(OperationStage.COMPLETED.value)
+                else:
+                    await self._stage(OperationStage.COMPLETED, confirmations=obs.confirmations)
                 return
 
     # ---- helpers -----------------------------------------------------------------------
@@ -295,9 +334,21 @@ class DepositWorkflow(OperatorControl):
         await self._restore_if_parked()
         return result
 
-    async def _restore_if_parked(self) -> None:
-        """After an operator's ``retry`` let a parked step pass, put the row's stage back (audited)."""
-        if not self._row_parked:
+    async def park(
+        self, error: str, *, on_park: Callable[[str], Any] | None = None, cause: BaseException | None = None
+    ) -> None:
+        """``OperatorControl.park``; on the lean path the row's stage is put back (audited) as soon
+        as an operator retries, before the step runs again and writes its own stage."""
+        await super().park(error, on_park=on_park, cause=cause)
+        if self._lean:
+            await self._restore_if_parked(resumed=True)
+
+    async def _restore_if_parked(self, *, resumed: bool = False) -> None:
+        """After an operator's ``retry`` let a parked step pass, put the row's stage back (audited).
+
+        On the lean path only :meth:`park` restores (``resumed``): after the step the row already
+        shows the step's own stage, which a late restore would overwrite."""
+        if not self._row_parked or (self._lean and not resumed):
             return
         assert self._inp is not None
         self._row_parked = False
@@ -309,6 +360,14 @@ class DepositWorkflow(OperatorControl):
 
     async def _update(self, update: t.OperationUpdate) -> None:
         await self._call(t.UPDATE, update)
+
+    async def _enter(self, stage: OperationStage) -> None:
+        """Show ``stage`` before the step that works in it: on the lean path that step writes it to
+        the row itself, so only ``CustodyStage`` and the query state move here."""
+        if self._lean:
+            self.set_stage(stage.value)
+        else:
+            await self._stage(stage)
 
     async def _stage(
         self, stage: OperationStage, status: OperationStatus | None = None, *,

@@ -1,7 +1,9 @@
 """Reading and writing ``operations`` rows (the projection of each workflow), by intent.
 
 Writers run inside the caller's transaction; the ``operations_notify`` trigger announces every
-status/stage change at commit (``LISTEN operation_updates``).
+status/stage change at commit (``LISTEN operation_updates``). :func:`write_stage` is the one way a
+workflow's stage reaches the row: an activity calls it in the transaction of its business effect,
+so the projection, the audit row and the effect commit together.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.audit import record_audit
 from db.models import AuditLog, Operation
+from db.models.base import utcnow
 from db.queries.keyset import Position, newest_first
-from domain.operations import OperationStage, OperationStatus, OperationType
+from domain.operations import OperationStage, OperationStatus, OperationType, check_transition
 
 
 @dataclass(frozen=True)
@@ -196,3 +200,100 @@ def snapshot(op: Operation) -> dict[str, Any]:
         "stellar_tx_hash": op.stellar_tx_hash,
         "waiting_for": op.waiting_for,
     }
+
+
+#: The fields whose change is an audited stage change (a depth change alone is not).
+AUDITED_FIELDS = ("status", "stage", "error", "waiting_for")
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """A change of an operation's projection; ``None`` fields are left as they are.
+
+    ``status`` must be a transition the lifecycle allows (``domain.operations.check_transition``).
+    ``waiting_for`` (what the user must do, in words) comes with ``wait_reason``, its stable code
+    (``operations.metadata.wait_reason``); ``clear_waiting`` clears both, ``clear_error`` the error
+    (applied before ``error``, so a change can replace one error by another). ``audit_action``
+    names the audit row (default ``<operation type>.stage_changed``, written only when an
+    audited field changed); ``actor_id`` and ``reason`` come from an operator's signal.
+    """
+
+    stage: str | None = None
+    status: str | None = None
+    confirmations: int | None = None
+    required_confirmations: int | None = None
+    error: str | None = None
+    clear_error: bool = False
+    waiting_for: str | None = None
+    wait_reason: str | None = None
+    clear_waiting: bool = False
+    audit_action: str | None = None
+    actor_id: uuid.UUID | None = None
+    reason: str | None = None
+
+
+def apply_change(op: Operation, change: StageChange) -> bool:
+    """Set the changed fields on ``op`` (locked by the caller); True when any value differs.
+
+    ``updated_at`` moves only when something changed, so a repeated write (an activity's retry)
+    leaves the row and its NOTIFY alone.
+
+    Raises:
+        IllegalTransition: ``change.status`` is not allowed from the row's status.
+    """
+    before = (op.status, op.stage, op.confirmations, op.required_confirmations, op.error, op.waiting_for, op.meta)
+    if change.status is not None:
+        check_transition(OperationStatus(op.status), OperationStatus(change.status))
+        op.status = change.status
+    for name in ("stage", "confirmations", "required_confirmations"):
+        value = getattr(change, name)
+        if value is not None and getattr(op, name) != value:
+            setattr(op, name, value)
+    if change.clear_error and op.error is not None:
+        op.error = None
+    if change.error is not None and op.error != change.error:
+        op.error = change.error
+    meta = op.meta or {}
+    if change.clear_waiting and (op.waiting_for is not None or "wait_reason" in meta):
+        op.waiting_for = None
+        op.meta = {k: v for k, v in meta.items() if k != "wait_reason"}
+    if change.waiting_for is not None and (op.waiting_for, meta.get("wait_reason")) != (
+        change.waiting_for, change.wait_reason
+    ):
+        op.waiting_for = change.waiting_for
+        op.meta = {**meta, "wait_reason": change.wait_reason}
+    after = (op.status, op.stage, op.confirmations, op.required_confirmations, op.error, op.waiting_for, op.meta)
+    if after != before:
+        op.updated_at = utcnow()
+    return after != before
+
+
+def record_change(
+    session: AsyncSession, op: Operation, before: dict[str, Any], change: StageChange, *,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Write the audit row of a change applied to ``op`` since ``before`` (a :func:`snapshot`),
+    in the caller's transaction: when an audited field changed, or when ``change.audit_action``
+    asks for one. ``extra`` is added to the row's new values. True when a row was written."""
+    after = snapshot(op)
+    if not (change.audit_action or any(before[k] != after[k] for k in AUDITED_FIELDS)):
+        return False
+    record_audit(
+        session, action=change.audit_action or f"{op.operation_type}.stage_changed", resource_type="operation",
+        resource_id=op.id, actor_id=change.actor_id, old_values=before,
+        new_values={**after, **({"reason": change.reason} if change.reason else {}), **(extra or {})},
+    )
+    return True
+
+
+def write_stage(session: AsyncSession, op: Operation, change: StageChange) -> bool:
+    """Apply ``change`` to ``op`` (locked by the caller, e.g. ``get_by_id(..., for_update=True)``)
+    and audit it, in the caller's transaction. Returns True when the row changed.
+
+    Raises:
+        IllegalTransition: ``change.status`` is not allowed from the row's status.
+    """
+    before = snapshot(op)
+    changed = apply_change(op, change)
+    record_change(session, op, before, change)
+    return changed

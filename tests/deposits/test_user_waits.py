@@ -28,8 +28,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 
+from activities.deposit_policy import DepositPolicy
 from activities.deposit_types import CHECK_POLICY, DepositInput, PolicyInput, PolicyResult, ScanInput
-from activities.deposits import DepositActivities
 from api.app import create_app
 from config.settings import Settings
 from db.models import KycRecord, Operation, User
@@ -349,8 +349,7 @@ async def test_a_deposit_parked_by_an_older_runs_kyc_refusal_is_retried_when_kyc
 ) -> None:
     """Before issue 14 the policy step parked such deposits at needs_attention
     (insufficient_kyc_tier) for an operator; the KYC workflow now retries them itself."""
-    real = DepositActivities(settings=settings, sessions=worker_deps.sessions, esplora=worker_deps.esplora,
-                             contracts=worker_deps.contracts, submitter=worker_deps.submitter)
+    real = DepositPolicy(settings=settings, sessions=worker_deps.sessions, contracts=worker_deps.contracts)
     calls = 0
 
     @activity.defn(name=CHECK_POLICY)
