@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.state import AppState
 from config.settings import Settings
@@ -20,6 +21,17 @@ async def get_session(state: Annotated[AppState, Depends(get_state)]) -> AsyncIt
     """A session in one transaction: committed when the handler returns, rolled back if it raises."""
     async with state.sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def read_connection(state: AppState) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit, for reads of one statement each.
+
+    No session and no transaction: a single SELECT is atomic by itself, and skipping ``BEGIN`` and
+    the rollback at release saves two round trips per request on the status-read path.
+    """
+    async with state.engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth.callers import CachedUserAuth
 from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
-from api.deps import SessionDep, StateDep
+from api.deps import SessionDep, StateDep, read_connection
 from api.errors import ApiError
 from api.pagination import CursorPage, PageDep, build_page
 from api.schemas.operations import OperationOut, OperatorActionAccepted, OperatorActionIn, StageChange
@@ -39,14 +40,18 @@ async def list_operations(
 
 
 @router.get("/integration/operations/{operation_id}", responses={**AUTH_RESPONSES, **_NOT_FOUND})
-async def get_operation(operation_id: uuid.UUID, principal: UserAuth, session: SessionDep) -> OperationOut:
-    """Status, stage, depth seen and required, chain hashes, amounts, timestamps and error."""
-    op = await operations.get_for_user(session, operation_id=operation_id, user_id=principal.user.id)
-    if op is None:
+async def get_operation(operation_id: uuid.UUID, caller: CachedUserAuth, state: StateDep) -> OperationOut:
+    """Status, stage, depth seen and required, chain hashes, amounts, timestamps and error.
+
+    The hot path of clients that poll: the caller is checked against the process's auth cache and
+    the operation, its ownership and its stage history are one query on a bare connection."""
+    async with read_connection(state) as conn:
+        found = await operations.get_status_for_user(conn, operation_id=operation_id, user_id=caller.user_id)
+    if found is None:
         raise ApiError(404, "operation_not_found", "no such operation")
-    history = await operations.stage_history(session, operation_id=op.id)
+    row, history = found
     stages = [StageChange(stage=stage, status=status_, at=at) for stage, status_, at in history]
-    return OperationOut.of(op).model_copy(update={"stages": stages})
+    return OperationOut.of(row).model_copy(update={"stages": stages})
 
 
 _ACTION_RESPONSES = {

@@ -7,12 +7,13 @@ status/stage change at commit (``LISTEN operation_updates``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, and_, func, or_, select, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import AuditLog, Operation
 from db.queries.keyset import Position, newest_first
@@ -178,9 +179,14 @@ async def stage_history(session: AsyncSession, *, operation_id: uuid.UUID) -> li
         .where(AuditLog.resource_type == "operation", AuditLog.resource_id == str(operation_id))
         .order_by(AuditLog.created_at, AuditLog.id)
     )
+    return collapse_stages(((values or {}).get("stage"), (values or {}).get("status"), at) for values, at in rows)
+
+
+def collapse_stages(changes: Iterable[tuple[str | None, str | None, Any]]) -> list[tuple[str, str, Any]]:
+    """``(stage, status, at)`` audit entries, oldest first, with rows that name no stage or repeat
+    the previous stage dropped (a depth update writes an audit row at the same stage)."""
     history: list[tuple[str, str, Any]] = []
-    for values, at in rows:
-        stage, status = (values or {}).get("stage"), (values or {}).get("status")
+    for stage, status, at in changes:
         if stage and (not history or history[-1][0] != stage):
             history.append((stage, status, at))
     return history
@@ -196,3 +202,46 @@ def snapshot(op: Operation) -> dict[str, Any]:
         "stellar_tx_hash": op.stellar_tx_hash,
         "waiting_for": op.waiting_for,
     }
+
+
+# --- Status reads (GET /api/integration/operations/{id}): one round trip, no session ---------------
+
+#: The columns :meth:`api.schemas.operations.OperationOut.of` reads, under its attribute names.
+_STATUS_COLUMNS = (
+    Operation.id, Operation.operation_type, Operation.status, Operation.stage, Operation.amount,
+    Operation.btc_tx_hash, Operation.meta.label("meta"), Operation.confirmations, Operation.required_confirmations,
+    Operation.stellar_tx_hash, Operation.workflow_id, Operation.error, Operation.waiting_for,
+    Operation.created_at, Operation.updated_at, Operation.completed_at,
+)
+
+
+async def get_status_for_user(
+    conn: AsyncConnection, *, operation_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[Row[Any], list[tuple[str, str, Any]]] | None:
+    """The operation if it belongs to ``user_id``, with its stage history (as :func:`stage_history`),
+    in one query; None for absent and for not yours alike.
+
+    Returns:
+        ``(row, history)``: ``row`` has the attributes of :class:`db.models.Operation` that an
+        ``OperationOut`` shows (``meta`` included); ``history`` is ``(stage, status, at)`` oldest first.
+    """
+    order = (AuditLog.created_at, AuditLog.id)
+    history = (
+        select(
+            func.array_agg(aggregate_order_by(AuditLog.new_values["stage"].astext, *order)).label("h_stage"),
+            func.array_agg(aggregate_order_by(AuditLog.new_values["status"].astext, *order)).label("h_status"),
+            func.array_agg(aggregate_order_by(AuditLog.created_at, *order)).label("h_at"),
+        )
+        .where(AuditLog.resource_type == "operation", AuditLog.resource_id == str(operation_id))
+        .lateral("history")
+    )
+    stmt = (
+        select(*_STATUS_COLUMNS, history.c.h_stage, history.c.h_status, history.c.h_at)
+        .select_from(Operation)
+        .join(history, true())
+        .where(Operation.id == operation_id, Operation.user_id == user_id)
+    )
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    return row, collapse_stages(zip(row.h_stage or (), row.h_status or (), row.h_at or (), strict=True))
