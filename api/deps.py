@@ -1,4 +1,8 @@
-"""FastAPI dependencies, as ``Annotated`` aliases so route signatures read as documentation."""
+"""FastAPI dependencies, as ``Annotated`` aliases so route signatures read as documentation.
+
+Dependencies that do no I/O are still ``async def``: FastAPI runs a plain ``def`` dependency in
+its thread pool, a thread hand-off per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from api.state import AppState
 from config.settings import Settings
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.custody
 
 
@@ -34,7 +38,7 @@ async def read_connection(state: AppState) -> AsyncIterator[AsyncConnection]:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 

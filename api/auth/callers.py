@@ -30,7 +30,7 @@ class Caller:
     claims: TokenClaims
 
 
-def get_auth_cache(request: Request) -> AuthCache:
+async def get_auth_cache(request: Request) -> AuthCache:
     return request.app.state.auth_cache
 
 

@@ -36,7 +36,7 @@ ROLE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_auth(request: Request) -> AuthServices:
+async def get_auth(request: Request) -> AuthServices:
     return request.app.state.auth
 
 
@@ -51,7 +51,7 @@ class RequestMeta:
     user_agent: str | None
 
 
-def get_request_meta(request: Request, auth: AuthDep) -> RequestMeta:
+async def get_request_meta(request: Request, auth: AuthDep) -> RequestMeta:
     peer = request.client.host if request.client else None
     ip = auth.client_ips.resolve(peer, request.headers.getlist("x-forwarded-for"))
     agent = request.headers.get("user-agent")
@@ -84,7 +84,7 @@ def unauthenticated(code: str, detail: str) -> ApiError:
     return ApiError(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
-def bearer_token(request: Request) -> str:
+async def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1).
 
     Raises:
