@@ -53,13 +53,14 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.custody = state or AppState.build(settings)
-        if auth_listener is not None:
-            auth_listener.start()
+        listener = app.state.auth_listener  # read here: tests may swap it before startup
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
-            if auth_listener is not None:
-                await auth_listener.close()
+            if listener is not None:
+                await listener.close()
             if getattr(app.state, "operation_updates", None) is not None:
                 await app.state.operation_updates.close()
             if state is None:
@@ -94,11 +95,10 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     # One cache and one listener per app (= per API process); see api/auth/cache.py.
     app.state.auth_cache = AuthCache(max_tokens=settings.auth.cache_max_tokens,
                                      max_accounts=settings.auth.cache_max_accounts)
-    auth_listener = None
+    app.state.auth_listener = None
     if settings.auth.cache_max_tokens and settings.auth.cache_max_accounts:
-        auth_listener = AuthChangeListener(settings.database.libpq_url(), app.state.auth_cache,
-                                           heartbeat_seconds=settings.auth.cache_heartbeat_seconds)
-    app.state.auth_listener = auth_listener
+        app.state.auth_listener = AuthChangeListener(settings.database.libpq_url(), app.state.auth_cache,
+                                                     heartbeat_seconds=settings.auth.cache_heartbeat_seconds)
     install_error_handlers(app)
     if settings.cors.allow_origins:
         app.add_middleware(

@@ -42,6 +42,8 @@ class AuthChangeListener:
         self._heartbeat = heartbeat_seconds
         self._reconnect = reconnect_seconds
         self._task: asyncio.Task[None] | None = None
+        #: Server process id of the current listening connection (None while down), for operators and tests.
+        self.backend_pid: int | None = None
 
     def start(self) -> None:
         """Start listening in the background (idempotent)."""
@@ -74,6 +76,7 @@ class AuthChangeListener:
                             type(exc).__name__)
             finally:
                 self._cache.detach()
+                self.backend_pid = None
             await asyncio.sleep(self._reconnect)
 
     async def _listen_once(self) -> None:
@@ -81,6 +84,7 @@ class AuthChangeListener:
             self._url, autocommit=True, connect_timeout=max(1, int(self._heartbeat)), application_name=APPLICATION_NAME
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            self.backend_pid = conn.info.backend_pid
             self._cache.attach()
             while True:
                 async for notice in conn.notifies(timeout=self._heartbeat):
