@@ -7,11 +7,10 @@ its thread pool, a thread hand-off per dependency per request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.state import AppState
 from config.settings import Settings
@@ -27,15 +26,38 @@ async def get_session(state: Annotated[AppState, Depends(get_state)]) -> AsyncIt
         yield session
 
 
-@asynccontextmanager
-async def read_connection(state: AppState) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection in autocommit, for reads of one statement each.
+class ReadConnection:
+    """A pooled connection in autocommit for single-statement reads, checked out on first use.
 
-    No session and no transaction: a single SELECT is atomic by itself, and skipping ``BEGIN`` and
-    the rollback at release saves two round trips per request on the status-read path.
+    No session and no transaction: one SELECT is atomic by itself, and skipping ``BEGIN`` and the
+    rollback at release saves two round trips per request on the status-read path. Checked out
+    lazily, so a request refused before its first read (bad token, cache hit then 401) never takes
+    one; shared by the request's dependencies and handler, so it takes at most one.
     """
-    async with state.engine.connect() as conn:
-        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = self._engine.connect()
+            await conn.start()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+
+async def get_read_connection(state: Annotated[AppState, Depends(get_state)]) -> AsyncIterator[ReadConnection]:
+    reader = ReadConnection(state.engine)
+    try:
+        yield reader
+    finally:
+        await reader.close()
 
 
 async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
@@ -47,3 +69,5 @@ StateDep = Annotated[AppState, Depends(get_state)]
 #: reads right after a 2xx sees what it was told (FastAPI's default would commit afterwards).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: Returned to the pool before the response is sent, like ``SessionDep``.
+ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection, scope="function")]

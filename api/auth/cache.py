@@ -16,6 +16,7 @@ old state back, and every read that starts later sees the change in Postgres.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ class AuthCache:
     """
 
     def __init__(self, *, max_tokens: int, max_accounts: int) -> None:
+        self._verified: _Lru[str, TokenClaims] = _Lru(max_tokens)
         self._tokens: _Lru[str, bool] = _Lru(max_tokens)
         self._accounts: _Lru[uuid.UUID, AccountState] = _Lru(max_accounts)
         self._generation = 0
@@ -96,6 +98,28 @@ class AuthCache:
     def live(self) -> bool:
         """True while the listener is connected and listening: only then are entries trusted."""
         return self._live
+
+    def verified_claims(self, token: str) -> TokenClaims | None:
+        """The claims of ``token`` if this exact string was verified before and has not expired.
+
+        A signature check is the dearest step of a status read, and its outcome depends only on
+        the bytes of the token and the process's keys, not on Postgres, so it is kept whether or
+        not the cache is live. The key is the whole token, signature included: any other string
+        (a forged or altered one) misses and is verified in full. Expiry is re-checked on every
+        hit (``exp``, whole seconds; expired at ``exp`` itself, as pyjwt decides).
+        """
+        claims = self._verified.get(token)
+        if claims is None:
+            return None
+        if time.time() >= claims.expires_at.timestamp():
+            self._verified.pop(token)
+            return None
+        return claims
+
+    def remember_verified(self, token: str, claims: TokenClaims) -> None:
+        """``token`` passed full verification and decoded to ``claims``."""
+        if self._verified.capacity:
+            self._verified.put(token, claims)
 
     def revoked(self, jti: str) -> bool | None:
         """Whether ``jti`` is revoked, or None when unknown here (read Postgres)."""
@@ -161,7 +185,7 @@ class AuthCache:
         self._clear()
 
     def sizes(self) -> tuple[int, int]:
-        """``(tokens, accounts)`` currently held."""
+        """``(tokens, accounts)`` currently held (revocation entries and account states)."""
         return len(self._tokens), len(self._accounts)
 
     def _clear(self) -> None:

@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from api.auth.cache import AccountState, AuthCache
 from api.auth.dependencies import AuthDep, bearer_token, unauthenticated
 from api.auth.tokens import InvalidToken, TokenClaims
-from api.deps import StateDep, read_connection
+from api.deps import ReadConnectionDep
 from db.queries import users
 
 
@@ -38,7 +38,7 @@ AuthCacheDep = Annotated[AuthCache, Depends(get_auth_cache)]
 
 
 async def cached_caller(
-    token: Annotated[str, Depends(bearer_token)], state: StateDep, auth: AuthDep, cache: AuthCacheDep
+    token: Annotated[str, Depends(bearer_token)], reader: ReadConnectionDep, auth: AuthDep, cache: AuthCacheDep
 ) -> Caller:
     """The caller behind a valid, unrevoked token whose account is still as the token says.
 
@@ -46,15 +46,17 @@ async def cached_caller(
         ApiError: 401 ``invalid_token`` (bad or expired token, revoked, account gone, deactivated,
             role changed or tokens cut off since it was issued).
     """
-    try:
-        claims = auth.tokens.decode(token)
-    except InvalidToken:
-        raise unauthenticated("invalid_token", "the token is invalid or expired") from None
+    claims = cache.verified_claims(token)
+    if claims is None:
+        try:
+            claims = auth.tokens.decode(token)
+        except InvalidToken:
+            raise unauthenticated("invalid_token", "the token is invalid or expired") from None
+        cache.remember_verified(token, claims)
     revoked, account = cache.revoked(claims.jti), cache.account(claims.user_id)
     if revoked is None or account is None:
         ticket = cache.ticket()  # before the read: a change announced meanwhile voids the fill
-        async with read_connection(state) as conn:
-            row = await users.get_auth_state(conn, user_id=claims.user_id, jti=claims.jti)
+        row = await users.get_auth_state(await reader.get(), user_id=claims.user_id, jti=claims.jti)
         if row is None:
             raise unauthenticated("invalid_token", "the token no longer matches the account")
         cut_off = row.tokens_valid_after

@@ -182,14 +182,16 @@ class TestRevocation:
             delivered_at.append(time.monotonic())
 
         pollers = [asyncio.create_task(poll(acc)) for acc in (victim, bystander) * 4]
-        await asyncio.sleep(0.3)
-        watcher = asyncio.create_task(watch(b.cache.notifications))
-        await sql(sessions, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)",
-                  j=jti, u=victim.id, e=datetime.now(UTC) + timedelta(hours=1))
-        await watcher
-        await asyncio.sleep(0.5)
-        stop.set()
-        await asyncio.gather(*pollers)
+        try:
+            await asyncio.sleep(0.3)
+            watcher = asyncio.create_task(watch(b.cache.notifications))
+            await sql(sessions, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)",
+                      j=jti, u=victim.id, e=datetime.now(UTC) + timedelta(hours=1))
+            await watcher
+            await asyncio.sleep(0.5)
+        finally:
+            stop.set()
+            await asyncio.gather(*pollers)
         after = [code for started, code in outcomes if started > delivered_at[0]]
         assert any(code == 200 for started, code in outcomes if started < delivered_at[0])
         assert after and set(after) == {401}
