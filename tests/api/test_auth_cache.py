@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -104,3 +104,22 @@ class TestAccountState:
         assert not AccountState(True, "operator", None).admits(self.claims())
         assert AccountState(True, "user", 1_000).admits(self.claims(issued_at=1_000))  # same second: role check decides
         assert not AccountState(True, "user", 1_001).admits(self.claims(issued_at=1_000))
+
+
+class TestVerifiedTokens:
+    def claims(self, expires_at: datetime) -> TokenClaims:
+        return TokenClaims(user_id=uuid.uuid4(), role=Role.USER, issued_at=0, expires_at=expires_at, jti="j")
+
+    def test_only_the_exact_string_hits_and_only_until_exp(self) -> None:
+        cache = AuthCache(max_tokens=10, max_accounts=10)  # not live: verification does not depend on Postgres
+        fresh = self.claims(datetime.now(UTC) + timedelta(minutes=5))
+        cache.remember_verified("a.b.c", fresh)
+        assert cache.verified_claims("a.b.c") == fresh
+        assert cache.verified_claims("a.b.d") is None
+        cache.remember_verified("x.y.z", self.claims(datetime.now(UTC) - timedelta(seconds=1)))
+        assert cache.verified_claims("x.y.z") is None
+
+    def test_off_when_the_cache_has_no_room(self) -> None:
+        cache = AuthCache(max_tokens=0, max_accounts=0)
+        cache.remember_verified("a.b.c", self.claims(datetime.now(UTC) + timedelta(minutes=5)))
+        assert cache.verified_claims("a.b.c") is None
