@@ -40,6 +40,11 @@ class ReadConnection:
         self._conn: AsyncConnection | None = None
 
     async def get(self) -> AsyncConnection:
+        """The connection, checked out of the pool on the first call.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the pool could not connect to Postgres.
+        """
         if self._conn is None:
             conn = self._engine.connect()
             await conn.start()
@@ -47,12 +52,14 @@ class ReadConnection:
         return self._conn
 
     async def close(self) -> None:
+        """Return the connection to the pool, if one was taken."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
 
 
 async def get_read_connection(state: Annotated[AppState, Depends(get_state)]) -> AsyncIterator[ReadConnection]:
+    """A :class:`ReadConnection` on the app's pool for one request, returned when it ends."""
     reader = ReadConnection(state.engine)
     try:
         yield reader

@@ -31,6 +31,7 @@ class Caller:
 
 
 async def get_auth_cache(request: Request) -> AuthCache:
+    """The app's (= the API process's) :class:`AuthCache`, built in ``api.app.create_app``."""
     return request.app.state.auth_cache
 
 
