@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from api import metrics
+from api.auth.cache import AuthCache
+from api.auth.listener import AuthChangeListener
 from api.auth.services import AuthServices
 from api.docs import install_docs
 from api.errors import install_error_handlers
@@ -51,9 +53,14 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.custody = state or AppState.build(settings)
+        listener = app.state.auth_listener  # read here: tests may swap it before startup
+        if listener is not None:
+            listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.close()
             if getattr(app.state, "operation_updates", None) is not None:
                 await app.state.operation_updates.close()
             if state is None:
@@ -85,6 +92,13 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     app.include_router(metrics.router)
 
     app.state.auth = AuthServices.from_settings(settings)
+    # One cache and one listener per app (= per API process); see api/auth/cache.py.
+    app.state.auth_cache = AuthCache(max_tokens=settings.auth.cache_max_tokens,
+                                     max_accounts=settings.auth.cache_max_accounts)
+    app.state.auth_listener = None
+    if settings.auth.cache_max_tokens and settings.auth.cache_max_accounts:
+        app.state.auth_listener = AuthChangeListener(settings.database.libpq_url(), app.state.auth_cache,
+                                                     heartbeat_seconds=settings.auth.cache_heartbeat_seconds)
     install_error_handlers(app)
     if settings.cors.allow_origins:
         app.add_middleware(

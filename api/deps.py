@@ -1,4 +1,8 @@
-"""FastAPI dependencies, as ``Annotated`` aliases so route signatures read as documentation."""
+"""FastAPI dependencies, as ``Annotated`` aliases so route signatures read as documentation.
+
+Dependencies that do no I/O are still ``async def``: FastAPI runs a plain ``def`` dependency in
+its thread pool, a thread hand-off per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from api.state import AppState
 from config.settings import Settings
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.custody
 
 
@@ -22,7 +26,48 @@ async def get_session(state: Annotated[AppState, Depends(get_state)]) -> AsyncIt
         yield session
 
 
-def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+class ReadConnection:
+    """A pooled connection in autocommit for single-statement reads, checked out on first use.
+
+    No session and no transaction: one SELECT is atomic by itself, and skipping ``BEGIN`` and the
+    rollback at release saves two round trips per request on the status-read path. Checked out
+    lazily, so a request refused before its first read (bad token, cache hit then 401) never takes
+    one; shared by the request's dependencies and handler, so it takes at most one.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        """The connection, checked out of the pool on the first call.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the pool could not connect to Postgres.
+        """
+        if self._conn is None:
+            conn = self._engine.connect()
+            await conn.start()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def close(self) -> None:
+        """Return the connection to the pool, if one was taken."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+
+async def get_read_connection(state: Annotated[AppState, Depends(get_state)]) -> AsyncIterator[ReadConnection]:
+    """A :class:`ReadConnection` on the app's pool for one request, returned when it ends."""
+    reader = ReadConnection(state.engine)
+    try:
+        yield reader
+    finally:
+        await reader.close()
+
+
+async def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
@@ -31,3 +76,5 @@ StateDep = Annotated[AppState, Depends(get_state)]
 #: reads right after a 2xx sees what it was told (FastAPI's default would commit afterwards).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+#: Returned to the pool before the response is sent, like ``SessionDep``.
+ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection, scope="function")]

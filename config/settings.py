@@ -129,6 +129,14 @@ class AuthSettings(BaseModel):
     #: Registrations from one IP per registration window.
     registrations_per_ip: int = Field(30, ge=1)
     registration_window_seconds: int = Field(3_600, ge=1)
+    # In-process cache of revocations and account states (api/auth/cache.py), kept true by
+    # LISTEN auth_changes; 0 entries turns it off (every request reads Postgres).
+    #: Most token ids (``jti``) remembered as revoked or not, per API process.
+    cache_max_tokens: int = Field(100_000, ge=0)
+    #: Most account states (active, role, token cut-off) remembered, per API process.
+    cache_max_accounts: int = Field(50_000, ge=0)
+    #: A silent listening connection is probed after this long; unanswered, the cache is dropped.
+    cache_heartbeat_seconds: float = Field(5.0, gt=0)
 
 
 class SorobanContracts(BaseModel):

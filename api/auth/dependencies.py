@@ -36,7 +36,7 @@ ROLE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_auth(request: Request) -> AuthServices:
+async def get_auth(request: Request) -> AuthServices:
     return request.app.state.auth
 
 
@@ -51,7 +51,7 @@ class RequestMeta:
     user_agent: str | None
 
 
-def get_request_meta(request: Request, auth: AuthDep) -> RequestMeta:
+async def get_request_meta(request: Request, auth: AuthDep) -> RequestMeta:
     peer = request.client.host if request.client else None
     ip = auth.client_ips.resolve(peer, request.headers.getlist("x-forwarded-for"))
     agent = request.headers.get("user-agent")
@@ -78,12 +78,13 @@ class Principal:
     claims: TokenClaims
 
 
-def _unauthenticated(code: str, detail: str) -> ApiError:
+def unauthenticated(code: str, detail: str) -> ApiError:
+    """A 401 problem with the RFC 6750 ``WWW-Authenticate`` challenge."""
     challenge = 'Bearer error="invalid_token"' if code == "invalid_token" else "Bearer"
     return ApiError(401, code, detail, headers={"WWW-Authenticate": challenge})
 
 
-def bearer_token(request: Request) -> str:
+async def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1).
 
     Raises:
@@ -92,11 +93,11 @@ def bearer_token(request: Request) -> str:
     """
     header = request.headers.get("authorization")
     if not header:
-        raise _unauthenticated("unauthenticated", "authentication required")
+        raise unauthenticated("unauthenticated", "authentication required")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise _unauthenticated("invalid_token", "malformed Authorization header")
+        raise unauthenticated("invalid_token", "malformed Authorization header")
     return token
 
 
@@ -126,12 +127,12 @@ async def principal_for_token(token: str, session: AsyncSession, auth: AuthServi
     try:
         claims = auth.tokens.decode(token)
     except InvalidToken:
-        raise _unauthenticated("invalid_token", "the token is invalid or expired") from None
+        raise unauthenticated("invalid_token", "the token is invalid or expired") from None
     if await revoked_tokens.is_revoked(session, jti=claims.jti):
-        raise _unauthenticated("invalid_token", "the token was revoked")
+        raise unauthenticated("invalid_token", "the token was revoked")
     user = await users.get_by_id(session, user_id=claims.user_id)
     if user is None or not _is_current(user, claims):
-        raise _unauthenticated("invalid_token", "the token no longer matches the account")
+        raise unauthenticated("invalid_token", "the token no longer matches the account")
     return Principal(user=user, claims=claims)
 
 

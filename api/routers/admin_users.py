@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter
 
 from api.auth import account_changes
+from api.auth.callers import AuthCacheDep
 from api.auth.dependencies import ROLE_RESPONSES, AdminAuth, RequestMetaDep
 from api.deps import SessionDep
 from api.pagination import CursorPage, PageDep, build_page
@@ -35,15 +36,20 @@ async def list_users(
 
 @router.put("/{user_id}/role", responses=_CHANGE_RESPONSES)
 async def change_role(
-    user_id: uuid.UUID, body: RoleChange, admin: AdminAuth, session: SessionDep, meta: RequestMetaDep
+    user_id: uuid.UUID, body: RoleChange, admin: AdminAuth, session: SessionDep, meta: RequestMetaDep,
+    cache: AuthCacheDep,
 ) -> UserPublic:
     """Give an account another role; its live tokens stop working at once."""
     user = await account_changes.change_role(session, admin, meta, user_id=user_id, role=body.role)
+    cache.forget_account(user_id)  # every replica also forgets it on the NOTIFY at commit
     return UserPublic.of(user)
 
 
 @router.post("/{user_id}/deactivate", responses=_CHANGE_RESPONSES)
-async def deactivate_user(user_id: uuid.UUID, admin: AdminAuth, session: SessionDep, meta: RequestMetaDep) -> UserPublic:
+async def deactivate_user(
+    user_id: uuid.UUID, admin: AdminAuth, session: SessionDep, meta: RequestMetaDep, cache: AuthCacheDep
+) -> UserPublic:
     """Deactivate an account: it can no longer log in and its live tokens stop working at once."""
     user = await account_changes.deactivate(session, admin, meta, user_id=user_id)
+    cache.forget_account(user_id)  # every replica also forgets it on the NOTIFY at commit
     return UserPublic.of(user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from api.auth import accounts
+from api.auth.callers import AuthCacheDep
 from api.auth.dependencies import AUTH_RESPONSES, AuthDep, RequestMetaDep, UserAuth, limit_registrations_per_ip
 from api.deps import SessionDep, StateDep
 from api.schemas.auth import LoginRequest, LoginResponse, RegisterRequest, RegisterResponse
@@ -45,9 +46,10 @@ async def login(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=AUTH_RESPONSES)
-async def logout(principal: UserAuth, session: SessionDep, meta: RequestMetaDep) -> Response:
+async def logout(principal: UserAuth, session: SessionDep, meta: RequestMetaDep, cache: AuthCacheDep) -> Response:
     """Revoke the token of this request; it answers 401 from now on, on every replica."""
     await accounts.log_out(session, principal, meta)
+    cache.note_revoked(principal.claims.jti)  # here at once; other replicas on the NOTIFY at commit
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth.callers import CachedUserAuth
 from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
-from api.deps import SessionDep, StateDep
+from api.deps import ReadConnectionDep, SessionDep, StateDep
 from api.errors import ApiError
 from api.pagination import CursorPage, PageDep, build_page
 from api.schemas.operations import OperationOut, OperatorActionAccepted, OperatorActionIn, StageChange
@@ -38,15 +39,23 @@ async def list_operations(
     return build_page(rows, page, OperationOut.of)
 
 
-@router.get("/integration/operations/{operation_id}", responses={**AUTH_RESPONSES, **_NOT_FOUND})
-async def get_operation(operation_id: uuid.UUID, principal: UserAuth, session: SessionDep) -> OperationOut:
-    """Status, stage, depth seen and required, chain hashes, amounts, timestamps and error."""
-    op = await operations.get_for_user(session, operation_id=operation_id, user_id=principal.user.id)
-    if op is None:
+@router.get(
+    "/integration/operations/{operation_id}", response_model=OperationOut, responses={**AUTH_RESPONSES, **_NOT_FOUND}
+)
+async def get_operation(operation_id: uuid.UUID, caller: CachedUserAuth, reader: ReadConnectionDep) -> Response:
+    """Status, stage, depth seen and required, chain hashes, amounts, timestamps and error.
+
+    The hot path of clients that poll: the caller is checked against the process's auth cache and
+    the operation, its ownership and its stage history are one query on a bare connection."""
+    conn = await reader.get()
+    found = await operations.get_status_for_user(conn, operation_id=operation_id, user_id=caller.user_id)
+    if found is None:
         raise ApiError(404, "operation_not_found", "no such operation")
-    history = await operations.stage_history(session, operation_id=op.id)
+    row, history = found
     stages = [StageChange(stage=stage, status=status_, at=at) for stage, status_, at in history]
-    return OperationOut.of(op).model_copy(update={"stages": stages})
+    out = OperationOut.of(row).model_copy(update={"stages": stages})
+    # Encoded once, here: returning the model would have FastAPI validate it again and then encode it.
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 _ACTION_RESPONSES = {

@@ -9,12 +9,13 @@ so the projection, the audit row and the effect commit together.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Row, and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.audit import record_audit
 from db.models import AuditLog, Operation
@@ -182,9 +183,14 @@ async def stage_history(session: AsyncSession, *, operation_id: uuid.UUID) -> li
         .where(AuditLog.resource_type == "operation", AuditLog.resource_id == str(operation_id))
         .order_by(AuditLog.created_at, AuditLog.id)
     )
+    return collapse_stages(((values or {}).get("stage"), (values or {}).get("status"), at) for values, at in rows)
+
+
+def collapse_stages(changes: Iterable[tuple[str | None, str | None, Any]]) -> list[tuple[str, str, Any]]:
+    """``(stage, status, at)`` audit entries, oldest first, with rows that name no stage or repeat
+    the previous stage dropped (a depth update writes an audit row at the same stage)."""
     history: list[tuple[str, str, Any]] = []
-    for values, at in rows:
-        stage, status = (values or {}).get("stage"), (values or {}).get("status")
+    for stage, status, at in changes:
         if stage and (not history or history[-1][0] != stage):
             history.append((stage, status, at))
     return history
@@ -297,3 +303,39 @@ def write_stage(session: AsyncSession, op: Operation, change: StageChange) -> bo
     changed = apply_change(op, change)
     record_change(session, op, before, change)
     return changed
+
+
+# --- Status reads (GET /api/integration/operations/{id}): one round trip, no session ---------------
+
+#: Built once (a prebuilt ``text()`` costs no statement construction per call). The columns are
+#: the attributes :meth:`api.schemas.operations.OperationOut.of` reads; the LATERAL aggregate is
+#: the stage history of :func:`stage_history` (same rows, same order) as three arrays.
+_STATUS_FOR_USER = text(
+    "SELECT o.id, o.operation_type, o.status, o.stage, o.amount, o.btc_tx_hash, o.metadata AS meta, "
+    "       o.confirmations, o.required_confirmations, o.stellar_tx_hash, o.workflow_id, o.error, "
+    "       o.waiting_for, o.created_at, o.updated_at, o.completed_at, h.h_stage, h.h_status, h.h_at "
+    "FROM operations o CROSS JOIN LATERAL ("
+    "    SELECT array_agg(a.new_values ->> 'stage' ORDER BY a.created_at, a.id) AS h_stage, "
+    "           array_agg(a.new_values ->> 'status' ORDER BY a.created_at, a.id) AS h_status, "
+    "           array_agg(a.created_at ORDER BY a.created_at, a.id) AS h_at "
+    "    FROM audit_logs a WHERE a.resource_type = 'operation' AND a.resource_id = :resource_id"
+    ") h "
+    "WHERE o.id = :operation_id AND o.user_id = :user_id"
+)
+
+
+async def get_status_for_user(
+    conn: AsyncConnection, *, operation_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[Row[Any], list[tuple[str, str, Any]]] | None:
+    """The operation if it belongs to ``user_id``, with its stage history (as :func:`stage_history`),
+    in one query on a bare connection; None for absent and for not yours alike.
+
+    Returns:
+        ``(row, history)``: ``row`` has the attributes of :class:`db.models.Operation` that an
+        ``OperationOut`` shows (``meta`` included); ``history`` is ``(stage, status, at)`` oldest first.
+    """
+    params = {"operation_id": operation_id, "user_id": user_id, "resource_id": str(operation_id)}
+    row = (await conn.execute(_STATUS_FOR_USER, params)).first()
+    if row is None:
+        return None
+    return row, collapse_stages(zip(row.h_stage or (), row.h_status or (), row.h_at or (), strict=True))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
 from db.queries.keyset import Position, newest_first
@@ -44,3 +46,34 @@ async def list_page(
         stmt = stmt.where(User.is_active == is_active)
     stmt = newest_first(stmt, created_at=User.created_at, id_=User.id, after=after, limit=limit)
     return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class AuthState:
+    """What authenticating one request needs from Postgres, read in one round trip."""
+
+    is_active: bool
+    role: str
+    tokens_valid_after: datetime | None
+    """The token cut-off (``users.tokens_valid_after``), or None."""
+    revoked: bool
+    """Whether the token's ``jti`` is in ``revoked_tokens``."""
+
+
+#: Built once: the status-read path runs it on every cache miss, and a prebuilt ``text()`` costs
+#: no statement construction or cache-key walk per call.
+_AUTH_STATE = text(
+    "SELECT u.is_active, u.role, u.tokens_valid_after, "
+    "       EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = :jti) AS revoked "
+    "FROM users u WHERE u.id = :user_id"
+)
+
+
+async def get_auth_state(conn: AsyncConnection, *, user_id: uuid.UUID, jti: str) -> AuthState | None:
+    """The account's state and whether ``jti`` is revoked, in one query; None when the account is gone.
+
+    Takes a bare connection, not a session: it runs on the status-read path, where a session's
+    bookkeeping is pure overhead for one read.
+    """
+    row = (await conn.execute(_AUTH_STATE, {"user_id": user_id, "jti": jti})).first()
+    return None if row is None else AuthState(row.is_active, row.role, row.tokens_valid_after, row.revoked)
