@@ -145,9 +145,16 @@ def create_app(
 
 
 async def _ledger_clock(state: SandboxState, interval_seconds: float) -> None:
+    """Close a ledger every ``interval_seconds`` on a fixed cadence (the time a close takes does
+    not stretch the interval, as the network's pace does not stretch with load)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     while True:
-        await asyncio.sleep(interval_seconds)
+        due += interval_seconds
+        await asyncio.sleep(max(due - loop.time(), 0.0))
         await asyncio.to_thread(state.close_ledger)
+        if loop.time() - due > interval_seconds:  # fell behind (a slow close): skip, never burst
+            due = loop.time()
 
 
 async def _json_or_empty(request: Request) -> dict:
