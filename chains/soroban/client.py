@@ -21,6 +21,7 @@ transaction per source account.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -116,6 +117,7 @@ class SorobanClient:
         self.ledger_seconds = ledger_seconds
         self.channel_wait_seconds = channel_wait_seconds
         self._next_stuck_check = 0.0
+        self._channel_freed = asyncio.Event()  # wakes this process's waiters at once on a release
 
     @property
     def operator_address(self) -> str:
@@ -253,6 +255,7 @@ class SorobanClient:
             source, resolution=resolution, sequence=envelope.transaction.sequence,
             tx_hash=envelope.hash_hex(), token=lease.token if lease else None,
         )
+        self._channel_freed.set()
 
     # ---- channel leases ---------------------------------------------------------------
     async def _lease(self) -> ChannelLease:
@@ -272,7 +275,10 @@ class SorobanClient:
                 break
             if time.monotonic() > deadline:
                 raise ChannelsBusy(f"no channel account free after {self.channel_wait_seconds:.0f} s")
-            await asyncio.sleep(self.poll_interval_seconds)
+            self._channel_freed.clear()
+            # A release in this process wakes us at once; other processes' releases are polled for.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._channel_freed.wait(), self.poll_interval_seconds)
         if lease.sequence is None:
             try:
                 sequence, balance = await load_account_state(self.server, lease.public_key)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stellar_sdk import Keypair
 
 from activities.channel_pool import PgChannelPool, store_envelope
@@ -21,28 +19,8 @@ from chains.soroban.channels import Resolution
 from chains.soroban.envelopes import SignedEnvelope
 from chains.soroban.errors import ChannelLeaseLost
 from config.settings import load_settings
-from db import migrate
 from db.queries import chain_submissions
 from db.session import make_async_engine, make_sessionmaker
-from tests.fixtures.postgres import create_database, drop_database
-
-
-@pytest.fixture(scope="module")
-async def lease_db() -> AsyncIterator[str]:
-    name = f"custody_channels_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    try:
-        migrate.upgrade(load_settings(database={"url": url}))
-        yield url
-    finally:
-        drop_database(name)
-
-
-@pytest.fixture(scope="module")
-async def lease_sessions(lease_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_async_engine(load_settings(database={"url": lease_db}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def new_pool(sessions, n: int, **kwargs) -> PgChannelPool:
