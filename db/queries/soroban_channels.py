@@ -154,8 +154,9 @@ async def record_account(
         """), {"public_key": public_key, "balance": balance_stroops, "sequence": sequence})
 
 
-async def balances(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int | None]:
-    """Last seen balance (stroops) per channel."""
-    async with sessions() as session:
-        rows = (await session.execute(text("SELECT public_key, balance_stroops FROM soroban_channels"))).all()
+async def balances(session: AsyncSession) -> dict[str, int]:
+    """Last seen balance (stroops) per channel whose balance was read at least once."""
+    rows = (await session.execute(
+        text("SELECT public_key, balance_stroops FROM soroban_channels WHERE balance_stroops IS NOT NULL")
+    )).all()
     return {r[0]: r[1] for r in rows}

@@ -190,6 +190,24 @@ async def test_the_sandbox_closes_ledgers_at_its_interval(paced_sandbox) -> None
         await server.close()
 
 
+async def test_the_ledger_interval_can_change_while_serving(paced_sandbox) -> None:
+    import httpx
+
+    server = SorobanServerAsync(paced_sandbox.url)
+    try:
+        with httpx.Client(base_url=paced_sandbox.url) as http:
+            assert http.post("/sandbox/ledger-interval", json={"seconds": 0.2}).json() == {"seconds": 0.2}
+            try:
+                first = (await server.get_latest_ledger()).sequence
+                await asyncio.sleep(2.0)
+                assert 8 <= (await server.get_latest_ledger()).sequence - first <= 11
+            finally:
+                http.post("/sandbox/ledger-interval", json={"seconds": PACED_LEDGER_SECONDS})
+            assert http.post("/sandbox/ledger-interval", json={"seconds": 0}).status_code == 422
+    finally:
+        await server.close()
+
+
 async def test_a_second_queued_transaction_from_one_source_gets_try_again_later(
     paced_sandbox, paced_operator, addresses
 ) -> None:
