@@ -21,11 +21,9 @@ transaction per source account.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 
 from stellar_sdk import Account, Address, Keypair, SorobanServerAsync, TransactionBuilder, TransactionEnvelope, xdr
 from stellar_sdk.auth import authorize_entry
@@ -38,13 +36,11 @@ from chains.soroban.envelopes import (
     SignedEnvelope,
     auth_expiration_of,
     is_dead,
-    load_account_state,
     max_time_of,
     signed,
     source_of,
 )
 from chains.soroban.errors import (
-    ChannelsBusy,
     HostError,
     NetworkMismatch,
     SorobanError,
@@ -56,13 +52,13 @@ from chains.soroban.errors import (
     TransactionPending,
 )
 from chains.soroban.keys import OperatorKey
+from chains.soroban.leasing import ChannelLeasing
 from chains.soroban.outcomes import InvokeResult, decode_success, failure_error, simulation_error
 from chains.soroban.rpc_errors import rpc_call
 
 StoreCallback = Callable[[SignedEnvelope], Awaitable[None]]
 RESEND_EVERY_POLLS = 10  # re-offer the same bytes now and then: harmless (DUPLICATE) if queued
 AUTH_MARGIN_LEDGERS = 10  # auth entries outlive the time bound a little: clocks and ledgers drift
-STUCK_CHECK_SECONDS = 5.0  # how often a leasing client looks for channels a crash left bound
 
 
 class SorobanClient:
@@ -115,9 +111,11 @@ class SorobanClient:
         self._submit_lock = asyncio.Lock()
         self.channels = channels
         self.ledger_seconds = ledger_seconds
-        self.channel_wait_seconds = channel_wait_seconds
-        self._next_stuck_check = 0.0
-        self._channel_freed = asyncio.Event()  # wakes this process's waiters at once on a release
+        self._leasing = (
+            ChannelLeasing(channels, self.server, wait_seconds=channel_wait_seconds,
+                           poll_interval_seconds=poll_interval_seconds)
+            if channels is not None else None
+        )
 
     @property
     def operator_address(self) -> str:
@@ -217,9 +215,10 @@ class SorobanClient:
             except SubmissionRejected as rejected:
                 bad_seq = rejected.result_code == "txBAD_SEQ"
                 await self._release(envelope, Resolution.BAD_SEQ if bad_seq else Resolution.DEAD, lease)
-                if not bad_seq:
+                ran_dry = self._leasing is not None and await self._leasing.ran_dry(envelope, rejected)
+                if not (bad_seq or ran_dry):
                     raise
-                last, envelope, lease = rejected, None, None
+                last, envelope, lease = rejected, None, None  # refused at admission: never applied
                 continue
             # Anything else (pending past the wait, RPC down, cancelled) leaves the channel bound:
             # only a lookup of this hash may free it.
@@ -230,7 +229,7 @@ class SorobanClient:
 
     async def _prepare_and_store(self, contract_id, function, args, auth_signers, store):
         """Build and sign on a leased channel (or the operator), then persist before any send."""
-        lease = await self._lease() if self.channels is not None else None
+        lease = await self._leasing.lease() if self._leasing is not None else None
         try:
             envelope = await self._prepare(contract_id, function, args, auth_signers, lease)
             record = signed(envelope, lease.token if lease else None)
@@ -239,80 +238,18 @@ class SorobanClient:
             elif lease is not None and self.channels is not None:
                 await self.channels.bind(record)
         except BaseException:
-            if lease is not None and self.channels is not None:
-                # Frees the lease only if no envelope got bound (the store may have committed).
-                await self.channels.release(
-                    lease.public_key, resolution=Resolution.UNUSED, sequence=None, tx_hash=None, token=lease.token
-                )
+            if lease is not None and self._leasing is not None:
+                await self._leasing.release_unused(lease)  # a no-op if the store bound an envelope
             raise
         return envelope, lease
 
     async def _release(self, envelope: TransactionEnvelope, resolution: Resolution, lease: ChannelLease | None) -> None:
-        source = source_of(envelope)
-        if self.channels is None or source == self.operator_address:
-            return
-        await self.channels.release(
-            source, resolution=resolution, sequence=envelope.transaction.sequence,
-            tx_hash=envelope.hash_hex(), token=lease.token if lease else None,
-        )
-        self._channel_freed.set()
-
-    # ---- channel leases ---------------------------------------------------------------
-    async def _lease(self) -> ChannelLease:
-        """Lease a free channel, resolving channels a crash left bound; load its sequence if untracked.
-
-        Raises:
-            ChannelsBusy: none became free within ``channel_wait_seconds``.
-        """
-        assert self.channels is not None
-        deadline = time.monotonic() + self.channel_wait_seconds
-        while True:
-            if time.monotonic() >= self._next_stuck_check:
-                self._next_stuck_check = time.monotonic() + STUCK_CHECK_SECONDS
-                await self.resolve_stuck_channels()
-            lease = await self.channels.acquire()
-            if lease is not None:
-                break
-            if time.monotonic() > deadline:
-                raise ChannelsBusy(f"no channel account free after {self.channel_wait_seconds:.0f} s")
-            self._channel_freed.clear()
-            # A release in this process wakes us at once; other processes' releases are polled for.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._channel_freed.wait(), self.poll_interval_seconds)
-        if lease.sequence is None:
-            try:
-                sequence, balance = await load_account_state(self.server, lease.public_key)
-            except BaseException:
-                await self.channels.release(
-                    lease.public_key, resolution=Resolution.UNUSED, sequence=None, tx_hash=None, token=lease.token
-                )
-                raise
-            await self.channels.record_balance(lease.public_key, balance, sequence)
-            lease = replace(lease, sequence=sequence)
-        return lease
+        if self._leasing is not None and source_of(envelope) != self.operator_address:
+            await self._leasing.release(envelope, resolution, lease)
 
     async def resolve_stuck_channels(self) -> int:
-        """Look up the envelope of every channel whose lease ran out while bound; free the
-        resolved ones (applied or provably dead). Returns how many were freed."""
-        assert self.channels is not None
-        freed = 0
-        for bound in await self.channels.stuck():
-            try:
-                got = await rpc_call(self.server.get_transaction, bound.tx_hash)
-            except SorobanUnavailable:
-                return freed
-            if got.status in (GetTransactionStatus.SUCCESS, GetTransactionStatus.FAILED):
-                resolution = Resolution.APPLIED
-            elif is_dead(max_time=bound.max_time, auth_expiration_ledger=bound.auth_expiration_ledger,
-                         close_time=got.latest_ledger_close_time, latest_ledger=got.latest_ledger):
-                resolution = Resolution.DEAD
-            else:
-                continue  # may still be included: the channel stays bound
-            await self.channels.release(
-                bound.public_key, resolution=resolution, sequence=bound.envelope_sequence, tx_hash=bound.tx_hash
-            )
-            freed += 1
-        return freed
+        """Resolve by hash the envelopes of channels a crash left bound (see ``ChannelLeasing``)."""
+        return await self._leasing.resolve_stuck() if self._leasing is not None else 0
 
     # ---- building ---------------------------------------------------------------------
     async def _build_tx(
