@@ -422,3 +422,28 @@ async def test_two_workers_share_the_pool_without_clashing(
 @pytest.fixture(autouse=True)
 def _contract_addresses_are_the_sandbox_ones(addresses) -> None:
     assert addresses.integration_router == CONTRACT_ADDRESSES["integration_router"]
+
+
+async def test_channels_hold_exactly_once_under_try_again_later_and_dropped_responses(
+    sandbox, operator, addresses, lease_sessions, verified_user, faults
+) -> None:
+    keys = funded(sandbox.url, 2)
+    client = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys))
+    submitter = ChainSubmitter(lease_sessions, client)
+    user = verified_user.public_key
+    try:
+        faults.post("/sandbox/faults", json={"try_again_later_rate": 0.4, "drop_response_rate": 0.4})
+
+        async def deposit(i: int) -> dict:
+            return await submitter.submit_once(
+                f"mint-{uuid.uuid4()}", contract="integration_router", function="execute_bitcoin_deposit",
+                invoke=mint(Contracts.for_client(client), user, 2_000 + i, os.urandom(32)),
+            )
+
+        records = await asyncio.gather(*(deposit(i) for i in range(6)))
+        faults.post("/sandbox/faults", json={"try_again_later_rate": 0.0, "drop_response_rate": 0.0})
+        assert len({r["tx_hash"] for r in records}) == 6
+        assert await Contracts.for_client(client).token.balance(user) == sum(2_000 + i for i in range(6))
+        await assert_sequences_match_network(client, lease_sessions, keys)
+    finally:
+        await client.close()
