@@ -225,7 +225,12 @@ async def run_deposits(s: Stack, depositors: list[tuple[dict[str, str], str]]) -
     async with httpx.AsyncClient(base_url=s.esplora_url) as btc:
         paid = []
         for i, (headers, address) in enumerate(depositors):
-            body = (await btc.post("/sandbox/faucet", json={"address": address, "sats": 50_000 + i})).json()
+            response = await btc.post("/sandbox/faucet", json={"address": address, "sats": 50_000 + i})
+            if response.status_code == 400:  # the faucet spends confirmed coins only: confirm its change
+                await btc.post("/sandbox/mine", json={"blocks": 1})
+                response = await btc.post("/sandbox/faucet", json={"address": address, "sats": 50_000 + i})
+            response.raise_for_status()
+            body = response.json()
             paid.append((headers, body["txid"], body["vout"], 50_000 + i))
         started = time.monotonic()
         posted_at: dict[str, float] = {}
