@@ -298,6 +298,21 @@ async def run_bare(s: Stack, count: int, activities: int) -> Figures:
     return Figures(count, time.monotonic() - started, list(latencies))
 
 
+async def _temporal(attempts: int = 3) -> WorkflowEnvironment:
+    """The Temporal dev server; its start is retried (it may miss the SDK's 5 s start window under load)."""
+    temporal = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+    for attempt in range(1, attempts + 1):
+        try:
+            return await WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal, search_attributes=ALL, data_converter=pydantic_data_converter,
+                ui=False,
+            )
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def measure(env: WorkflowEnvironment, channels: int, args: argparse.Namespace) -> Row:
     count = max(args.min_deposits, args.per_channel * channels)
     async with stack(env, channels, args.poll_seconds) as s:
@@ -319,10 +334,7 @@ async def measure(env: WorkflowEnvironment, channels: int, args: argparse.Namesp
 
 async def main(args: argparse.Namespace) -> None:
     counts = [int(c) for c in args.channels.split(",")]
-    temporal = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal, search_attributes=ALL, data_converter=pydantic_data_converter, ui=False
-    )
+    env = await _temporal()
     print(f"ledger every {args.ledger_interval} s; deposits per run = max({args.min_deposits}, "
           f"{args.per_channel} x channels); depth 1, confirmation poll {args.poll_seconds} s")
     print(f"{'channels':>8} {'deposits':>9} {'ledgers':>8} {'deposits/s':>12} {'chain lim/s':>12} "
