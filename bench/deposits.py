@@ -229,6 +229,9 @@ async def make_depositors(s: Stack, n: int) -> list[tuple[dict[str, str], str]]:
 async def run_deposits(s: Stack, depositors: list[tuple[dict[str, str], str]]) -> tuple[Figures, list[str]]:
     """POST every deposit, mine one block, wait until all are completed."""
     async with httpx.AsyncClient(base_url=s.esplora_url) as btc:
+        # Mature coinbases first, so the faucet pays every deposit from confirmed coins and all
+        # deposits confirm in the one block mined after the POSTs.
+        await btc.post("/sandbox/mine", json={"blocks": 10})
         paid = []
         for i, (headers, address) in enumerate(depositors):
             response = await btc.post("/sandbox/faucet", json={"address": address, "sats": 50_000 + i})
