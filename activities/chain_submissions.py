@@ -7,7 +7,10 @@ activity is retried or the worker dies:
 * a ``signed`` row (crash after storing, maybe after sending) re-drives the *stored* envelope
   with ``SorobanClient.resume``: same bytes, same hash, resolved by lookup;
 * otherwise ``invoke(store)`` builds a new transaction, and ``store`` persists the signed
-  envelope in its own committed transaction before the first send.
+  envelope in its own committed transaction before the first send. When the client uses
+  channel accounts, the same transaction binds the envelope to its leased channel, which
+  stays bound until the envelope is resolved by hash (``activities.channel_pool``); a lease
+  lost before the store sends nothing (``ChannelLeaseLost``, safe to retry).
 
 A transaction that ended FAILED on chain changed nothing, so its row is marked ``failed`` and a
 later retry may build a new one.
@@ -20,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.channel_pool import store_envelope
 from chains.soroban.client import SignedEnvelope, SorobanClient, StoreCallback
 from chains.soroban.errors import ContractError, TransactionFailed
 from chains.soroban.outcomes import InvokeResult
@@ -74,11 +78,7 @@ class ChainSubmitter:
             return row.result
 
         async def store(signed: SignedEnvelope) -> None:
-            await rows.save_signed(
-                self.sessions, idempotency_key=key, contract=contract, function=function,
-                tx_hash=signed.tx_hash, envelope_xdr=signed.envelope_xdr,
-                sequence=signed.sequence, max_time=signed.max_time,
-            )
+            await store_envelope(self.sessions, key=key, contract=contract, function=function, signed=signed)
 
         try:
             if row is not None and row.status == "signed" and row.envelope_xdr:

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from api.deps import SessionDep
 from db.queries import overview as q
 from db.queries import reserve_proofs as proofs
+from db.queries import soroban_channels
 from db.queries.system_state import get_pause
 from domain.reserves import Severity
 from workflows.event_monitor import EVENT_MONITOR_ID
@@ -52,6 +53,12 @@ async def metrics(session: SessionDep) -> Response:
         _gauge(registry, "custody_last_discrepancy_severity", "Worst severity of the last reconciliation (0 none … 4 emergency)").set(
             Severity(run.max_severity).rank
         )
+    channels = await soroban_channels.balances(session)
+    if channels:
+        balance = _gauge(registry, "custody_soroban_channel_balance_stroops",
+                         "XLM balance of each Soroban channel account at its last check", ("channel",))
+        for public_key, stroops in channels.items():
+            balance.labels(public_key).set(stroops)
     pause = await get_pause(session)
     paused = _gauge(registry, "custody_paused", "1 when paused", ("scope",))
     paused.labels("minting").set(int(pause.minting))

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from activities.proof_key import bootstrap_dev_signing_key
 from chains.bitcoin.setup import bootstrap_dev_wallet
+from chains.soroban.dev_channels import bootstrap_dev_channels
 from cli.processes import Supervisor, port_open, wait_for_port
 from config.settings import Settings
 from workflows.search_attributes import dev_server_flags
@@ -146,6 +147,18 @@ class DevStack:
             ]
             wait_for_port("127.0.0.1", port, timeout_seconds=30, proc=self.supervisor.start("soroban-sandbox", argv))
         self.lines.append(("Stellar RPC", f"{self.settings.soroban.rpc_url}   (friendbot: /friendbot?addr=G…)"))
+        self.bootstrap_channels()
+
+    def bootstrap_channels(self) -> None:
+        """Create and fund the channel accounts (random keys kept in ``channel_secrets_file``)."""
+        s = self.settings.soroban
+        created, funded = bootstrap_dev_channels(s, app_env=self.settings.app_env)
+        if created:
+            print(f"soroban: created {created} random channel account key(s) in {s.channel_secrets_file}")
+        if funded:
+            print(f"soroban: funded {funded} channel account(s) through the sandbox friendbot")
+        if s.channel_count:
+            self.lines.append(("Channel accounts", f"{s.channel_count} (transaction sources; {s.channel_secrets_file})"))
 
     def migrate(self) -> None:
         proc = self.supervisor.start("migrate", [*self.custody, "db", "upgrade"], self.env, to_terminal=True)

@@ -157,6 +157,25 @@ class SorobanSettings(BaseModel):
     base_fee_stroops: int = Field(100, ge=100)
     tx_timeout_seconds: int = Field(60, ge=5)
     poll_interval_seconds: float = Field(1.0, gt=0)
+    #: The network's ledger close interval (5 s on the public networks); signed authorization
+    #: entries stay valid for ``tx_timeout_seconds`` worth of ledgers.
+    ledger_seconds: float = Field(5.0, gt=0)
+    #: Channel accounts that source and pay for Soroban transactions (0: the operator is the
+    #: source, one transaction per ledger). Their secrets: ``channel_secrets`` (env
+    #: ``CUSTODY_SOROBAN__CHANNEL_SECRETS``, a JSON list) or ``channel_secrets_file`` (one seed
+    #: a line, mode 0600); exactly ``channel_count`` of them.
+    channel_count: int = Field(0, ge=0, le=1000)
+    channel_secrets: list[SecretStr] = []
+    channel_secrets_file: Path | None = None
+    #: Alert ``soroban_channel_low_balance`` when a channel holds less XLM than this (stroops).
+    channel_min_balance_stroops: int = Field(50_000_000, ge=0)
+    #: How often a channel's balance and sequence number are reloaded from the network.
+    channel_balance_check_seconds: float = Field(300.0, gt=0)
+    #: A lease outlives the transaction's time bound by this much before another worker may
+    #: resolve its envelope by hash.
+    channel_lease_margin_seconds: float = Field(60.0, gt=0)
+    #: How long a submission waits for a free channel before failing (retryably).
+    channel_wait_seconds: float = Field(120.0, gt=0)
 
     def passphrase(self) -> str:
         return self.network_passphrase or STELLAR_PASSPHRASES[self.network]

@@ -131,6 +131,32 @@ def _reserves_problems(s: Settings) -> list[str]:
     return problems
 
 
+def _channel_problems(s: Settings) -> list[str]:
+    """Channel secrets: the right count, valid, distinct, not the operator; never published ones
+    in production. A missing file is left to ``custody dev`` outside production (it creates it)."""
+    c = s.soroban
+    if c.channel_count == 0:
+        return []
+    file_missing = not c.channel_secrets and (c.channel_secrets_file is None or not Path(c.channel_secrets_file).exists())
+    if file_missing:
+        if s.app_env == "production" or c.channel_secrets_file is None:
+            return ["config: soroban.channel_secrets: soroban.channel_count > 0 needs channel_secrets or "
+                    "an existing channel_secrets_file"]
+        return []
+    from chains.soroban.setup import ChannelKeyError, channel_keys  # late: config stays first
+
+    try:
+        keys = channel_keys(c)
+    except ChannelKeyError as exc:
+        return exc.lines
+    problems: list[str] = []
+    if s.app_env == "production":
+        published = _published_yaml_values("soroban", "channel_secrets")
+        if any(k.secret in published for k in keys):
+            problems.append("config: soroban.channel_secrets: holds a published development seed")
+    return problems
+
+
 def check_settings(s: Settings) -> list[str]:
     """Return one line per problem in ``s`` (empty when valid).
 
@@ -149,6 +175,7 @@ def check_settings(s: Settings) -> list[str]:
         problems.append("config: auth.jwt_secret: required (set JWT_SECRET)")
     problems.extend(_kyc_key_problems(s))
     problems.extend(_reserves_problems(s))
+    problems.extend(_channel_problems(s))
     from chains.bitcoin.setup import custody_problems  # imported late to keep config first
     from domain.withdrawals import minimum_floor_sats
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from activities.baseline import noop
 from activities.chain_submissions import ChainSubmitter
+from activities.channel_pool import PgChannelPool
 from activities.deposit_detection import DepositDetection
 from activities.deposit_guards import DepositGuards
 from activities.deposit_policy import DepositPolicy
@@ -25,7 +26,7 @@ from chains.bitcoin.setup import custody_wallet, esplora_client
 from chains.bitcoin.wallet import CustodyWallet
 from chains.soroban.client import SorobanClient
 from chains.soroban.contracts import Contracts
-from chains.soroban.setup import soroban_client
+from chains.soroban.setup import channel_keys, operator_key, soroban_client
 from config.settings import Settings
 from db.encryption import RecordCipher
 from db.session import make_async_engine, make_sessionmaker
@@ -57,10 +58,13 @@ class WorkerDeps:
         Raises:
             NetworkMismatch: the RPC's passphrase differs from ``soroban.network_passphrase``.
             OperatorKeyError, WalletError: keys or descriptor missing or invalid.
+            ChannelKeyError: ``soroban.channel_count`` > 0 and the channel secrets are wrong.
         """
         engine = make_async_engine(settings.database)
         sessions = make_sessionmaker(engine)
-        soroban = soroban_client(settings.soroban, **(soroban_overrides or {}))
+        soroban = soroban_client(
+            settings.soroban, channels=await channel_pool(settings, sessions), **(soroban_overrides or {})
+        )
         await soroban.check_network()
         return cls(
             settings=settings,
@@ -77,6 +81,23 @@ class WorkerDeps:
         await self.esplora.aclose()
         await self.soroban.close()
         await self.engine.dispose()
+
+
+async def channel_pool(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> PgChannelPool | None:
+    """The Postgres-leased pool of the configured channel accounts (None when there are none);
+    their rows are created on first use."""
+    s = settings.soroban
+    keys = channel_keys(s, operator_public_key=operator_key(s).public_key)
+    if not keys:
+        return None
+    pool = PgChannelPool(
+        sessions, keys,
+        lease_seconds=s.tx_timeout_seconds + s.channel_lease_margin_seconds,
+        min_balance_stroops=s.channel_min_balance_stroops,
+        balance_check_seconds=s.channel_balance_check_seconds,
+    )
+    await pool.register()
+    return pool
 
 
 def kyc_activities(deps: WorkerDeps) -> KycActivities:

@@ -9,53 +9,56 @@ transaction: ``TRY_AGAIN_LATER`` and lost responses resend the *same* envelope,
 provably dead: its time bound passed by ledger close time while it was never found, or
 ``txBAD_SEQ`` with the hash not found. ``resume(envelope_xdr)`` re-drives a stored envelope.
 
-Submissions are serialized per client, because the network keeps one pending transaction
-per source account.
+With a :class:`~chains.soroban.channels.ChannelPool` each transaction's source (sequence
+number and fee) is a leased channel account and the operator authorises the call with a
+signed authorization entry (address credentials), so calls run concurrently, one per
+channel. A channel is freed only when its envelope is resolved by hash; channels left bound
+by a crashed worker are resolved by hash before reuse. Without a pool the operator is the
+source and submissions are serialized per client, because the network keeps one pending
+transaction per source account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
-from stellar_sdk import Address, Keypair, SorobanServerAsync, TransactionBuilder, TransactionEnvelope, xdr
+from stellar_sdk import Account, Address, Keypair, SorobanServerAsync, TransactionBuilder, TransactionEnvelope, xdr
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.exceptions import AccountNotFoundException
 from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
 
 from chains.soroban.addresses import ContractAddresses
+from chains.soroban.channels import ChannelLease, ChannelPool, Resolution
+from chains.soroban.envelopes import (
+    SignedEnvelope,
+    auth_expiration_of,
+    is_dead,
+    max_time_of,
+    signed,
+    source_of,
+)
 from chains.soroban.errors import (
+    HostError,
     NetworkMismatch,
     SorobanError,
     SorobanUnavailable,
     SourceAccountMissing,
     SubmissionRejected,
     TransactionExpired,
+    TransactionFailed,
     TransactionPending,
 )
 from chains.soroban.keys import OperatorKey
+from chains.soroban.leasing import ChannelLeasing
 from chains.soroban.outcomes import InvokeResult, decode_success, failure_error, simulation_error
 from chains.soroban.rpc_errors import rpc_call
 
-
-@dataclass(frozen=True)
-class SignedEnvelope:
-    """What the caller must persist before the envelope is sent.
-
-    ``max_time`` is the envelope's time bound in unix seconds (0 = none).
-    """
-
-    tx_hash: str
-    envelope_xdr: str
-    sequence: int
-    max_time: int
-
-
 StoreCallback = Callable[[SignedEnvelope], Awaitable[None]]
-SECONDS_PER_LEDGER = 5
 RESEND_EVERY_POLLS = 10  # re-offer the same bytes now and then: harmless (DUPLICATE) if queued
+AUTH_MARGIN_LEDGERS = 10  # auth entries outlive the time bound a little: clocks and ledgers drift
 
 
 class SorobanClient:
@@ -73,6 +76,10 @@ class SorobanClient:
             the transaction is final or provably dead.
         max_rebuilds: how many times a provably dead transaction is rebuilt.
         server: an existing ``SorobanServerAsync`` (default: one for ``rpc_url``).
+        channels: a pool of channel accounts used as transaction sources (None: the operator).
+        ledger_seconds: the network's ledger close interval; signed auth entries stay valid for
+            ``tx_timeout_seconds`` worth of ledgers (plus a margin).
+        channel_wait_seconds: how long ``invoke`` waits for a free channel (``ChannelsBusy``).
     """
 
     def __init__(
@@ -88,6 +95,9 @@ class SorobanClient:
         max_wait_seconds: float | None = None,
         max_rebuilds: int = 3,
         server: SorobanServerAsync | None = None,
+        channels: ChannelPool | None = None,
+        ledger_seconds: float = 5.0,
+        channel_wait_seconds: float = 120.0,
     ) -> None:
         self.network_passphrase = network_passphrase
         self._operator = operator.keypair if isinstance(operator, OperatorKey) else operator
@@ -99,6 +109,13 @@ class SorobanClient:
         self.max_rebuilds = max_rebuilds
         self.server = server or SorobanServerAsync(rpc_url)
         self._submit_lock = asyncio.Lock()
+        self.channels = channels
+        self.ledger_seconds = ledger_seconds
+        self._leasing = (
+            ChannelLeasing(channels, self.server, wait_seconds=channel_wait_seconds,
+                           poll_interval_seconds=poll_interval_seconds)
+            if channels is not None else None
+        )
 
     @property
     def operator_address(self) -> str:
@@ -157,7 +174,10 @@ class SorobanClient:
             TransactionExpired: dead more than ``max_rebuilds`` times.
             TransactionPending: ``max_wait_seconds`` passed; ``resume`` it later.
             SorobanUnavailable: the RPC failed before anything was sent.
+            ChannelsBusy: no channel account became free in ``channel_wait_seconds``.
         """
+        if self.channels is not None:
+            return await self._submit_with_rebuilds(contract_id, function, list(args), store, auth_signers, None)
         async with self._submit_lock:
             return await self._submit_with_rebuilds(contract_id, function, list(args), store, auth_signers, None)
 
@@ -170,34 +190,79 @@ class SorobanClient:
         call = envelope.transaction.operations[0].host_function.invoke_contract
         contract_id = Address.from_xdr_sc_address(call.contract_address).address
         function = call.function_name.sc_symbol.decode()
+        if source_of(envelope) != self.operator_address:  # a channel's envelope: no queue to share
+            return await self._submit_with_rebuilds(contract_id, function, list(call.args), store, auth_signers, envelope)
         async with self._submit_lock:
             return await self._submit_with_rebuilds(contract_id, function, list(call.args), store, auth_signers, envelope)
 
     async def _submit_with_rebuilds(self, contract_id, function, args, store, auth_signers, envelope) -> InvokeResult:
         contract = self.contracts.name_of(contract_id)
         last: SorobanError | None = None
+        lease: ChannelLease | None = None
         for _ in range(self.max_rebuilds + 1):
             if envelope is None:
-                envelope = await self._prepare(contract_id, function, args, auth_signers)
-                if store is not None:
-                    await store(_signed(envelope))
+                envelope, lease = await self._prepare_and_store(contract_id, function, args, auth_signers, store)
             try:
-                return await self._drive(envelope, contract)
-            except (TransactionExpired, SubmissionRejected) as dead:
-                if isinstance(dead, SubmissionRejected) and dead.result_code != "txBAD_SEQ":
+                result = await self._drive(envelope, contract)
+            except (HostError, TransactionFailed) as failed:
+                if failed.tx_hash is not None:  # included and FAILED: final, its sequence is consumed
+                    await self._release(envelope, Resolution.APPLIED, lease)
+                raise
+            except TransactionExpired as dead:
+                await self._release(envelope, Resolution.DEAD, lease)
+                last, envelope, lease = dead, None, None  # provably dead: safe to build a new transaction
+                continue
+            except SubmissionRejected as rejected:
+                bad_seq = rejected.result_code == "txBAD_SEQ"
+                await self._release(envelope, Resolution.BAD_SEQ if bad_seq else Resolution.DEAD, lease)
+                ran_dry = self._leasing is not None and await self._leasing.ran_dry(envelope, rejected)
+                if not (bad_seq or ran_dry):
                     raise
-                last, envelope = dead, None  # provably dead: safe to build a new transaction
+                last, envelope, lease = rejected, None, None  # refused at admission: never applied
+                continue
+            # Anything else (pending past the wait, RPC down, cancelled) leaves the channel bound:
+            # only a lookup of this hash may free it.
+            await self._release(envelope, Resolution.APPLIED, lease)
+            return result
         assert last is not None
         raise last
 
-    # ---- building ---------------------------------------------------------------------
-    async def _build_tx(self, contract_id: str, function: str, args: Sequence[xdr.SCVal]) -> TransactionEnvelope:
+    async def _prepare_and_store(self, contract_id, function, args, auth_signers, store):
+        """Build and sign on a leased channel (or the operator), then persist before any send."""
+        lease = await self._leasing.lease() if self._leasing is not None else None
         try:
-            account = await rpc_call(self.server.load_account, self.operator_address)
-        except AccountNotFoundException as exc:
-            raise SourceAccountMissing(
-                f"account {self.operator_address} does not exist on the network", account=self.operator_address
-            ) from exc
+            envelope = await self._prepare(contract_id, function, args, auth_signers, lease)
+            record = signed(envelope, lease.token if lease else None)
+            if store is not None:
+                await store(record)
+            elif lease is not None and self.channels is not None:
+                await self.channels.bind(record)
+        except BaseException:
+            if lease is not None and self._leasing is not None:
+                await self._leasing.release_unused(lease)  # a no-op if the store bound an envelope
+            raise
+        return envelope, lease
+
+    async def _release(self, envelope: TransactionEnvelope, resolution: Resolution, lease: ChannelLease | None) -> None:
+        if self._leasing is not None and source_of(envelope) != self.operator_address:
+            await self._leasing.release(envelope, resolution, lease)
+
+    async def resolve_stuck_channels(self) -> int:
+        """Resolve by hash the envelopes of channels a crash left bound (see ``ChannelLeasing``)."""
+        return await self._leasing.resolve_stuck() if self._leasing is not None else 0
+
+    # ---- building ---------------------------------------------------------------------
+    async def _build_tx(
+        self, contract_id: str, function: str, args: Sequence[xdr.SCVal], source: Account | None = None
+    ) -> TransactionEnvelope:
+        account = source
+        if account is None:
+            try:
+                account = await rpc_call(self.server.load_account, self.operator_address)
+            except AccountNotFoundException as exc:
+                raise SourceAccountMissing(
+                    f"account {self.operator_address} does not exist on the network", account=self.operator_address
+                ) from exc
         return (
             TransactionBuilder(account, self.network_passphrase, base_fee=self.base_fee)
             .append_invoke_contract_function_op(contract_id=contract_id, function_name=function, parameters=list(args))
@@ -205,9 +270,14 @@ class SorobanClient:
             .build()
         )
 
-    async def _prepare(self, contract_id, function, args, auth_signers: Sequence[Keypair]) -> TransactionEnvelope:
+    async def _prepare(
+        self, contract_id, function, args, auth_signers: Sequence[Keypair], lease: ChannelLease | None = None
+    ) -> TransactionEnvelope:
         contract = self.contracts.name_of(contract_id)
-        tx = await self._build_tx(contract_id, function, args)
+        source = Account(lease.public_key, lease.sequence) if lease is not None and lease.sequence is not None else None
+        tx = await self._build_tx(contract_id, function, args, source)
+        # With a channel as source the operator is just another address: it signs its entry.
+        auth_signers = [*auth_signers, self._operator]
         sim = await rpc_call(self.server.simulate_transaction, tx)
         if sim.error:
             raise simulation_error(sim.error, contract)
@@ -215,13 +285,13 @@ class SorobanClient:
         if any(e.credentials.type != xdr.SorobanCredentialsType.SOROBAN_CREDENTIALS_SOURCE_ACCOUNT for e in entries):
             # Address credentials: sign them, then simulate again in enforcing mode so the
             # footprint and fee match the signed entries.
-            valid_until = sim.latest_ledger + self.tx_timeout_seconds // SECONDS_PER_LEDGER + 10
+            valid_until = sim.latest_ledger + math.ceil(self.tx_timeout_seconds / self.ledger_seconds) + AUTH_MARGIN_LEDGERS
             tx.transaction.operations[0].auth = [self._authorize(e, auth_signers, valid_until) for e in entries]
             sim = await rpc_call(self.server.simulate_transaction, tx)
             if sim.error:
                 raise simulation_error(sim.error, contract)
         prepared = await self.server.prepare_transaction(tx, simulate_transaction_response=sim)
-        prepared.sign(self._operator)
+        prepared.sign(lease.keypair if lease is not None else self._operator)
         return prepared
 
     def _authorize(self, entry, signers: Sequence[Keypair], valid_until: int) -> xdr.SorobanAuthorizationEntry:
@@ -239,8 +309,7 @@ class SorobanClient:
     async def _drive(self, envelope: TransactionEnvelope, contract: str) -> InvokeResult:
         tx_hash = envelope.hash_hex()
         envelope_xdr = envelope.to_xdr()
-        bounds = envelope.transaction.preconditions.time_bounds if envelope.transaction.preconditions else None
-        max_time = bounds.max_time if bounds else 0
+        max_time, auth_expiry = max_time_of(envelope), auth_expiration_of(envelope)
         deadline = None if self.max_wait_seconds is None else time.monotonic() + self.max_wait_seconds
         need_send, polls = True, 0
         while True:
@@ -257,7 +326,8 @@ class SorobanClient:
                     return InvokeResult(tx_hash, got.ledger or 0, ret, events, envelope_xdr)
                 if got.status == GetTransactionStatus.FAILED:
                     raise failure_error(got, contract, tx_hash)
-                if max_time and got.latest_ledger_close_time > max_time:
+                if is_dead(max_time=max_time, auth_expiration_ledger=auth_expiry,
+                           close_time=got.latest_ledger_close_time, latest_ledger=got.latest_ledger):
                     raise TransactionExpired(f"time bound {max_time} passed, never included", tx_hash=tx_hash)
             polls += 1
             if polls >= RESEND_EVERY_POLLS:
@@ -289,12 +359,3 @@ class SorobanClient:
             raise TransactionExpired("rejected txTOO_LATE: time bound passed", tx_hash=tx_hash)
         raise SubmissionRejected(code, tx_hash=tx_hash)
 
-
-def _signed(envelope: TransactionEnvelope) -> SignedEnvelope:
-    bounds = envelope.transaction.preconditions.time_bounds if envelope.transaction.preconditions else None
-    return SignedEnvelope(
-        tx_hash=envelope.hash_hex(),
-        envelope_xdr=envelope.to_xdr(),
-        sequence=envelope.transaction.sequence,
-        max_time=bounds.max_time if bounds else 0,
-    )

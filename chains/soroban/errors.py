@@ -12,8 +12,12 @@
     ├── TransactionFailed             included but FAILED (fee charged, no effect)       not retry_safe
     ├── TransactionExpired            time bound passed by ledger close time, never
     │                                 included: provably dead, a rebuild is safe         retry_safe
-    └── TransactionPending            still unresolved when the caller's wait ended;
-                                      ``resume(envelope_xdr)`` re-drives it              retry_safe
+    ├── TransactionPending            still unresolved when the caller's wait ended;
+    │                                 ``resume(envelope_xdr)`` re-drives it              retry_safe
+    └── ChannelsBusy                  every channel account stayed leased while the
+        │                             caller waited; nothing was signed or sent          retry_safe
+        └── ChannelLeaseLost          the lease ran out before the envelope was stored;
+                                      nothing was stored or sent                         retry_safe
 
 ``ContractError`` may come from simulation (nothing was sent) or from a FAILED transaction;
 ``stage`` says which. "retry_safe" means: retrying the *same request* cannot double an effect.
@@ -110,7 +114,19 @@ class TransactionPending(SorobanError):
         self.envelope_xdr = envelope_xdr
 
 
+class ChannelsBusy(SorobanError):
+    """No channel account became free within the wait; nothing was built or sent."""
+
+    retry_safe = True
+
+
+class ChannelLeaseLost(ChannelsBusy):
+    """The channel lease ran out before the signed envelope was stored; nothing was sent."""
+
+
 __all__ = [
+    "ChannelLeaseLost",
+    "ChannelsBusy",
     "ContractError",
     "HostError",
     "NetworkMismatch",

@@ -14,6 +14,7 @@ from db.models.rate_limit_counter import RateLimitCounter
 from db.models.reconciliation import ReconciliationDiscrepancy, ReconciliationItem, ReconciliationRun
 from db.models.reserve_proof import ProofLeafChunk, ReserveProof, ReserveProofLeaf, ReserveProofLevel
 from db.models.revoked_token import RevokedToken
+from db.models.soroban_channel import SorobanChannel
 from db.models.system_state import SystemState
 from db.models.token_balance import TokenBalance
 from db.models.user import User
@@ -46,6 +47,7 @@ __all__ = [
     "ReserveProofLeaf",
     "ReserveProofLevel",
     "ScannedBlock",
+    "SorobanChannel",
     "RevokedToken",
     "SystemState",
     "TokenBalance",

@@ -31,6 +31,8 @@ class ChainSubmission(SQLModel, table=True):
     sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     max_time: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     """Time bound of the envelope, unix seconds."""
+    source_account: str | None = varchar()
+    """Transaction source of the envelope: a channel account ``G…`` (or the operator)."""
     status: str = varchar(nullable=False, default="signed")
     """``signed`` (may or may not be on chain), ``succeeded`` or ``failed``."""
     result: dict[str, Any] | None = jsonb()

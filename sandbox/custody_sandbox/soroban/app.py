@@ -8,6 +8,8 @@ Endpoints:
     GET|POST /sandbox/faults  read / set fault knobs (see ``chain.Faults``)
     POST /sandbox/close_ledger  {"count": n} close n ledgers now
     POST /sandbox/advance_time  {"seconds": n} move the ledger clock forward
+    GET|POST /sandbox/ledger-interval  {"seconds": s} read / change the ledger close interval
+                              (e.g. set up fast, then measure at the public network's 5 s)
 
 While ``unavailable`` is set, JSON-RPC answers HTTP 503 (the sandbox endpoints keep working
 so a test can clear it). A dropped response answers 504 with a non-JSON body after the
@@ -114,12 +116,23 @@ def create_app(
         state.advance_time(int((await _json_or_empty(request)).get("seconds", 0)))
         return JSONResponse({"timeOffsetSeconds": state.time_offset_seconds})
 
+    clock = _Clock(ledger_interval_seconds)
+
+    async def interval_route(request: Request) -> Response:
+        if request.method == "POST":
+            seconds = float((await _json_or_empty(request)).get("seconds", 0))
+            if seconds <= 0:
+                return JSONResponse({"detail": "seconds must be > 0"}, status_code=422)
+            clock.interval_seconds = seconds
+            clock.changed.set()
+        return JSONResponse({"seconds": clock.interval_seconds})
+
     async def contracts_route(request: Request) -> Response:
         return JSONResponse({"operator": state.chain.operator, **CONTRACT_ADDRESSES})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        task = asyncio.create_task(_ledger_clock(state, ledger_interval_seconds)) if ledger_interval_seconds else None
+        task = asyncio.create_task(_ledger_clock(state, clock)) if ledger_interval_seconds else None
         try:
             yield
         finally:
@@ -137,6 +150,7 @@ def create_app(
             Route("/sandbox/close_ledger", close_route, methods=["POST"]),
             Route("/sandbox/advance_time", time_route, methods=["POST"]),
             Route("/sandbox/contracts", contracts_route, methods=["GET"]),
+            Route("/sandbox/ledger-interval", interval_route, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )
@@ -144,10 +158,29 @@ def create_app(
     return app
 
 
-async def _ledger_clock(state: SandboxState, interval_seconds: float) -> None:
+class _Clock:
+    """The ledger close interval, changeable while serving (``/sandbox/ledger-interval``)."""
+
+    def __init__(self, interval_seconds: float | None) -> None:
+        self.interval_seconds = interval_seconds or 0.0
+        self.changed = asyncio.Event()
+
+
+async def _ledger_clock(state: SandboxState, clock: _Clock) -> None:
+    """Close a ledger every ``clock.interval_seconds`` on a fixed cadence (the time a close takes
+    does not stretch the interval, as the network's pace does not stretch with load)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     while True:
-        await asyncio.sleep(interval_seconds)
+        due += clock.interval_seconds
+        clock.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(clock.changed.wait(), max(due - loop.time(), 0.0))
+            due = loop.time()  # a new interval starts counting now
+            continue
         await asyncio.to_thread(state.close_ledger)
+        if loop.time() - due > clock.interval_seconds:  # fell behind (a slow close): skip, never burst
+            due = loop.time()
 
 
 async def _json_or_empty(request: Request) -> dict:

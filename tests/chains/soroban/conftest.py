@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stellar_sdk import Keypair
 
 from chains.soroban import ContractAddresses, Contracts, SorobanClient
+from config.settings import load_settings
 from custody_sandbox.soroban import (
     CONTRACT_ADDRESSES,
     DEFAULT_PASSPHRASE,
@@ -24,6 +27,8 @@ from custody_sandbox.soroban import (
     SandboxServer,
     create_app,
 )
+from db import migrate
+from db.session import make_async_engine, make_sessionmaker
 
 LEDGER_INTERVAL_SECONDS = 0.05
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600
@@ -106,3 +111,25 @@ async def verified_user(contracts: Contracts, fund) -> Keypair:
     user = fund()
     await contracts.kyc.register_customer(user.public_key, 2, "CH", FAR_FUTURE)
     return user
+
+
+# ---- Postgres for the channel pool (a database of its own; no Temporal needed) ---------------
+@pytest.fixture(scope="session")
+async def lease_db() -> AsyncIterator[str]:
+    """A migrated database private to this folder's channel tests."""
+    from tests.fixtures.postgres import create_database, drop_database
+
+    name = f"custody_channels_{uuid.uuid4().hex[:10]}"
+    url = create_database(name)
+    try:
+        migrate.upgrade(load_settings(database={"url": url}))
+        yield url
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+async def lease_sessions(lease_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_async_engine(load_settings(database={"url": lease_db}).database)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
