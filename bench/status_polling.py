@@ -24,7 +24,9 @@ both alike, and the figures printed are the medians over rounds:
 * both routes with **one client** (2 s each, for reference): a request's own latency.
 
 Each row also shows the CPU the server process, this client process and the whole machine used
-(100 % = one core; the machine has ``os.cpu_count()`` cores and Postgres runs on it too).
+(100 % = one core; the machine has ``os.cpu_count()`` cores and Postgres runs on it too) and the
+server's CPU time per request. With one server process the server's core is the limit: at 16
+clients back to back a request's latency is about 16 times the server's time per request.
 
 Needs PostgreSQL at ``TEST_PG_URL`` (default local trust auth), like the tests. Usage::
 
@@ -90,6 +92,11 @@ class Figures:
     def pct_ms(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+    @property
+    def server_ms_per_request(self) -> float:
+        """The server process's CPU milliseconds per request (steadier than req/s on a busy machine)."""
+        return 1000 * self.server_cpu / self.count if self.count else 0.0
 
     def share(self, cpu_seconds: float) -> float:
         """``cpu_seconds`` as a percentage of one core over the round."""
@@ -323,7 +330,8 @@ class Row:
         return (f"{self.name:<34}{self.rps:>9.0f}{spread:>12}{self.median(lambda f: f.pct_ms(0.5)):>8.1f}ms"
                 f"{self.median(lambda f: f.pct_ms(0.99)):>8.1f}ms"
                 f"{self.median(lambda f: f.share(f.server_cpu)):>8.0f}%{self.median(lambda f: f.share(f.client_cpu)):>7.0f}%"
-                f"{self.median(lambda f: f.share(f.machine_cpu)):>8.0f}%{len(self.rounds):>7}")
+                f"{self.median(lambda f: f.share(f.machine_cpu)):>8.0f}%"
+                f"{self.median(lambda f: f.server_ms_per_request):>10.2f}ms{len(self.rounds):>7}")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -364,7 +372,8 @@ async def main(args: argparse.Namespace) -> None:
                             f = row.rounds[-1]
                             print(f"  {row.name:<32}{f.rps:>7.0f}/s  p50 {f.pct_ms(0.5):5.1f} ms  "
                                   f"p99 {f.pct_ms(0.99):5.1f} ms  server {f.share(f.server_cpu):3.0f}%  "
-                                  f"client {f.share(f.client_cpu):3.0f}%  machine {f.share(f.machine_cpu):3.0f}%",
+                                  f"client {f.share(f.client_cpu):3.0f}%  machine {f.share(f.machine_cpu):3.0f}%  "
+                                  f"server CPU {f.server_ms_per_request:.2f} ms/request",
                                   flush=True)
                     if cache_on:  # one client: the latency of a request when nothing queues before it
                         solo_status.rounds.append(await load(gets, poll, 2.0, 1, server))
@@ -375,7 +384,7 @@ async def main(args: argparse.Namespace) -> None:
         drop_database(db_name)
 
     print(f"\n{'route (medians over rounds)':<34}{'req/s':>9}{'range':>12}{'p50':>10}{'p99':>10}"
-          f"{'server':>9}{'client':>8}{'machine':>9}{'rounds':>7}")
+          f"{'server':>9}{'client':>8}{'machine':>9}{'srv/req':>12}{'rounds':>7}")
     for row in (status, bare, uncached, uncached_bare, solo_status, solo_bare):
         print(row.line())
     print(f"{'ratio status / bare':<34}{status.rps / bare.rps:>9.3f}x   (goal >= 0.8x, status p99 < 20 ms)")
