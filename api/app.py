@@ -78,6 +78,7 @@ def create_app(settings: Settings, state: AppState | None = None) -> FastAPI:
     )
     install_docs(app, openapi_url="/openapi.json")
     api = APIRouter(prefix="/api")
+    api.include_router(operations.status_router)  # first: the polling hot path (see its comment)
     api.include_router(system.router)
     for area in (auth, users, admin_users, admin_audit_logs, admin_ledger, kyc, admin_kyc):
         api.include_router(area.router)

@@ -1,29 +1,38 @@
 """Status-polling benchmark (issue 15): ``GET /api/integration/operations/{id}`` next to a bare
-one-read endpoint of the same app, same process and same database pool. Not a test.
+one-read endpoint of the same app, served by the same uvicorn process. Not a test.
 
 A fresh migrated PostgreSQL database is seeded with ``--users`` accounts, ``--operations-per-user``
 deposits each and a stage history of six audit rows per operation (indexes see realistic sizes).
-The API app runs in this process with its auth listener, called over ``httpx.ASGITransport`` as
-``bench/deposits.py`` does (the load generator calls the app directly, so the figures are the
-app's and Postgres's, not a socket's). ``--concurrency`` clients (default 16) each poll their own
-user's operation with their own token, for ``--load-seconds`` per round; status and bare rounds
-alternate (``--rounds``) so drift on a shared machine hits both alike:
+The API runs as production runs it: one uvicorn server process (``uvicorn[standard]``: uvloop and
+httptools; the factory target ``bench.status_polling:build_server_app`` is ``api.main:build_app``
+plus the bare route, started with the options of ``custody api``) with its auth listener; it
+accepts connections only once the listener is live. This process is the load generator, on its own
+event loop (uvloop) and in its own process, so the clients do not queue behind the app's work as
+they did with the in-process ``httpx.ASGITransport`` harness (where the p99 at 16 clients was 16
+times a request's CPU time, for the bare read too). ``--concurrency`` keep-alive HTTP/1.1 clients
+(default 16, ``--client aiohttp``; ``httpx`` for comparison), one connection each, each poll their
+own user's operation with their own token for ``--load-seconds`` per round; status and bare rounds
+alternate ``--rounds`` times (each round swaps which goes first) so drift on a shared machine hits
+both alike, and the figures printed are the medians over rounds:
 
 * **status**: the real route: JWT validation, revocation check, account state and role, ownership,
   the operation and its stage history;
-* **bare**: ``GET /bench/bare/{id}``, mounted only here: one indexed ``SELECT status`` of the
-  operation by id through ``SessionDep`` (no auth), as in ``bench/deposits.py``;
-* **status, cache off** (one round, for reference): the route with the auth cache disabled, i.e.
-  what every request costs while the listener is reconnecting;
-* both routes with **one client** (2 s each, for reference): a request's own latency. Under load
-  the load generator and the app share one event loop, so a request waits for the other clients'
-  requests and the p99 at 16 clients is about 16 times a request's CPU time, for the bare read too.
+* **bare**: ``GET /bench/bare/{id}``, mounted only in the benchmark's app: one indexed
+  ``SELECT status`` of the operation by id through ``SessionDep`` (no auth), as in ``bench/deposits.py``;
+* **status, cache off** (a second server process, one round each, for reference): the route with
+  the auth cache disabled, i.e. what every request costs while the listener is reconnecting;
+* both routes with **one client** (2 s each, for reference): a request's own latency.
+
+Each row also shows the CPU the server process, this client process and the whole machine used
+(100 % = one core; the machine has ``os.cpu_count()`` cores and Postgres runs on it too) and the
+server's CPU time per request. With one server process the server's core is the limit: at 16
+clients back to back a request's latency is about 16 times the server's time per request.
 
 Needs PostgreSQL at ``TEST_PG_URL`` (default local trust auth), like the tests. Usage::
 
-    python -m bench.status_polling [--concurrency 16] [--load-seconds 5] [--rounds 2]
+    python -m bench.status_polling [--concurrency 16] [--load-seconds 5] [--rounds 5] [--client aiohttp]
 
-The last line is ``RESULT poll_rps=… bare_rps=… p99_ms=…`` (p99 of the status route).
+The last line is ``RESULT poll_rps=… bare_rps=… p99_ms=…`` (medians; p99 of the status route).
 """
 
 from __future__ import annotations
@@ -31,15 +40,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 os.environ.setdefault("APP_ENV", "test")
 
-import httpx  # noqa: E402
-from asgi_lifespan import LifespanManager  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -52,19 +66,24 @@ from db import migrate  # noqa: E402
 from domain.roles import Role  # noqa: E402
 from tests.fixtures.postgres import create_database, drop_database  # noqa: E402
 
+#: Environment of the server process (set by the bench for the child it starts).
+ENV_DATABASE_URL = "BENCH_STATUS_DATABASE_URL"
+ENV_AUTH_CACHE = "BENCH_STATUS_AUTH_CACHE"
+
 STAGES = ("received", "verifying", "awaiting_confirmations", "screening", "minting", "completed")
 
 
 @dataclass
 class Figures:
+    """One round of one route: requests answered, wall time, each request's latency, and the CPU
+    seconds the server process, this (client) process and the whole machine spent meanwhile."""
+
     count: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
-
-    def add(self, other: Figures) -> None:
-        self.count += other.count
-        self.seconds += other.seconds
-        self.latencies += other.latencies
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    machine_cpu: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -73,6 +92,15 @@ class Figures:
     def pct_ms(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+    @property
+    def server_ms_per_request(self) -> float:
+        """The server process's CPU milliseconds per request (steadier than req/s on a busy machine)."""
+        return 1000 * self.server_cpu / self.count if self.count else 0.0
+
+    def share(self, cpu_seconds: float) -> float:
+        """``cpu_seconds`` as a percentage of one core over the round."""
+        return 100 * cpu_seconds / self.seconds if self.seconds else 0.0
 
 
 async def seed(settings: Settings, users: int, per_user: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -121,81 +149,246 @@ def add_bare_route(app: FastAPI) -> None:
         return {"status": row[0]}
 
 
-async def load(call: Callable[[int], Awaitable[httpx.Response]], seconds: float, concurrency: int) -> Figures:
-    """``concurrency`` clients calling ``call(client_index)`` back to back for ``seconds``."""
+
+
+def server_settings(url: str, *, auth_cache: bool) -> Settings:
+    """The server's settings: production's pool (``config/production.yaml``: 20 + 80 overflow), so
+    16 clients never run past the pool (the test pool, 3 + 12, and the development one, 10 + 10,
+    close an overflow connection when it is returned, and a benchmark of them measures connecting
+    to Postgres); ``auth_cache=False`` turns the auth cache off (no listener)."""
+    settings = load_settings(database={"url": url, "pool_size": 20, "max_overflow": 80}, logging={"level": "WARNING"})
+    if auth_cache:
+        return settings
+    return settings.model_copy(update={"auth": settings.auth.model_copy(update={"cache_max_tokens": 0})})
+
+
+def build_server_app() -> FastAPI:
+    """Uvicorn factory target of the server process: ``api.main:build_app`` plus the bare route.
+
+    Its lifespan waits for the auth listener, so uvicorn opens its socket only once the cache is live."""
+    settings = server_settings(os.environ[ENV_DATABASE_URL], auth_cache=os.environ.get(ENV_AUTH_CACHE) != "off")
+    app = create_app(settings)
+    add_bare_route(app)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app_) as value:
+            listener = app_.state.auth_listener
+            if listener is not None and not await listener.wait_live():
+                raise RuntimeError("the auth listener did not come up")
+            yield value
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def serve(port: int) -> None:
+    """The server process: uvicorn as ``custody api`` runs it (``cli/main.py``)."""
+    import uvicorn
+
+    from config.logging_setup import configure_logging
+
+    settings = server_settings(os.environ[ENV_DATABASE_URL], auth_cache=os.environ.get(ENV_AUTH_CACHE) != "off")
+    configure_logging(settings.logging, service="api")
+    uvicorn.run("bench.status_polling:build_server_app", factory=True, host="127.0.0.1", port=port,
+                log_config=None, proxy_headers=False)
+
+
+class Server:
+    """A server process on a free loopback port, started by :meth:`start` and stopped by :meth:`stop`."""
+
+    def __init__(self, database_url: str, *, auth_cache: bool) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, ENV_DATABASE_URL: database_url, ENV_AUTH_CACHE: "on" if auth_cache else "off"}
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.status_polling", "--serve", str(self.port)],
+                                        env=env)
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server process exited ({self.process.returncode})")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the server process did not start listening")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the server process so far (Linux ``/proc``)."""
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def machine_cpu_seconds() -> float:
+    """Non-idle CPU seconds of the whole machine so far, all cores (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+#: A client's request: (path, headers) -> status code (the body is read and dropped).
+Get = Callable[[str, dict[str, str]], Awaitable[int]]
+
+
+@asynccontextmanager
+async def http_clients(kind: str, base_url: str, count: int) -> AsyncIterator[list[Get]]:
+    """``count`` HTTP/1.1 clients of one keep-alive connection each."""
+    if kind == "aiohttp":
+        import aiohttp
+
+        sessions = [aiohttp.ClientSession(base_url, connector=aiohttp.TCPConnector(limit=1), skip_auto_headers=("User-Agent",))
+                    for _ in range(count)]
+
+        def getter(session: aiohttp.ClientSession) -> Get:
+            async def get(path: str, headers: dict[str, str]) -> int:
+                async with session.get(path, headers=headers) as response:
+                    await response.read()
+                    return response.status
+            return get
+
+        try:
+            yield [getter(s) for s in sessions]
+        finally:
+            for s in sessions:
+                await s.close()
+    else:
+        import httpx
+
+        clients = [httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1)) for _ in range(count)]
+
+        def getter_httpx(client: httpx.AsyncClient) -> Get:
+            async def get(path: str, headers: dict[str, str]) -> int:
+                return (await client.get(path, headers=headers)).status_code
+            return get
+
+        try:
+            yield [getter_httpx(c) for c in clients]
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+async def load(gets: list[Get], request: Callable[[int], tuple[str, dict[str, str]]], seconds: float,
+               concurrency: int, server: Server) -> Figures:
+    """``concurrency`` clients sending ``request(client_index)`` back to back for ``seconds``."""
     latencies: list[float] = []
-    deadline = time.monotonic() + seconds
+    deadline = time.perf_counter() + seconds
 
     async def client(i: int) -> None:
-        while time.monotonic() < deadline:
-            t0 = time.monotonic()
-            response = await call(i)
-            if response.status_code != 200:
-                raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text[:200]}")
-            latencies.append(time.monotonic() - t0)
+        get = gets[i]
+        path, headers = request(i)
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            code = await get(path, headers)
+            if code != 200:
+                raise RuntimeError(f"{path}: {code}")
+            latencies.append(time.perf_counter() - t0)
 
-    started = time.monotonic()
+    server0, client0, machine0 = server.cpu_seconds(), time.process_time(), machine_cpu_seconds()
+    started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(concurrency)))
-    return Figures(len(latencies), time.monotonic() - started, latencies)
+    elapsed = time.perf_counter() - started
+    return Figures(len(latencies), elapsed, latencies, server.cpu_seconds() - server0,
+                   time.process_time() - client0, machine_cpu_seconds() - machine0)
+
+
+@dataclass
+class Row:
+    """The rounds of one route, summarised by medians."""
+
+    name: str
+    rounds: list[Figures] = field(default_factory=list)
+
+    def median(self, value: Callable[[Figures], float]) -> float:
+        return statistics.median(value(f) for f in self.rounds) if self.rounds else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.median(lambda f: f.rps)
+
+    def line(self) -> str:
+        spread = (f"{min(f.rps for f in self.rounds):.0f}-{max(f.rps for f in self.rounds):.0f}"
+                  if len(self.rounds) > 1 else "")
+        return (f"{self.name:<34}{self.rps:>9.0f}{spread:>12}{self.median(lambda f: f.pct_ms(0.5)):>8.1f}ms"
+                f"{self.median(lambda f: f.pct_ms(0.99)):>8.1f}ms"
+                f"{self.median(lambda f: f.share(f.server_cpu)):>8.0f}%{self.median(lambda f: f.share(f.client_cpu)):>7.0f}%"
+                f"{self.median(lambda f: f.share(f.machine_cpu)):>8.0f}%"
+                f"{self.median(lambda f: f.server_ms_per_request):>10.2f}ms{len(self.rounds):>7}")
 
 
 async def main(args: argparse.Namespace) -> None:
     db_name = f"custody_bench_{uuid.uuid4().hex[:10]}"
     url = create_database(db_name)
+    status, bare = Row("GET /operations/{id}"), Row("bare indexed read")
+    uncached, uncached_bare = Row("GET /operations/{id}, cache off"), Row("bare indexed read, cache off")
+    solo_status, solo_bare = Row("GET /operations/{id}, 1 client"), Row("bare indexed read, 1 client")
+    n = args.concurrency
     try:
-        # The development pool (10 + 10 overflow), not the test one (3 + 12, overflow closed on return).
-        settings = load_settings(database={"url": url, "pool_size": 10, "max_overflow": 10},
-                                 logging={"level": "WARNING"})
+        settings = server_settings(url, auth_cache=True)
         migrate.upgrade(settings)
         accounts = await seed(settings, args.users, args.operations_per_user)
         tokens = AuthServices.from_settings(settings).tokens
-        clients = accounts[: args.concurrency]
+        clients = accounts[:n]
         headers = [{"Authorization": f"Bearer {tokens.issue(user_id=u, role=Role.USER).token}"} for u, _ in clients]
-        print(f"{args.users} users x {args.operations_per_user} operations, 6 audit rows each; "
-              f"{args.concurrency} clients, {args.rounds} x {args.load_seconds:.0f} s per route")
-        status, bare, uncached, solo_status, solo_bare = Figures(), Figures(), Figures(), Figures(), Figures()
-        for cache_on, rounds in ((True, args.rounds), (False, 1)):
-            app_settings = settings if cache_on else settings.model_copy(
-                update={"auth": settings.auth.model_copy(update={"cache_max_tokens": 0})})
-            state = AppState.build(app_settings)
-            app = create_app(app_settings, state=state)
-            add_bare_route(app)
+        print(f"{args.users} users x {args.operations_per_user} operations, 6 audit rows each; {n} {args.client} "
+              f"clients against one uvicorn process; {args.rounds} x {args.load_seconds:g} s per route; "
+              f"{os.cpu_count()} cores, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+
+        def poll(i: int) -> tuple[str, dict[str, str]]:
+            return f"/api/integration/operations/{clients[i][1]}", headers[i]
+
+        def read_bare(i: int) -> tuple[str, dict[str, str]]:
+            return f"/bench/bare/{clients[i][1]}", {}
+
+        for cache_on in (True, False):
+            server = Server(url, auth_cache=cache_on)
             try:
-                async with LifespanManager(app), httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://bench"
-                ) as api:
-                    if cache_on and not await app.state.auth_listener.wait_live():
-                        raise RuntimeError("the auth listener did not come up")
-
-                    def poll(i: int) -> Awaitable[httpx.Response]:
-                        return api.get(f"/api/integration/operations/{clients[i][1]}", headers=headers[i])
-
-                    def read_bare(i: int) -> Awaitable[httpx.Response]:
-                        return api.get(f"/bench/bare/{clients[i][1]}")
-
-                    await load(poll, 1.0, args.concurrency)  # warm-up: pool, caches, compiled statements
-                    await load(read_bare, 1.0, args.concurrency)
-                    for _ in range(rounds):
-                        if cache_on:
-                            status.add(await load(poll, args.load_seconds, args.concurrency))
-                            bare.add(await load(read_bare, args.load_seconds, args.concurrency))
-                        else:
-                            uncached.add(await load(poll, args.load_seconds, args.concurrency))
+                await server.wait_ready()
+                async with http_clients(args.client, server.url, n) as gets:
+                    await load(gets, poll, 1.0, n, server)  # warm-up: connections, pool, caches, statements
+                    await load(gets, read_bare, 1.0, n, server)
+                    routes = ((status, poll), (bare, read_bare)) if cache_on else ((uncached, poll), (uncached_bare, read_bare))
+                    for r in range(args.rounds if cache_on else 1):
+                        for row, request in routes if r % 2 == 0 else routes[::-1]:
+                            row.rounds.append(await load(gets, request, args.load_seconds, n, server))
+                            f = row.rounds[-1]
+                            print(f"  {row.name:<32}{f.rps:>7.0f}/s  p50 {f.pct_ms(0.5):5.1f} ms  "
+                                  f"p99 {f.pct_ms(0.99):5.1f} ms  server {f.share(f.server_cpu):3.0f}%  "
+                                  f"client {f.share(f.client_cpu):3.0f}%  machine {f.share(f.machine_cpu):3.0f}%  "
+                                  f"server CPU {f.server_ms_per_request:.2f} ms/request",
+                                  flush=True)
                     if cache_on:  # one client: the latency of a request when nothing queues before it
-                        solo_status.add(await load(poll, 2.0, 1))
-                        solo_bare.add(await load(read_bare, 2.0, 1))
+                        solo_status.rounds.append(await load(gets, poll, 2.0, 1, server))
+                        solo_bare.rounds.append(await load(gets, read_bare, 2.0, 1, server))
             finally:
-                await state.close()
+                server.stop()
     finally:
         drop_database(db_name)
 
-    print(f"\n{'route':<34}{'requests/s':>12}{'p50':>10}{'p99':>10}")
-    for name, f in (("GET /operations/{id}", status), ("bare indexed read", bare),
-                    ("GET /operations/{id}, cache off", uncached),
-                    ("GET /operations/{id}, 1 client", solo_status), ("bare indexed read, 1 client", solo_bare)):
-        print(f"{name:<34}{f.rps:>12.0f}{f.pct_ms(0.5):>8.1f}ms{f.pct_ms(0.99):>8.1f}ms")
-    print(f"{'ratio status / bare':<34}{status.rps / bare.rps:>11.3f}x   (goal >= 0.8x, p99 < 20 ms)")
-    print(f"RESULT poll_rps={status.rps:.0f} bare_rps={bare.rps:.0f} p99_ms={status.pct_ms(0.99):.1f}")
+    print(f"\n{'route (medians over rounds)':<34}{'req/s':>9}{'range':>12}{'p50':>10}{'p99':>10}"
+          f"{'server':>9}{'client':>8}{'machine':>9}{'srv/req':>12}{'rounds':>7}")
+    for row in (status, bare, uncached, uncached_bare, solo_status, solo_bare):
+        print(row.line())
+    print(f"{'ratio status / bare':<34}{status.rps / bare.rps:>9.3f}x   (goal >= 0.8x, status p99 < 20 ms)")
+    print(f"RESULT poll_rps={status.rps:.0f} bare_rps={bare.rps:.0f} p99_ms={status.median(lambda f: f.pct_ms(0.99)):.1f}")
 
 
 if __name__ == "__main__":
@@ -204,5 +397,13 @@ if __name__ == "__main__":
     parser.add_argument("--operations-per-user", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--load-seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the server process
+    parsed = parser.parse_args()
+    if parsed.serve:
+        serve(parsed.serve)
+    else:
+        import uvloop
+
+        uvloop.run(main(parsed))

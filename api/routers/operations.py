@@ -22,6 +22,10 @@ from db.queries.operations import OperationFilter
 from domain.operations import OperationStage, OperationStatus, OperationType
 
 router = APIRouter(tags=["operations"])
+#: The status read alone, included first under ``/api`` (``api/app.py``): polling clients send most
+#: requests and routes are tried in order, so it is matched without walking the other routers. No
+#: other route matches ``/api/integration/operations/{id}``, so the order changes no answer.
+status_router = APIRouter(tags=["operations"])
 _NOT_FOUND = {404: {"description": "operation_not_found (absent or not yours)"}}
 
 
@@ -39,7 +43,7 @@ async def list_operations(
     return build_page(rows, page, OperationOut.of)
 
 
-@router.get(
+@status_router.get(
     "/integration/operations/{operation_id}", response_model=OperationOut, responses={**AUTH_RESPONSES, **_NOT_FOUND}
 )
 async def get_operation(operation_id: uuid.UUID, caller: CachedUserAuth, reader: ReadConnectionDep) -> Response:
