@@ -185,7 +185,9 @@ async def test_the_sandbox_closes_ledgers_at_its_interval(paced_sandbox) -> None
         first = (await server.get_latest_ledger()).sequence
         await asyncio.sleep(5 * PACED_LEDGER_SECONDS)
         closed = (await server.get_latest_ledger()).sequence - first
-        assert 4 <= closed <= 6
+        # Never faster than the interval (6 at most: one boundary each side); a close slowed by a
+        # loaded machine is skipped, never made up in a burst, so one fewer is allowed.
+        assert 3 <= closed <= 6
     finally:
         await server.close()
 

@@ -82,14 +82,21 @@ async def test_expired_time_bound_is_txtoo_late(client: SorobanClient, operator:
 
 
 async def test_same_envelope_twice_is_duplicate_with_one_effect(
-    client: SorobanClient, contracts: Contracts, operator: Keypair, verified_user: Keypair
+    client: SorobanClient, contracts: Contracts, operator: Keypair, verified_user: Keypair, sandbox
 ) -> None:
     user = verified_user.public_key
     args = [scval.to_address(operator.public_key), scval.to_address(user), scval.to_uint64(5_000),
             scval.to_bytes(os.urandom(32)), scval.to_uint32(0), scval.to_uint32(6), scval.to_uint64(1)]
     tx = await build_signed(client.server, operator, contracts.router.address, "execute_bitcoin_deposit", args)
-    first = await client.server.send_transaction(tx)
-    second = await client.server.send_transaction(tx)
+    # Both sends must reach the same queue, before a ledger applies the first: hold the clock.
+    with httpx.Client(base_url=sandbox.url) as http:
+        interval = http.get("/sandbox/ledger-interval").json()["seconds"]
+        http.post("/sandbox/ledger-interval", json={"seconds": 3600}).raise_for_status()
+        try:
+            first = await client.server.send_transaction(tx)
+            second = await client.server.send_transaction(tx)
+        finally:
+            http.post("/sandbox/ledger-interval", json={"seconds": interval}).raise_for_status()
     assert (first.status, second.status) == (SendTransactionStatus.PENDING, SendTransactionStatus.DUPLICATE)
     assert first.hash == second.hash == tx.hash_hex()
     assert (await client.server.poll_transaction(first.hash, max_attempts=100)).status.value == "SUCCESS"
