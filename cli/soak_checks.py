@@ -82,12 +82,22 @@ async def operations(deps: WorkerDeps) -> list[Operation]:
         return list((await session.execute(select(Operation))).scalars())
 
 
-async def settle(deps: WorkerDeps, *, timeout_seconds: float, say: Callable[[str], None]) -> list[str]:
-    """Wait until every operation is final or parked; returns those that never were."""
+async def settle(deps: WorkerDeps, *, timeout_seconds: float, say: Callable[[str], None],
+                 while_progressing: bool = False) -> list[str]:
+    """Wait until every operation is final or parked; returns those that never were.
+
+    ``while_progressing``: ``timeout_seconds`` counts from the last operation that settled, not
+    from the start (a backlog above the engine's pace drains; a stuck operation still fails).
+    """
     deadline = time.monotonic() + timeout_seconds
     last = -1
+    settled = -1
     while True:
-        left = unsettled(await operations(deps))
+        ops = await operations(deps)
+        left = unsettled(ops)
+        if while_progressing and len(ops) - len(left) > settled:
+            settled = len(ops) - len(left)
+            deadline = time.monotonic() + timeout_seconds
         if not left or time.monotonic() > deadline:
             return left
         if len(left) != last:
