@@ -78,6 +78,8 @@ class SoakReport:
     #: Channel accounts the engine submitted from (0: the operator alone), and the offered rate.
     channels: int = 0
     tx_per_s: float = 0.0
+    #: Parked operations by ``type: reason`` (their ``error``).
+    parked: Counter = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,7 @@ class SoakReport:
             f"{sum(self.kills.values())} kills ({kills}), {self.dropped_responses} Soroban responses dropped, "
             f"{self.load.retries} client retries, refused: {refused}",
             "operations: " + (", ".join(f"{k} {n}" for k, n in sorted(self.outcomes.items())) or "none"),
+            *([f"parked: {', '.join(f'{k} {n}' for k, n in sorted(self.parked.items()))}"] if self.parked else []),
             *(f"ok    {name}" for name in self.checks.passed),
             *(f"FAIL  {problem}" for problem in self.checks.failed),
             f"checks passed: {len(self.checks.passed)}/{len(self.checks.passed) + len({p.split(':')[0] for p in self.checks.failed})}",
@@ -135,14 +138,16 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
         say(f"load done ({clients.stats.deposits} deposits, {clients.stats.withdrawals} withdrawals); settling")
         await settle(deps, timeout_seconds=config.settle_seconds, say=say, while_progressing=True)
         checks = await run_checks(stack.settings, deps, stack.esplora_url, stack.temporal)
-        outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in await operations(deps))
+        final = await operations(deps)
+        outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in final)
+        parked = Counter(f"{o.operation_type}: {(o.error or '')[:120]}" for o in final if o.stage == "needs_attention")
         dropped = stack.soroban.tail(chars=1 << 30).count('" 504')  # its access log: one line per answer
     finally:
         await clients.close()
         await deps.close()
         await stack.aclose()
     report = SoakReport(seed, clients.stats, kills, checks, outcomes, dropped, config.stack.channels,
-                        config.offered_tx_per_s)
+                        config.offered_tx_per_s, parked)
     say(report.summary())
     return report
 
