@@ -40,8 +40,10 @@ class SoakConfig:
     try_again_later_rate / drop_response_rate: the Soroban sandbox's fault knobs during the run.
     kill_every: (min, max) pause between two kills. victims: which kinds are killed, in rounds
     of random order (``worker``, ``api``, ``soroban``). tx_per_s: the engine transactions per second to offer
-    (None: the chain's limit, one per source account per ledger). settle_seconds: how long the
-    operations may take to settle afterwards.
+    (None: the chain's limit, one per source account per ledger: ``stack.channels`` channel
+    accounts, or the operator alone when there are none). settle_seconds: how long the
+    operations may go without one of them settling afterwards (a backlog the engine drains
+    slower than the chain's limit is no failure; an operation that never settles is).
     """
 
     seconds: float = 60.0
@@ -54,6 +56,11 @@ class SoakConfig:
     victims: tuple[str, ...] = ("worker", "api", "soroban")
     tx_per_s: float | None = None
     settle_seconds: float = 240.0
+
+    @property
+    def offered_tx_per_s(self) -> float:
+        """The engine transactions per second the load offers (``tx_per_s`` or the chain's limit)."""
+        return self.tx_per_s or max(self.stack.channels, 1) / self.stack.ledger_interval_seconds
 
 
 @dataclass
@@ -68,6 +75,11 @@ class SoakReport:
     outcomes: Counter = field(default_factory=Counter)
     #: JSON-RPC responses the Soroban sandbox dropped after the call took effect (its HTTP 504s).
     dropped_responses: int = 0
+    #: Channel accounts the engine submitted from (0: the operator alone), and the offered rate.
+    channels: int = 0
+    tx_per_s: float = 0.0
+    #: Parked operations by ``type: reason`` (their ``error``).
+    parked: Counter = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -78,10 +90,12 @@ class SoakReport:
         kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items())) or "none"
         refused = ", ".join(f"{k} {n}" for k, n in sorted(self.load.refused.items())) or "none"
         lines = [
-            f"soak seed={self.seed}: {self.load.deposits} deposits, {self.load.withdrawals} withdrawals, "
+            f"soak seed={self.seed}: {self.channels} channel(s), {self.tx_per_s:g} tx/s offered: "
+            f"{self.load.deposits} deposits, {self.load.withdrawals} withdrawals, "
             f"{sum(self.kills.values())} kills ({kills}), {self.dropped_responses} Soroban responses dropped, "
             f"{self.load.retries} client retries, refused: {refused}",
             "operations: " + (", ".join(f"{k} {n}" for k, n in sorted(self.outcomes.items())) or "none"),
+            *([f"parked: {', '.join(f'{k} {n}' for k, n in sorted(self.parked.items()))}"] if self.parked else []),
             *(f"ok    {name}" for name in self.checks.passed),
             *(f"FAIL  {problem}" for problem in self.checks.failed),
             f"checks passed: {len(self.checks.passed)}/{len(self.checks.passed) + len({p.split(':')[0] for p in self.checks.failed})}",
@@ -109,8 +123,8 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
     kills: Counter = Counter()
     try:
         users = [await clients.new_user() for _ in range(config.users)]
-        say(f"stack up: {len(stack.workers)} worker(s), {len(stack.apis)} API(s), {len(users)} users; "
-            f"state in {stack.state_dir}")
+        say(f"stack up: {len(stack.workers)} worker(s), {len(stack.apis)} API(s), {config.stack.channels} channel "
+            f"account(s), {len(users)} users, offering {config.offered_tx_per_s:g} tx/s; state in {stack.state_dir}")
         await _set_faults(stack, config)
         end = time.monotonic() + config.seconds
         chaos = asyncio.create_task(_chaos(stack, config, rng, end, kills, say))
@@ -122,15 +136,18 @@ async def run_soak(config: SoakConfig, *, say: Callable[[str], None] = print) ->
                 await child.wait_ready()
         await _set_faults(stack, config, clear=True)
         say(f"load done ({clients.stats.deposits} deposits, {clients.stats.withdrawals} withdrawals); settling")
-        await settle(deps, timeout_seconds=config.settle_seconds, say=say)
+        await settle(deps, timeout_seconds=config.settle_seconds, say=say, while_progressing=True)
         checks = await run_checks(stack.settings, deps, stack.esplora_url, stack.temporal)
-        outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in await operations(deps))
+        final = await operations(deps)
+        outcomes = Counter(f"{o.operation_type} {o.status}/{o.stage}" for o in final)
+        parked = Counter(f"{o.operation_type}: {(o.error or '')[:120]}" for o in final if o.stage == "needs_attention")
         dropped = stack.soroban.tail(chars=1 << 30).count('" 504')  # its access log: one line per answer
     finally:
         await clients.close()
         await deps.close()
         await stack.aclose()
-    report = SoakReport(seed, clients.stats, kills, checks, outcomes, dropped)
+    report = SoakReport(seed, clients.stats, kills, checks, outcomes, dropped, config.stack.channels,
+                        config.offered_tx_per_s, parked)
     say(report.summary())
     return report
 
@@ -170,7 +187,7 @@ async def _load(clients: Clients, users: list[User], config: SoakConfig, rng: ra
     """Offer ``tx_per_s`` engine transactions per second: a deposit costs one (the mint), a
     withdrawal two (the burn and its completion). Each request runs on its own, so a dead API
     slows no one down but the requests it holds."""
-    rate = config.tx_per_s or 1.0 / config.stack.ledger_interval_seconds
+    rate = config.offered_tx_per_s
     tasks: list[asyncio.Task] = []
     while time.monotonic() < end:
         user = rng.choice(users)
@@ -192,6 +209,8 @@ def soak(
     users: int = typer.Option(6, min=1),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
     apis: int = typer.Option(1, min=1, help="API processes."),
+    channels: int = typer.Option(4, min=0, help="Soroban channel accounts (0: the operator is the only source); "
+                                 "the load offers channels ÷ ledger interval transactions per second."),
     ledger_interval: float = typer.Option(1.0, help="Soroban ledger close interval, seconds (public network: 5)."),
     mine_interval: float = typer.Option(2.0, help="Bitcoin block interval, seconds."),
     try_again_later_rate: float = typer.Option(0.1, min=0.0, max=1.0),
@@ -206,7 +225,7 @@ def soak(
     config = SoakConfig(
         seconds=minutes * 60, seed=seed, users=users, try_again_later_rate=try_again_later_rate,
         drop_response_rate=drop_response_rate,
-        stack=StackConfig(workers=workers, apis=apis, ledger_interval_seconds=ledger_interval,
+        stack=StackConfig(workers=workers, apis=apis, channels=channels, ledger_interval_seconds=ledger_interval,
                           mine_interval_seconds=mine_interval, pg_server_url=server, keep=keep),
     )
     report = asyncio.run(run_soak(config, say=typer.echo))

@@ -10,6 +10,10 @@
   one burn per withdrawal (router ``withdraw`` events by withdrawal id);
 * each chain event stored once, none missing (``chain_events`` against a full ``getEvents`` scan);
 * every signed Soroban envelope resolved (none left ``signed`` but for a parked operation's);
+* every channel account free and in step: each configured channel has its ``soroban_channels``
+  row, none has an envelope bound, and each tracked sequence number equals the account's on the
+  network (``getLedgerEntries``; an untracked one, None, is reloaded at its next lease), so no
+  crash leaves a channel stuck or about to send with a used or skipped sequence number;
 * each withdrawal paid once (Esplora: a completed one's destination received exactly its payout,
   confirmed; a failed or cancelled one's nothing; a parked one's at most one transaction);
 * the custody UTXOs on Esplora equal the custody UTXO set's confirmed outputs, to the satoshi.
@@ -29,9 +33,20 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import func, select
 
+from chains.soroban.envelopes import load_account_state
+from chains.soroban.errors import SourceAccountMissing
 from chains.soroban.events import fetch_events
 from config.settings import Settings
-from db.models import ChainEvent, ChainSubmission, CustodyAddress, CustodyUtxo, Operation, TokenBalance, User
+from db.models import (
+    ChainEvent,
+    ChainSubmission,
+    CustodyAddress,
+    CustodyUtxo,
+    Operation,
+    SorobanChannel,
+    TokenBalance,
+    User,
+)
 from workers.registry import WorkerDeps
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -67,12 +82,22 @@ async def operations(deps: WorkerDeps) -> list[Operation]:
         return list((await session.execute(select(Operation))).scalars())
 
 
-async def settle(deps: WorkerDeps, *, timeout_seconds: float, say: Callable[[str], None]) -> list[str]:
-    """Wait until every operation is final or parked; returns those that never were."""
+async def settle(deps: WorkerDeps, *, timeout_seconds: float, say: Callable[[str], None],
+                 while_progressing: bool = False) -> list[str]:
+    """Wait until every operation is final or parked; returns those that never were.
+
+    ``while_progressing``: ``timeout_seconds`` counts from the last operation that settled, not
+    from the start (a backlog above the engine's pace drains; a stuck operation still fails).
+    """
     deadline = time.monotonic() + timeout_seconds
     last = -1
+    settled = -1
     while True:
-        left = unsettled(await operations(deps))
+        ops = await operations(deps)
+        left = unsettled(ops)
+        if while_progressing and len(ops) - len(left) > settled:
+            settled = len(ops) - len(left)
+            deadline = time.monotonic() + timeout_seconds
         if not left or time.monotonic() > deadline:
             return left
         if len(left) != last:
@@ -141,6 +166,8 @@ async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str, tem
     results.expect("one mint per deposit, one burn per withdrawal", _one_each(ops, events))
     results.expect("each chain event stored once", await _retrying(lambda: _events_stored(deps)))
     results.expect("every signed Soroban envelope resolved", await _submissions(deps, ops))
+    results.expect("every channel account unbound, its sequence the network's",  # a scheduled call may hold one
+                   await _retrying(lambda: _channels(deps, settings.soroban.channel_count)))
     async with httpx.AsyncClient(base_url=esplora_url, timeout=15) as esplora:
         results.expect("each withdrawal paid once", await _paid_once(ops, esplora))
         results.expect("custody UTXOs on Esplora equal the UTXO set", await _retrying(lambda: _utxos(deps, esplora)))
@@ -202,6 +229,36 @@ async def _submissions(deps: WorkerDeps, ops: list[Operation]) -> list[str]:
         open_ = list((await session.execute(select(ChainSubmission).where(ChainSubmission.status == "signed"))).scalars())
     return [f"{s.idempotency_key} ({s.function}, {s.tx_hash}) still signed" for s in open_
             if s.idempotency_key.rsplit(":", 1)[-1] not in parked]
+
+
+def channel_problems(rows: list[SorobanChannel], network: dict[str, int | None], *, expected: int) -> list[str]:
+    """What is wrong with the channel pool once everything settled: rows missing (``expected``
+    channels configured), an envelope still bound, a tracked sequence number that is not the
+    network's (``network``: public key → its sequence, None when the account does not exist)."""
+    problems = [f"{len(rows)} soroban_channels rows for {expected} configured channels"] if len(rows) != expected else []
+    for r in rows:
+        if r.submission_key is not None or r.tx_hash is not None:
+            problems.append(f"channel {r.public_key} still bound to {r.submission_key} ({r.tx_hash}, "
+                            f"sequence {r.envelope_sequence})")
+        on_chain = network.get(r.public_key)
+        if on_chain is None:
+            problems.append(f"channel {r.public_key} does not exist on the network")
+        elif r.sequence is not None and r.sequence != on_chain:
+            problems.append(f"channel {r.public_key} tracked at sequence {r.sequence}, the network's is {on_chain}")
+    return problems
+
+
+async def _channels(deps: WorkerDeps, expected: int) -> list[str]:
+    async with deps.sessions() as session:
+        rows = list((await session.execute(select(SorobanChannel).order_by(SorobanChannel.public_key))).scalars())
+    server = deps.soroban.server
+    network: dict[str, int | None] = {}
+    for r in rows:
+        try:
+            network[r.public_key] = (await load_account_state(server, r.public_key))[0]
+        except SourceAccountMissing:
+            network[r.public_key] = None
+    return channel_problems(rows, network, expected=expected)
 
 
 async def _paid_once(ops: list[Operation], esplora: httpx.AsyncClient) -> list[str]:

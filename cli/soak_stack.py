@@ -5,8 +5,11 @@ What it starts, in order: a Temporal dev server of its own (the ``temporal`` bin
 event-monitor ids never touch another stack's), a scratch database on the configured PostgreSQL
 server (migrated, dropped at :meth:`SoakStack.close` unless kept), a random regtest custody wallet,
 the Esplora sandbox and the Soroban sandbox as processes (each keeping its chain under the stack's
-state dir, so a SIGKILLed sandbox restarts on the same port with the same chain), then
-``workers`` worker processes and ``apis`` API processes, all on one task queue.
+state dir, so a SIGKILLed sandbox restarts on the same port with the same chain), ``channels``
+channel accounts created and funded as ``custody dev`` does
+(:func:`chains.soroban.dev_channels.bootstrap_dev_channels`, keys in the state dir), then
+``workers`` worker processes and ``apis`` API processes, all on one task queue and one channel
+pool (``soroban.channel_count`` and ``channel_secrets_file`` in their environment).
 
 Every child runs in its own session and dies with this process (``PR_SET_PDEATHSIG``), so a
 crashed soak leaves nothing running.
@@ -127,8 +130,10 @@ class Child:
 class StackConfig:
     """Shape of a :class:`SoakStack`.
 
-    workers/apis: process counts. ledger_interval_seconds: Soroban ledger close pace (the chain's
-    limit is one engine transaction per source account per ledger). mine_interval_seconds: a
+    workers/apis: process counts. channels: Soroban channel accounts the workers submit from
+    (0: the operator is the only source). ledger_interval_seconds: Soroban ledger close pace (the
+    chain's limit is one engine transaction per source account per ledger, so ``max(channels, 1)``
+    per ledger). mine_interval_seconds: a
     Bitcoin block this often. pg_server_url: a ``postgresql://`` URL of the server (any database;
     the stack creates its own). keep: leave the state dir and database for a post-mortem.
     settings_env: extra ``CUSTODY_…`` variables for every engine process.
@@ -136,6 +141,7 @@ class StackConfig:
 
     workers: int = 1
     apis: int = 1
+    channels: int = 4
     ledger_interval_seconds: float = 1.0
     mine_interval_seconds: float = 2.0
     pg_server_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -193,8 +199,13 @@ class SoakStack:
                 "ESPLORA_URL": self.esplora_url,
                 "CUSTODY_BITCOIN__CUSTODY_DESCRIPTOR": self.descriptor,
                 "CUSTODY_BITCOIN__SIGNING_SECRET_FILE": str(self.signer_file),
+                # Auth entries expire after tx_timeout_seconds worth of this stack's ledgers.
+                "CUSTODY_SOROBAN__LEDGER_SECONDS": str(self.config.ledger_interval_seconds),
+                "CUSTODY_SOROBAN__CHANNEL_COUNT": str(self.config.channels),
+                "CUSTODY_SOROBAN__CHANNEL_SECRETS_FILE": str(self.channels_file),
             }
             self.settings = self._load_settings()
+            await asyncio.to_thread(self._bootstrap_channels)
             from db import migrate
 
             migrate.upgrade(self.settings)
@@ -212,6 +223,16 @@ class SoakStack:
         except BaseException:
             await self.aclose()
             raise
+
+    @property
+    def channels_file(self) -> Path:
+        """The channel accounts' secret file (one seed a line, mode 0600)."""
+        return self.state_dir / "channels.secret"
+
+    @property
+    def source_accounts(self) -> int:
+        """Accounts the engine submits Soroban transactions from (the channels, else the operator)."""
+        return max(self.config.channels, 1)
 
     @property
     def temporal_address(self) -> str:
@@ -280,8 +301,15 @@ class SoakStack:
             bitcoin={"esplora_url": self.esplora_url, "custody_descriptor": self.descriptor,
                      "signing_secret_file": self.signer_file},
             soroban={"rpc_url": self.soroban_url,
-                     "operator_secret_file": self.state_dir / "soroban" / "operator.secret"},
+                     "operator_secret_file": self.state_dir / "soroban" / "operator.secret",
+                     "ledger_seconds": self.config.ledger_interval_seconds,
+                     "channel_count": self.config.channels, "channel_secrets_file": self.channels_file},
         )
+
+    def _bootstrap_channels(self) -> None:
+        from chains.soroban.dev_channels import bootstrap_dev_channels
+
+        bootstrap_dev_channels(self.settings.soroban, app_env=self.settings.app_env)
 
     def _child(self, name: str, args: list[str], env: dict[str, str], *, ready_url: str | None = None) -> Child:
         child = Child(name, [sys.executable, "-m", "cli.main", *args], env, self.state_dir / f"{name}.log", ready_url)
