@@ -13,7 +13,7 @@ PY_USABLE = $(if $(PYTHON),$(shell $(PYTHON) -c '$(PY_OK)' >/dev/null 2>&1 && ec
 PY_MISSING := Python >= 3.13 is required and none was found: install one (pyenv install 3.13) or pass PYTHON=/path/to/python3.13
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv demo bench clean lint
+.PHONY: dev test venv demo bench clean lint soak
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ dev: venv
 ## Run the whole test suite (needs PostgreSQL on 127.0.0.1:5432, or TEST_PG_URL).
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## The chaos soak test (about 2-3 minutes; CUSTODY_SOAK_SEED repeats a run).
+soak: venv
+	CUSTODY_SOAK=1 $(VENV)/bin/python -m pytest tests/scale/test_soak.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/js/node_modules

@@ -17,7 +17,13 @@ from cli.soak import SoakConfig, run_soak
 from cli.soak_stack import StackConfig
 from tests.fixtures.postgres import SERVER_URL
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    # Its load and kill moments are random and its assertions include load minimums, so it runs
+    # on demand (`make soak`, or `custody soak`), not in every `make test`.
+    pytest.mark.skipif(not os.environ.get("CUSTODY_SOAK"), reason="the chaos soak runs with CUSTODY_SOAK=1 (make soak)"),
+]
 
 
 async def test_chaos_soak_loses_doubles_and_misreports_nothing() -> None:
