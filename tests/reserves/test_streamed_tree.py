@@ -19,12 +19,11 @@ from activities import liability_tree
 from activities.liability_tree import TreeNotBuildable, build_tree_in_postgres
 from activities.tree_hasher import HashWorkerDied, TreeHasher
 from config.settings import load_settings
-from db import migrate
 from db.queries import reserve_proofs as proofs
 from db.session import make_async_engine, make_sessionmaker
 from domain.merkle_batch import GROUP_LEAVES, GROUP_LEVELS, split_records
 from domain.merkle_sum import PADDING, StreamingBuilder, SumOutOfRange, build_tree, leaf, verify_inclusion
-from tests.fixtures.postgres import create_database, drop_database
+from tests.fixtures.postgres import migrated_database
 
 BOUNDARIES = [0, 1, 2, 3, 5, GROUP_LEAVES - 1, GROUP_LEAVES, GROUP_LEAVES + 1, 2 * GROUP_LEAVES + 1, 3 * GROUP_LEAVES]
 
@@ -32,13 +31,8 @@ BOUNDARIES = [0, 1, 2, 3, 5, GROUP_LEAVES - 1, GROUP_LEAVES, GROUP_LEAVES + 1, 2
 @pytest.fixture(scope="module")
 def tree_db_url():
     """A migrated database of this module's own (the liability query reads every holder)."""
-    name = f"custody_tree_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    try:
-        migrate.upgrade(load_settings(database={"url": url}))
+    with migrated_database("custody_tree") as url:
         yield url
-    finally:
-        drop_database(name)
 
 
 def run(url: str, body):

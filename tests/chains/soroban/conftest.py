@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from custody_sandbox.soroban import (
     SandboxServer,
     create_app,
 )
-from db import migrate
 from db.session import make_async_engine, make_sessionmaker
 
 LEDGER_INTERVAL_SECONDS = 0.05
@@ -117,15 +115,10 @@ async def verified_user(contracts: Contracts, fund) -> Keypair:
 @pytest.fixture(scope="session")
 async def lease_db() -> AsyncIterator[str]:
     """A migrated database private to this folder's channel tests."""
-    from tests.fixtures.postgres import create_database, drop_database
+    from tests.fixtures.postgres import migrated_database
 
-    name = f"custody_channels_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    try:
-        migrate.upgrade(load_settings(database={"url": url}))
+    with migrated_database("custody_channels") as url:
         yield url
-    finally:
-        drop_database(name)
 
 
 @pytest.fixture(scope="session")
