@@ -99,6 +99,11 @@ class TemporalSettings(BaseModel):
     graceful_shutdown_seconds: int = Field(30, ge=0)
     #: ``host:port`` where the worker serves Temporal SDK metrics for Prometheus ("" = off).
     metrics_bind_address: str = ""
+    #: Whether a worker creates or updates the schedules (deposit scan, proof of reserves,
+    #: reconciliation) and starts the event monitor when it starts. Schedule ids are global to
+    #: the namespace, so only a worker of the deployment that owns them should: turn it off for a
+    #: worker that joins someone else's namespace (a test's throwaway worker, a canary).
+    manage_schedules: bool = True
 
 
 class AuthSettings(BaseModel):

@@ -56,8 +56,9 @@ async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     deps = await registry.WorkerDeps.build(settings)
     client = await connect(settings)
-    await ensure_schedules(client, settings)
-    await ensure_event_monitor(client, settings)
+    if settings.temporal.manage_schedules:
+        await ensure_schedules(client, settings)
+        await ensure_event_monitor(client, settings)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

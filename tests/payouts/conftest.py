@@ -60,7 +60,9 @@ async def multisig_stack(temporal_env, tmp_path_factory) -> AsyncIterator[Stack]
     overrides = {
         "bitcoin": {"custody_descriptor": custody_descriptor(), "signer": "external", "signing_secret_file": None},
         # 2-of-3 P2WSH inputs weigh more: the minimum covers the worst-case fee at the cap plus dust.
-        "withdrawals": {"minimum_sats": 50_000, "batch_interval_seconds": 1.0},
+        # A batch is cut this long after its oldest withdrawal joined: long enough that two withdrawals
+        # posted back to back share one on a loaded machine.
+        "withdrawals": {"minimum_sats": 50_000, "batch_interval_seconds": 5.0},
     }
     async with isolated_stack(temporal_env, tmp_path_factory, overrides=overrides) as built:
         yield built
