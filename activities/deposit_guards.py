@@ -10,6 +10,7 @@ checked at the same instant can never both pass when together they would break
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,11 @@ class DepositGuards:
         self._sessions = sessions
         self._esplora = esplora
         self._books = CustodyBooks(settings)
+        # One guard of this process at a time waits for the books' advisory lock. The holder
+        # needs a second pooled connection (its snapshot); were every pooled connection held by
+        # a guard blocked on the lock, the holder would wait for the pool until it timed out and
+        # the deposits behind it would park (seen at 64 concurrent deposits, pool 10 + 10).
+        self._guard_turn = asyncio.Lock()
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [self.check_solvency, self.flag_vanished]
@@ -106,7 +112,7 @@ class DepositGuards:
             UTXO set yet; ``OperationMissing``.
         """
         refusal: ApplicationError | None = None
-        async with transaction(self._sessions) as session:
+        async with self._guard_turn, transaction(self._sessions) as session:
             await ledger.lock_books(session, "solvency")
             op = await stages.locked_operation(session, inp.operation_id)
             if inp.project:

@@ -126,3 +126,22 @@ async def test_another_users_uncredited_btc_never_backs_a_mint(fresh) -> None:
     assert await _run_guards(fresh, [small], 20_000) == [False]
     assert await _run_guards(fresh, [waiting], 100_000) == [False]
     assert waiting
+
+
+async def test_more_concurrent_guards_than_pooled_connections_all_pass(books_db_url, fresh) -> None:
+    """Guards hold a connection while they wait for the books' lock, and the holder needs a second
+    one for its snapshot: with more guards than connections, no guard may starve the holder (the
+    deposit benchmark parked deposits at 64 concurrent mints on a pool of 10 + 10)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from db.session import make_sessionmaker
+
+    await _credited(fresh, 500_000)
+    deposits = [await _deposit(fresh, 10_000) for _ in range(8)]
+    url = load_settings(database={"url": books_db_url}).database.url
+    engine = create_async_engine(url, pool_size=2, max_overflow=0, pool_timeout=5)
+    try:
+        small_pool = make_sessionmaker(engine)
+        assert await asyncio.wait_for(_run_guards(small_pool, deposits, 10_000), timeout=60) == [True] * 8
+    finally:
+        await engine.dispose()
