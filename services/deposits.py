@@ -222,7 +222,8 @@ async def start(state: AppState, op: Operation, *, displaced: bool = False) -> N
     if displaced:  # the disproved claim's run shares the outpoint's workflow id
         await state.temporal.terminate(deposit_workflow_id(inp.txid, inp.vout),
                                        reason="the claim was disproved: the output pays another account")
-    await state.temporal.call(lambda client, task_queue: start_deposit_workflow(client, inp, task_queue=task_queue))
+    task_queue = state.settings.temporal.task_queue
+    await state.temporal.call(lambda client: start_deposit_workflow(client, inp, task_queue=task_queue))
 
 
 def _stellar_address(user: User, requested: str | None) -> str:

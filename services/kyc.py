@@ -183,6 +183,7 @@ async def _start_workflow(state: AppState, record: KycRecord) -> None:
             KycWorkflowInput(record_id=str(record.id), user_id=user_id, tier=record.tier,
                              validity_days=state.settings.kyc.approval_validity_days),
             workflow_id=record.workflow_id or kyc_workflow_id(record.user_id, record.id),
+            task_queue=state.settings.temporal.task_queue,
             reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=operation_search_attributes(
                 operation_type="kyc", stage=KycStage.SCREENING.value, user_id=user_id),

@@ -155,7 +155,7 @@ async def bump(session: AsyncSession, state: AppState, actor: Actor, payout_id: 
     request = pt.BumpRequest(ask.reason, str(actor.user.id), ask.fee_rate_sat_vb, ask.method)
     workflow_id = await state.temporal.start(
         PayoutWorkflow.run, pt.PayoutInput(str(payout.id)), workflow_id=payout_workflow_id(payout.id),
-        start_signal="bump", start_signal_args=[request],
+        task_queue=state.settings.temporal.task_queue, start_signal="bump", start_signal_args=[request],
     )
     record_audit(session, action="payout.bump_asked", resource_type="payout", resource_id=payout.id,
                  actor_id=actor.user.id, ip_address=actor.ip_address, user_agent=actor.user_agent,

@@ -21,6 +21,6 @@ async def request_proof(state: AppState, actor: Actor) -> tuple[uuid.UUID, str]:
     proof_id = uuid.uuid4()
     workflow_id = await state.temporal.start(
         ProofOfReservesWorkflow.run, ProofInput(proof_id=proof_id, requested_by=actor.user.id),
-        workflow_id=proof_workflow_id(proof_id),
+        workflow_id=proof_workflow_id(proof_id), task_queue=state.settings.temporal.task_queue,
     )
     return proof_id, workflow_id

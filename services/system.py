@@ -54,7 +54,8 @@ async def change_pause(
     await session.commit()  # the engine flag holds whatever happens to the start
     try:
         workflow_id = await state.temporal.start(ChainPauseWorkflow.run, chain_input,
-                                                 workflow_id=f"chain-pause-{audit.id}")
+                                                 workflow_id=f"chain-pause-{audit.id}",
+                                                 task_queue=state.settings.temporal.task_queue)
     except TemporalUnavailable as exc:
         raise TemporalUnavailable("the engine's pause flags are changed, the router's are not: the workflow service "
                                   "is unavailable; repeat the request") from exc

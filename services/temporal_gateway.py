@@ -112,7 +112,7 @@ class TemporalGateway:
     """Connects on first use and reuses the client; a failed connect is retried on the next call.
 
     Args:
-        settings: address, namespace and task queue.
+        settings: address and namespace (task queues are the caller's, per start).
         client: an already connected client (tests); otherwise one is connected lazily.
         connect_timeout_seconds: how long a connect or health check may take.
     """
@@ -166,16 +166,19 @@ class TemporalGateway:
         arg: Any,
         *,
         workflow_id: str,
+        task_queue: str,
         search_attributes: TypedSearchAttributes | None = None,
         reuse_closed: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         start_signal: str | None = None,
         start_signal_args: Sequence[Any] = (),
         static_summary: str | None = None,
     ) -> str:
-        """Start ``run(arg)`` as ``workflow_id`` on the task queue, or reuse the running one; returns the id.
+        """Start ``run(arg)`` as ``workflow_id`` on ``task_queue``, or reuse the running one; returns the id.
 
         Args:
             run: the workflow's run method (or its registered name).
+            task_queue: the settings' (``AppState.settings.temporal.task_queue``), read per call so
+                a process's settings decide it, not the gateway's.
             reuse_closed: whether a closed run with the id allows a new one (Temporal's reuse policy).
             start_signal: a signal sent with the start (delivered to a running workflow as well).
 
@@ -186,22 +189,22 @@ class TemporalGateway:
         async with self._mapped(not_found_means_absent=False):
             client = await self.client()
             await client.start_workflow(
-                run, arg, id=workflow_id, task_queue=self.settings.task_queue,
+                run, arg, id=workflow_id, task_queue=task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=reuse_closed,
                 search_attributes=search_attributes, start_signal=start_signal,
                 start_signal_args=list(start_signal_args), static_summary=static_summary,
             )
         return workflow_id
 
-    async def call(self, start: Callable[[Client, str], Any]) -> Any:
-        """Run ``start(client, task_queue)`` (a starter shared with the workers, e.g. the deposit's)
-        under the same error mapping as :meth:`start`; returns what it returns.
+    async def call(self, start: Callable[[Client], Any]) -> Any:
+        """Run ``start(client)`` (a starter shared with the workers, e.g. the deposit's) under the
+        same error mapping as :meth:`start`; returns what it returns.
 
         Raises:
             TemporalUnavailable: Temporal is down or refused the call.
         """
         async with self._mapped(not_found_means_absent=False):
-            return await start(await self.client(), self.settings.task_queue)
+            return await start(await self.client())
 
     async def signal(self, workflow_id: str, signal: Callable[..., Any] | str, arg: Any) -> None:
         """Send ``signal(arg)`` to the running workflow ``workflow_id``.

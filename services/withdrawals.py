@@ -213,7 +213,7 @@ async def _start(state: AppState, op: Operation) -> None:
     try:
         await state.temporal.start(
             WithdrawalWorkflow.run, WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
-            workflow_id=op.workflow_id or withdrawal_workflow_id(op.id),
+            workflow_id=op.workflow_id or withdrawal_workflow_id(op.id), task_queue=state.settings.temporal.task_queue,
             reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=operation_search_attributes(
                 operation_type=OperationType.WITHDRAWAL.value, stage=OperationStage.RECEIVED.value,

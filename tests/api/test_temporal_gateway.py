@@ -47,7 +47,7 @@ class _Client:
 
 def _gateway(error: BaseException | None = None, result: Any = None) -> tuple[TemporalGateway, _Client]:
     client = _Client(error, result)
-    return TemporalGateway(TemporalSettings(task_queue="q"), client=client), client  # type: ignore[arg-type]
+    return TemporalGateway(TemporalSettings(), client=client), client  # type: ignore[arg-type]
 
 
 def _rpc(status: RPCStatusCode) -> RPCError:
@@ -67,7 +67,7 @@ async def test_not_found_is_a_workflow_not_running_except_at_a_start() -> None:
     with pytest.raises(WorkflowNotRunning):
         await gateway.update("wf", "decide", {}, update_id="u")
     with pytest.raises(TemporalUnavailable):  # at a start NOT_FOUND is the namespace: Temporal is not usable
-        await gateway.start("Run", {}, workflow_id="wf")
+        await gateway.start("Run", {}, workflow_id="wf", task_queue="q")
     await gateway.terminate("wf", reason="gone is fine")
 
 
@@ -83,12 +83,12 @@ async def test_a_refused_update_carries_the_failure() -> None:
 async def test_a_closed_run_refusing_a_start() -> None:
     gateway, _ = _gateway(WorkflowAlreadyStartedError("wf", "Run"))
     with pytest.raises(WorkflowAlreadyClosed):
-        await gateway.start("Run", {}, workflow_id="wf")
+        await gateway.start("Run", {}, workflow_id="wf", task_queue="q")
 
 
 async def test_a_start_reuses_a_running_workflow_on_the_task_queue() -> None:
     gateway, client = _gateway(result=None)
-    assert await gateway.start("Run", {}, workflow_id="wf") == "wf"
+    assert await gateway.start("Run", {}, workflow_id="wf", task_queue="q") == "wf"
     (kwargs,) = client.started
     assert (kwargs["id"], kwargs["task_queue"], kwargs["id_conflict_policy"].name) == ("wf", "q", "USE_EXISTING")
 
