@@ -10,18 +10,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db.models import AuditLog
 from db.queries import operations
-from services.temporal_gateway import TemporalGateway, TemporalUnavailable
+from tests.api.temporal_down import temporal_down
 from tests.withdrawals.conftest import recipient_address
 
 URL = "/api/integration/token-withdrawal"
 ABOVE = 5_000_000  # above the approval threshold: the workflow then waits, a stable place to look
-
-
-class _DownGateway(TemporalGateway):
-    """Temporal that cannot be reached (as the real gateway reports a refused connection)."""
-
-    async def client(self):  # noqa: ANN201 (never returns)
-        raise TemporalUnavailable("cannot reach Temporal: ConnectionRefusedError")
 
 
 @pytest.mark.usefixtures("custody_worker", "system_unpaused")
@@ -31,12 +24,8 @@ async def test_a_failed_start_loses_nothing_and_the_retry_starts_it_once(
     h = await holder([ABOVE + 100_000])
     headers = {**h.headers, "Idempotency-Key": "wd-temporal-down"}
     payload = {"token_amount": ABOVE, "btc_address": recipient_address()}
-    working = app_state.temporal
-    app_state.temporal = _DownGateway(working.settings)
-    try:
+    with temporal_down(app_state):
         down = await api_client.post(URL, headers=headers, json=payload)
-    finally:
-        app_state.temporal = working
     assert (down.status_code, down.json()["code"]) == (503, "temporal_unavailable"), down.text
 
     async with sessions() as s:
