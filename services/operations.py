@@ -9,7 +9,6 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.audit import record_audit
-from db.models import Operation
 from db.queries import operations
 from domain.errors import Conflict, NotFound
 from domain.operations import OperationStage
@@ -23,8 +22,8 @@ SteeringAction = Literal["retry", "cancel"]
 
 async def steer(
     session: AsyncSession, state: AppState, actor: Actor, operation_id: uuid.UUID, action: SteeringAction, reason: str
-) -> Operation:
-    """Signal ``action`` to the parked operation's workflow; returns the operation.
+) -> str:
+    """Signal ``action`` to the parked operation's workflow; returns the workflow's id.
 
     Raises:
         NotFound: ``operation_not_found`` (absent, or without a workflow).
@@ -45,4 +44,4 @@ async def steer(
         actor_id=actor.user.id, new_values={"reason": reason, "stage": op.stage, "error": op.error},
         ip_address=actor.ip_address, user_agent=actor.user_agent,
     )
-    return op
+    return op.workflow_id

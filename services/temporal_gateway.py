@@ -218,10 +218,13 @@ class TemporalGateway:
             await handle.signal(signal, arg)
 
     async def update(
-        self, workflow_id: str, update: Callable[..., Any] | str, arg: Any, *, update_id: str,
+        self, workflow_id: str, update: Any, arg: Any, *, update_id: str,
         result_type: type | None = None,
     ) -> Any:
         """Run the update ``update(arg)`` on ``workflow_id`` and return its result.
+
+        ``update`` is the workflow's update method (or its name); ``result_type`` is needed only
+        when it is named by a string.
 
         Raises:
             TemporalUnavailable: Temporal is down, or the update's RPC timed out.

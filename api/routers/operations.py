@@ -80,5 +80,5 @@ async def steer_operation(
     meta: RequestMetaDep,
 ) -> OperatorActionAccepted:
     """Send ``retry`` or ``cancel`` to an operation parked in ``needs_attention`` (audited with the reason)."""
-    op = await steering.steer(session, state, actor_of(operator, meta), operation_id, action, body.reason)
-    return OperatorActionAccepted(operation_id=op.id, action=action, workflow_id=op.workflow_id)
+    workflow_id = await steering.steer(session, state, actor_of(operator, meta), operation_id, action, body.reason)
+    return OperatorActionAccepted(operation_id=operation_id, action=action, workflow_id=workflow_id)
