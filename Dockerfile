@@ -14,6 +14,7 @@ COPY chains chains
 COPY activities activities
 COPY workflows workflows
 COPY workers workers
+COPY services services
 COPY api api
 COPY cli cli
 RUN pip install .

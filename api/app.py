@@ -37,9 +37,9 @@ from api.routers import (
     withdrawals,
     ws,
 )
-from api.state import AppState
 from api.version import API_VERSION
 from config.settings import Settings
+from services.state import AppState
 
 
 def _operation_id(route: APIRoute) -> str:

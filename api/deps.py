@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from api.state import AppState
 from config.settings import Settings
+from services.state import AppState
 
 
 async def get_state(request: Request) -> AppState:

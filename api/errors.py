@@ -2,12 +2,18 @@
 
 Exception tree::
 
-    ApiError(code, status, detail)            raised by routers and dependencies
-    DomainError (domain/, with a ``code``)    status from :data:`DOMAIN_STATUS`, else 422
+    DomainError (domain/, services/)          status from :data:`DOMAIN_STATUS` by its ``code`` (422 for
+                                              an unlisted code, and for every ``InvalidField``); its
+                                              ``extra`` joins the body
+    ApiError(status, code, detail)            HTTP-only refusals of the API itself (authentication,
+                                              roles, rate limits, cursors), with their headers
     RequestValidationError                    422 validation_error; ``errors`` lists each field with a
                                               stable ``code`` (inputs never echoed)
     StarletteHTTPException                    its status, code from :data:`HTTP_CODES`
     anything else                             500 internal_error (no internals)
+
+Services raise domain errors and never name a status: which status a code answers is decided
+here, in :data:`DOMAIN_STATUS`, for every code the services and ``domain/`` raise.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.logging_setup import request_id_var
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidField
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -41,15 +47,76 @@ HTTP_CODES: dict[int, str] = {
     503: "service_unavailable",
 }
 
-#: Status for each stable code raised by ``domain/`` or ``chains/`` (exceptions with a ``code``).
+#: The HTTP status of each stable code a domain error carries (docs/DESIGN.md §7): the one table.
 DOMAIN_STATUS: dict[str, int] = {
+    # 403: the caller may not do this (role checks are ApiErrors of api/auth)
+    "self_review": 403,
+    "self_approval": 403,
+    "insufficient_kyc_tier": 403,
+    "limit_exceeded": 403,
+    # 404: absent, or not the caller's
+    "not_found": 404,
+    "operation_not_found": 404,
+    "user_not_found": 404,
+    "payout_not_found": 404,
+    "kyc_record_not_found": 404,
+    "outpoint_not_found": 404,
+    "no_proof": 404,
+    # 409: the state forbids it, or it was done already
+    "conflict": 409,
     "illegal_transition": 409,
+    "illegal_kyc_transition": 409,
     "email_taken": 409,
     "self_modification": 409,
-    "system_paused": 503,
-    "self_review": 403,
+    "idempotency_key_reused": 409,
+    "too_many_unconfirmed_claims": 409,
+    "stellar_address_required": 409,
+    "stellar_account_not_found": 409,
+    "allowance_required": 409,
+    "insufficient_balance": 409,
+    "not_awaiting_approval": 409,
+    "not_cancellable": 409,
+    "not_awaiting_signature": 409,
+    "duplicate_signature": 409,
+    "signer_already_signed": 409,
+    "payout_settled": 409,
+    "payout_not_broadcast": 409,
+    "not_unattributed": 409,
+    "kyc_already_pending": 409,
+    "kyc_record_not_pending": 409,
+    "not_awaiting_decision": 409,
+    "not_needing_attention": 409,
+    "workflow_not_running": 409,
+    "workflow_already_closed": 409,
+    "update_refused": 409,
+    # 422: the request is refused as it is (field errors are always 422)
+    "refused": 422,
     "invalid_decision": 422,
+    "below_minimum": 422,
+    "amount_below_minimum": 422,
+    "no_deposit_address": 422,
+    "asap_not_offered": 422,
+    "custody_address": 422,
+    "stellar_address_missing": 422,
+    "invalid_signed_psbt": 422,
+    "fee_rate_above_cap": 422,
+    "unknown_account_code": 422,
+    "filter_required": 422,
+    # 503: a dependency is down, or the system is paused: the same request may succeed later
+    "service_unavailable": 503,
+    "system_paused": 503,
+    "temporal_unavailable": 503,
+    "chain_unavailable": 503,
+    "soroban_unavailable": 503,
 }
+
+
+def domain_status(exc: DomainError) -> int:
+    """The status ``exc`` answers: a field error's is 422 (the ``validation_error`` shape), any
+    other's comes from :data:`DOMAIN_STATUS` (422 for a code not listed there)."""
+    if isinstance(exc, InvalidField):
+        return 422
+    return DOMAIN_STATUS.get(exc.code, 422)
 
 
 class ApiError(Exception):
@@ -140,11 +207,6 @@ def error_code(pydantic_type: str) -> str:
     return _PYDANTIC_CODES.get(pydantic_type, pydantic_type)
 
 
-def field_error(status: int, code: str, field: str, detail: str) -> ApiError:
-    """An error about one field (shape of ``validation_error``'s ``errors``, with its own code)."""
-    return ApiError(status, code, detail, extra={"errors": [{"field": field, "code": code, "message": detail}]})
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Route every known exception type to problem+json; unknown ones are 500 in the middleware."""
     app.add_exception_handler(ApiError, _api_error)
@@ -156,4 +218,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem_response(DOMAIN_STATUS.get(exc.code, 422), exc.code, str(exc), request.url.path)
+    extra = getattr(exc, "extra", None) or {}  # a subclass that skipped DomainError.__init__ has none
+    return problem_response(domain_status(exc), exc.code, str(exc), request.url.path, **extra)

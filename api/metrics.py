@@ -17,7 +17,7 @@ from db.queries import reserve_proofs as proofs
 from db.queries import soroban_channels
 from db.queries.system_state import get_pause
 from domain.reserves import Severity
-from workflows.event_monitor import EVENT_MONITOR_ID
+from services.system import event_monitor_cursor
 
 router = APIRouter(tags=["metrics"])
 
@@ -40,7 +40,7 @@ async def metrics(session: SessionDep) -> Response:
     proof = await proofs.latest_published(session)
     if proof is not None and proof.ratio_bps is not None:
         _gauge(registry, "custody_reserve_ratio_bps", "Reserve ratio of the latest published proof").set(proof.ratio_bps)
-    cursor = await q.event_cursor(session, name=EVENT_MONITOR_ID)
+    cursor = await event_monitor_cursor(session)
     if cursor is not None:
         _gauge(registry, "custody_event_monitor_lag_ledgers", "Ledgers the event monitor is behind").set(
             max(cursor.latest_ledger - cursor.last_ledger, 0)

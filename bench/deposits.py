@@ -51,13 +51,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth.services import AuthServices
-from api.state import AppState
 from chains.bitcoin.setup import new_account
 from config.settings import Settings, load_settings
 from custody_sandbox.soroban import OPERATOR_SECRET_FILE
 from db import migrate
 from db.models import KycRecord, Operation, User
 from domain.roles import Role
+from services.state import AppState
 from tests.fixtures.chains import free_port
 from tests.fixtures.postgres import create_database, drop_database
 from workers import registry

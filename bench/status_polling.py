@@ -66,10 +66,10 @@ from sqlalchemy import text  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.auth.services import AuthServices  # noqa: E402
 from api.deps import SessionDep  # noqa: E402
-from api.state import AppState  # noqa: E402
 from config.settings import Settings, load_settings  # noqa: E402
 from db import migrate  # noqa: E402
 from domain.roles import Role  # noqa: E402
+from services.state import AppState  # noqa: E402
 from tests.fixtures.postgres import create_database, drop_database  # noqa: E402
 
 #: Environment of the server process (set by the bench for the child it starts).

@@ -42,3 +42,19 @@ def check_sats(value: object) -> int:
     if not MIN_SATS <= value <= MAX_SATS:
         raise AmountOutOfRange(f"amounts are between {MIN_SATS} and {MAX_SATS} satoshis (21,000,000 BTC)")
     return value
+
+
+class BelowMinimum(DomainError):
+    """An amount below the configured minimum of its operation (exactly the minimum passes).
+
+    One class for deposits and withdrawals; each raises it with the code its clients know
+    (:data:`DEPOSIT_BELOW_MINIMUM`, :data:`WITHDRAWAL_BELOW_MINIMUM`).
+    """
+
+    code = "below_minimum"
+
+
+#: The code a deposit below ``deposits.minimum_sats`` is refused with.
+DEPOSIT_BELOW_MINIMUM = "below_minimum"
+#: The code a withdrawal below ``withdrawals.minimum_sats`` is refused with.
+WITHDRAWAL_BELOW_MINIMUM = "amount_below_minimum"

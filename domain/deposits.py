@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.amounts import DEPOSIT_BELOW_MINIMUM, BelowMinimum
 from domain.errors import DomainError
 from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, Usage
 
@@ -42,10 +43,6 @@ class AttentionReason(StrEnum):
     REORGED_AFTER_MINT = "reorged_after_mint"
 
 
-class BelowMinimum(DomainError):
-    code = "below_minimum"
-
-
 class Insolvent(DomainError):
     """Minting would leave token supply (plus pending withdrawals) above the custody's BTC."""
 
@@ -59,7 +56,7 @@ def check_minimum(amount_sats: int, minimum_sats: int) -> None:
         BelowMinimum: ``amount_sats < minimum_sats``.
     """
     if amount_sats < minimum_sats:
-        raise BelowMinimum(f"deposits start at {minimum_sats} sats; {amount_sats} sats given")
+        raise BelowMinimum(f"deposits start at {minimum_sats} sats; {amount_sats} sats given", code=DEPOSIT_BELOW_MINIMUM)
 
 
 def required_confirmations(

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from domain.decisions import DecisionKind, InvalidDecision
 from domain.errors import DomainError
 
 DOCUMENT_TYPES = frozenset({"passport", "national_id", "drivers_license"})
@@ -80,10 +81,6 @@ class SelfReview(DomainError):
     code = "self_review"
 
 
-class InvalidDecision(DomainError):
-    code = "invalid_decision"
-
-
 class TierNotOffered(DomainError):
     """The requested tier has no limits configured (``kyc.tier_limits``): approving it would
     register a tier that allows nothing."""
@@ -125,11 +122,6 @@ def check_kyc_transition(current: KycStatus, new: KycStatus) -> None:
     """Raise :class:`IllegalKycTransition` unless ``current → new`` is allowed."""
     if new not in _TRANSITIONS[current]:
         raise IllegalKycTransition(f"a {current} KYC record cannot become {new}")
-
-
-class DecisionKind(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ worst-case fee plus the 546-sat dust limit (:func:`worst_case_fee_sats`).
 Exception tree (all ``DomainError`` with a stable ``code``)::
 
     WithdrawalError
-     ├── BelowMinimum           amount_below_minimum
+     ├── BelowMinimum           amount_below_minimum (domain.amounts, shared with deposits)
      ├── WrongToken             invalid_token_address
      ├── InsufficientBalance    insufficient_balance
      ├── AllowanceRequired      allowance_required
-     └── InvalidDecision        invalid_decision (reason missing, self-approval)
+     └── InvalidDecision        invalid_decision (domain.decisions, shared with KYC)
 
 Source: BIP 141 (virtual size), Bitcoin Core dust policy, SEP-41 (allowance).
 """
@@ -26,8 +26,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from domain.amounts import WITHDRAWAL_BELOW_MINIMUM, BelowMinimum
 from domain.bitcoin_address import ScriptType
 from domain.bitcoin_payout import (
     DUST_LIMIT_SATS,
@@ -39,6 +39,7 @@ from domain.bitcoin_payout import (
     min_output_sats,
 )
 from domain.custody_script import P2WPKH_CUSTODY, CustodyScript
+from domain.decisions import DecisionKind, InvalidDecision
 from domain.errors import DomainError
 from domain.operations import OperationStage
 
@@ -56,10 +57,6 @@ class WithdrawalError(DomainError):
     code = "withdrawal_error"
 
 
-class BelowMinimum(WithdrawalError):
-    code = "amount_below_minimum"
-
-
 class WrongToken(WithdrawalError):
     code = "invalid_token_address"
 
@@ -74,15 +71,6 @@ class AllowanceRequired(WithdrawalError):
     """The router's SEP-41 allowance from the user is below the amount."""
 
     code = "allowance_required"
-
-
-class InvalidDecision(WithdrawalError):
-    code = "invalid_decision"
-
-
-class DecisionKind(StrEnum):
-    APPROVE = "approve"
-    REJECT = "reject"
 
 
 @dataclass(frozen=True)
@@ -130,7 +118,7 @@ def check_request(*, amount_sats: int, minimum_sats: int, token_address: str | N
     if token_address is not None and token_address != istsi_token:
         raise WrongToken("token_address must be the configured iSTSi contract")
     if amount_sats < minimum_sats:
-        raise BelowMinimum(f"the minimum withdrawal is {minimum_sats} sats")
+        raise BelowMinimum(f"the minimum withdrawal is {minimum_sats} sats", code=WITHDRAWAL_BELOW_MINIMUM)
 
 
 def validate_decision(decision: ApprovalDecision, requester_id: str) -> None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal, RequestMeta
-from api.errors import ApiError
 from db.audit import record_audit
 from db.models import User
 from db.queries import users
+from domain.errors import NotFound
 from domain.roles import Role, check_not_self
 
 
@@ -29,7 +29,7 @@ def _cut_off_tokens(user: User, now: datetime) -> None:
 async def _target(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await users.get_by_id(session, user_id=user_id, for_update=True)
     if user is None:
-        raise ApiError(404, "user_not_found", "no such user")
+        raise NotFound("no such user", code="user_not_found")
     return user
 
 
@@ -59,7 +59,7 @@ async def change_role(
 
     Raises:
         SelfModification: an admin changing their own role.
-        ApiError: 404 ``user_not_found``.
+        NotFound: ``user_not_found`` (404).
     """
     check_not_self(admin.user.id, user_id)
     user = await _target(session, user_id)
@@ -80,7 +80,7 @@ async def deactivate(session: AsyncSession, admin: Principal, meta: RequestMeta,
 
     Raises:
         SelfModification: an admin deactivating themselves.
-        ApiError: 404 ``user_not_found``.
+        NotFound: ``user_not_found`` (404).
     """
     check_not_self(admin.user.id, user_id)
     user = await _target(session, user_id)

@@ -23,6 +23,7 @@ from api.errors import ApiError
 from db.models import User
 from db.queries import revoked_tokens, users
 from domain.roles import Role
+from services.actor import Actor
 
 #: Longest user agent kept in audit rows; longer ones are cut (they are free text from clients).
 MAX_USER_AGENT_LENGTH = 512
@@ -76,6 +77,11 @@ class Principal:
 
     user: User
     claims: TokenClaims
+
+
+def actor_of(principal: Principal, meta: RequestMeta) -> Actor:
+    """The service layer's view of who acts (the authenticated user) and from where."""
+    return Actor(principal.user, meta.ip_address, meta.user_agent)
 
 
 def unauthenticated(code: str, detail: str) -> ApiError:

@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api import kyc_flow
-from api.auth.dependencies import ROLE_RESPONSES, ComplianceAuth, RequestMetaDep
+from api.auth.dependencies import ROLE_RESPONSES, ComplianceAuth, RequestMetaDep, actor_of
 from api.deps import SessionDep, StateDep
 from api.pagination import CursorPage, PageDep, build_page
 from api.schemas.kyc import KycDecisionIn, KycDecisionOut, KycReviewItem
 from db.encryption import DecryptionFailed
 from db.models import KycRecord
 from db.queries import kyc as kyc_q
-from domain.kyc import KycStatus, mask_document_number
+from domain.kyc import KycDecision, KycStatus, mask_document_number
+from services import kyc
 
 router = APIRouter(prefix="/admin/kyc", tags=["admin-kyc"])
 
@@ -32,7 +32,7 @@ async def list_records(
     rows = await kyc_q.list_by_status(
         session, status=status_filter.value if status_filter else None, after=page.after, limit=page.limit
     )
-    cipher = kyc_flow.cipher_for(state)
+    cipher = kyc.cipher_for(state)
 
     def item(row: tuple[KycRecord, str]) -> KycReviewItem:
         record, email = row
@@ -70,5 +70,6 @@ async def decide(
     meta: RequestMetaDep,
 ) -> KycDecisionOut:
     """Approve or reject a pending record; the workflow registers approvals on chain."""
-    stage = await kyc_flow.decide(session, state, principal, meta, record_id, body)
+    decision = KycDecision(body.decision, officer_id=str(principal.user.id), reason=body.reason)
+    stage = await kyc.decide(session, state, actor_of(principal, meta), record_id, decision)
     return KycDecisionOut(record_id=record_id, decision=body.decision, stage=stage)

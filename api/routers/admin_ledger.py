@@ -9,24 +9,15 @@ from fastapi import APIRouter, Query
 
 from api.auth.dependencies import ROLE_RESPONSES, OperatorAuth
 from api.deps import SessionDep
-from api.errors import ApiError
 from api.pagination import decode_seq_cursor, encode_seq_cursor
 from api.schemas.ledger import LedgerAccountOut, LedgerAccountsPage, LedgerTransferOut, LedgerTransfersPage
 from db import ledger
 from domain.chart import AccountCode, balance
-from domain.ledger import LedgerId, TransferFlags
+from domain.errors import Refused
+from domain.ledger import LedgerId
+from domain.transfer_phase import phase_of
 
 router = APIRouter(prefix="/admin/ledger", tags=["admin"])
-
-
-def _phase(flags: TransferFlags) -> str:
-    if flags & TransferFlags.PENDING:
-        return "pending"
-    if flags & TransferFlags.POST_PENDING:
-        return "post"
-    if flags & TransferFlags.VOID_PENDING:
-        return "void"
-    return "posted"
 
 
 @router.get("/accounts", responses={**ROLE_RESPONSES, 422: {"description": "unknown_account_code"}})
@@ -38,7 +29,7 @@ async def list_accounts(
 ) -> LedgerAccountsPage:
     """Accounts in key order with their counters and balances."""
     if code is not None and code not in {c.value for c in AccountCode}:
-        raise ApiError(422, "unknown_account_code", f"no account kind {code!r}", extra={"field": "code"})
+        raise Refused(f"no account kind {code!r}", code="unknown_account_code", extra={"field": "code"})
     rows = await ledger.list_accounts(session, code=code, after_key=after, limit=limit + 1)
     shown = rows[:limit]
     return LedgerAccountsPage(
@@ -60,7 +51,7 @@ async def list_transfers(
 ) -> LedgerTransfersPage:
     """Transfers of an operation (journal order) or of an account (newest first)."""
     if operation_id is None and account is None:
-        raise ApiError(422, "filter_required", "give operation_id or account", extra={"field": "operation_id"})
+        raise Refused("give operation_id or account", code="filter_required", extra={"field": "operation_id"})
     if operation_id is not None:
         stored, more = await ledger.transfers_of_operation(session, operation_id), False
     else:
@@ -71,7 +62,7 @@ async def list_transfers(
         items=[LedgerTransferOut(
             id=s.transfer.id, seq=s.seq, ledger=LedgerId(s.transfer.ledger).name.lower(), code=s.transfer.code,
             debit_account=s.transfer.debit_account, credit_account=s.transfer.credit_account, amount=s.transfer.amount,
-            phase=_phase(s.transfer.flags), pending_id=s.transfer.pending_id,
+            phase=phase_of(s.transfer.flags).value, pending_id=s.transfer.pending_id,
             operation_id=uuid.UUID(s.transfer.operation_id) if s.transfer.operation_id else None,
             created_at=s.created_at,  # type: ignore[arg-type]
         ) for s in stored],

@@ -7,8 +7,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from api import payout_flow
-from api.auth.dependencies import ROLE_RESPONSES, OperatorAuth, RequestMetaDep
+from api.auth.dependencies import ROLE_RESPONSES, OperatorAuth, RequestMetaDep, actor_of
 from api.deps import SessionDep, StateDep
 from api.schemas.payouts import (
     BumpAccepted,
@@ -19,6 +18,8 @@ from api.schemas.payouts import (
     SignaturesAccepted,
     SignaturesIn,
 )
+from services import payouts
+from services.actor import Actor
 
 router = APIRouter(prefix="/admin", tags=["payouts"])
 _NOT_FOUND = {404: {"description": "payout_not_found"}}
@@ -28,7 +29,8 @@ _UNAVAILABLE = {503: {"description": "temporal_unavailable"}}
 @router.get("/payouts/{payout_id}", responses={**ROLE_RESPONSES, **_NOT_FOUND})
 async def get_payout(payout_id: uuid.UUID, operator: OperatorAuth, session: SessionDep) -> PayoutDetail:
     """A payout: its versions (with the PSBT to sign while one awaits signatures) and withdrawals."""
-    return await payout_flow.detail(session, payout_id)
+    view = await payouts.detail(session, payout_id)
+    return PayoutDetail.of(view.payout, view.versions, view.items)
 
 
 @router.post(
@@ -43,7 +45,10 @@ async def submit_signatures(
 ) -> SignaturesAccepted:
     """One signer's partially signed PSBT (their key's signature on every input); the payout is
     finalized and broadcast once the quorum signed."""
-    return await payout_flow.submit_signatures(session, state, operator, payout_id, body)
+    result = await payouts.submit_signatures(session, state, Actor(operator.user), payout_id, psbt=body.psbt,
+                                             version=body.version)
+    return SignaturesAccepted(payout_id=payout_id, version=result.version, signed_keys=result.signed_keys,
+                              required=result.required, status=result.status, txid=result.txid)
 
 
 @router.post(
@@ -56,13 +61,15 @@ async def bump_payout(
     meta: RequestMetaDep,
 ) -> BumpAccepted:
     """Replace (RBF) or pay for (CPFP) a stuck payout now, at the estimate or the given rate."""
-    return await payout_flow.bump(session, state, operator, meta, payout_id, body)
+    ask = payouts.BumpRequest(body.reason, body.fee_rate_sat_vb, body.method)
+    workflow_id = await payouts.bump(session, state, actor_of(operator, meta), payout_id, ask)
+    return BumpAccepted(payout_id=payout_id, workflow_id=workflow_id)
 
 
 @router.get("/fee-reserve", responses=ROLE_RESPONSES)
 async def get_fee_reserve(operator: OperatorAuth, session: SessionDep) -> FeeReserveOut:
     """The custodian's fee reserve (what fee bumps are paid from)."""
-    return await payout_flow.fee_reserve(session)
+    return _reserve_out(await payouts.fee_reserve(session))
 
 
 @router.post(
@@ -72,4 +79,10 @@ async def get_fee_reserve(operator: OperatorAuth, session: SessionDep) -> FeeRes
 async def fund_fee_reserve(body: FundingIn, operator: OperatorAuth, session: SessionDep,
                            meta: RequestMetaDep) -> FeeReserveOut:
     """Assign the custodian's own BTC (a confirmed, unattributed custody output) to the fee reserve."""
-    return await payout_flow.fund_reserve(session, operator, meta, body)
+    reserve = await payouts.fund_reserve(session, actor_of(operator, meta), outpoint=body.outpoint, reason=body.reason)
+    return _reserve_out(reserve)
+
+
+def _reserve_out(reserve: payouts.FeeReserve) -> FeeReserveOut:
+    return FeeReserveOut(balance_sats=reserve.balance_sats, pending_sats=reserve.pending_sats,
+                         available_sats=reserve.available_sats)

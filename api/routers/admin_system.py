@@ -1,7 +1,7 @@
 """``/api/admin/system/pause`` and ``/resume``: stop or restart minting and withdrawals.
 
-The engine flag changes in the request's transaction (with its audit row); a
-``ChainPauseWorkflow`` then makes the router contract agree. Pause: admins and compliance
+The engine flag changes (with its audit row) and is committed; a ``ChainPauseWorkflow`` then
+makes the router contract agree (``services.system``). Pause: admins and compliance
 officers; resume: admins only (an emergency pause from reconciliation is lifted the same way).
 """
 
@@ -9,34 +9,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from activities.reconciliation_types import ChainPauseInput
-from api.auth.dependencies import ROLE_RESPONSES, AdminAuth, ComplianceAuth, Principal, RequestMetaDep
+from api.auth.dependencies import ROLE_RESPONSES, AdminAuth, ComplianceAuth, Principal, RequestMetaDep, actor_of
 from api.deps import SessionDep, StateDep
 from api.schemas.reserves import PauseOut, PauseRequest
-from api.workflow_start import start_workflow
-from db.audit import record_audit
-from db.queries.system_state import get_pause, set_pause
 from domain.pause import PauseState
-from workflows.chain_pause import ChainPauseWorkflow
+from services import system
 
 router = APIRouter(prefix="/admin/system", tags=["admin-system"])
-RESPONSES = {**ROLE_RESPONSES, 503: {"description": "temporal_unavailable (nothing changed)"}}
+RESPONSES = {**ROLE_RESPONSES,
+             503: {"description": "temporal_unavailable (the engine flag is changed, the router's not: repeat)"}}
 
 
 async def _change(
     new: PauseState, action: str, principal: Principal, session: SessionDep, state: StateDep, meta: RequestMetaDep
 ) -> PauseOut:
-    old = await get_pause(session)
-    await set_pause(session, state=new, actor_id=principal.user.id)
-    audit = record_audit(
-        session, action=action, resource_type="system_state", resource_id="pause", actor_id=principal.user.id,
-        old_values=old.__dict__, new_values=new.__dict__, ip_address=meta.ip_address, user_agent=meta.user_agent,
-    )
-    paused = new.minting or new.withdrawals
-    chain_input = ChainPauseInput(key=f"admin:{audit.id}", paused=paused, reason=new.reason or "")
-    # Started before the commit: if Temporal is down the request fails and nothing changes.
-    wf_id = await start_workflow(state, ChainPauseWorkflow.run, chain_input, workflow_id=f"chain-pause-{audit.id}")
-    return PauseOut(minting=new.minting, withdrawals=new.withdrawals, reason=new.reason, chain_workflow_id=wf_id)
+    change = await system.change_pause(session, state, actor_of(principal, meta), new, action=action)
+    return PauseOut(minting=change.state.minting, withdrawals=change.state.withdrawals, reason=change.state.reason,
+                    chain_workflow_id=change.chain_workflow_id)
 
 
 @router.post("/pause", response_model=PauseOut, responses=RESPONSES)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, status
+from fastapi import APIRouter, Header, status
 
-from api import deposit_requests
 from api.auth.dependencies import AUTH_RESPONSES, UserAuth
 from api.deps import SessionDep, StateDep
 from api.schemas.deposits import DepositAccepted, DepositAddressOut, DepositRequest, PendingReceiptOut
-from chains.bitcoin.setup import custody_descriptor
-from chains.bitcoin.wallet import CustodyWallet
-from db.queries import custody, deposit_addresses
+from services import deposits
 
 router = APIRouter(prefix="/integration", tags=["deposits"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -27,30 +23,15 @@ _POST_RESPONSES = {
 }
 
 
-@lru_cache(maxsize=4)
-def _wallet(descriptor: str, network: str) -> CustodyWallet:
-    return CustodyWallet(descriptor, network)
-
-
-def get_wallet(state: StateDep) -> CustodyWallet:
-    """The custody wallet (public descriptor only: the API derives addresses, never signs)."""
-    return _wallet(custody_descriptor(state.settings.bitcoin), state.settings.bitcoin.network)
-
-
-WalletDep = Annotated[CustodyWallet, Depends(get_wallet)]
-
-
 @router.get("/deposit-address", responses=AUTH_RESPONSES)
-async def get_deposit_address(principal: UserAuth, session: SessionDep, state: StateDep, wallet: WalletDep) -> DepositAddressOut:
+async def get_deposit_address(principal: UserAuth, session: SessionDep, state: StateDep) -> DepositAddressOut:
     """The caller's BTC deposit address (assigned on first request, then always the same), with
     the receipts there that are not a deposit yet."""
-    row = await deposit_addresses.assign_deposit_address(
-        session, user_id=principal.user.id, derive_address=wallet.receive_address
-    )
-    receipts = [PendingReceiptOut(outpoint=r.outpoint, amount_sats=r.value_sats, confirmed=r.state != "seen")
-                for r in await custody.pending_receipts_of(session, principal.user.id)]
+    found = await deposits.deposit_address(session, state, principal.user)
+    receipts = [PendingReceiptOut(outpoint=r.outpoint, amount_sats=r.amount_sats, confirmed=r.confirmed)
+                for r in found.pending_receipts]
     return DepositAddressOut(
-        address=row.address, network=state.settings.bitcoin.network, minimum_sats=state.settings.deposits.minimum_sats,
+        address=found.address, network=found.network, minimum_sats=found.minimum_sats,
         pending_receipts=receipts, pending_receipts_sats=sum(r.amount_sats for r in receipts),
     )
 
@@ -64,7 +45,5 @@ async def request_deposit(
     The claim is checked on the Bitcoin chain first: the transaction must be known (in a block or
     the mempool) and output ``vout`` must pay your deposit address exactly ``btc_amount`` sats.
     """
-    recorded = await deposit_requests.record(session, state, principal.user, body, idempotency_key)
-    await session.commit()  # the workflow reads the row: it must be visible before the start
-    await deposit_requests.start(state, recorded.operation, displaced=recorded.displaced)
-    return DepositAccepted.of(recorded.operation)
+    claim = deposits.DepositClaim(body.btc_tx_hash, body.vout, body.btc_amount, body.stellar_address)
+    return DepositAccepted.of(await deposits.request(session, state, principal.user, claim, idempotency_key))

@@ -6,10 +6,11 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from api import kyc_flow
-from api.auth.dependencies import AUTH_RESPONSES, RequestMetaDep, UserAuth
+from api.auth.dependencies import AUTH_RESPONSES, RequestMetaDep, UserAuth, actor_of
 from api.deps import SessionDep, StateDep
-from api.schemas.kyc import KycRecordUpdate, KycRecordUpdated, KycStatusOut, KycSubmission, KycSubmitted
+from api.schemas.kyc import KycRecordUpdate, KycRecordUpdated, KycStatusOut, KycSubmission, KycSubmitted, LimitOut
+from services import kyc
+from services.actor import Actor
 
 router = APIRouter(prefix="/kyc", tags=["kyc"])
 
@@ -34,7 +35,9 @@ async def submit(
     ``verification_data.country`` (ISO 3166-1 alpha-2) is required for every tier: each approval
     registers it on ``kyc_registry`` as the jurisdiction. Your profile needs a Stellar address.
     """
-    record = await kyc_flow.submit(session, state, principal, meta, body)
+    data = body.verification_data
+    documents = kyc.KycDocuments(body.tier, data.model_dump(exclude_none=True), data.document_type, data.country)
+    record = await kyc.submit(session, state, actor_of(principal, meta), documents)
     assert record.workflow_id is not None
     return KycSubmitted(record_id=record.id, status=record.status, workflow_id=record.workflow_id)
 
@@ -42,7 +45,12 @@ async def submit(
 @router.get("/status", responses=AUTH_RESPONSES)
 async def get_status(principal: UserAuth, session: SessionDep, state: StateDep) -> KycStatusOut:
     """Status of the latest submission, effective tier, expiry, and limits with what is used and left."""
-    return await kyc_flow.status(session, state, principal)
+    found = await kyc.status(session, state, Actor(principal.user))
+    return KycStatusOut(
+        status=found.status, tier=found.tier, expires_at=found.expires_at, record_id=found.record_id,
+        limits={op: LimitOut(**limit.__dict__) if limit else None for op, limit in found.limits.items()},
+        missing_fields=found.missing_fields, action=found.action,
+    )
 
 
 @router.put(
@@ -61,4 +69,5 @@ async def update_record(
 ) -> KycRecordUpdated:
     """Add what your pending submission lacks (``country``, for records submitted before it was
     required); its review or registration then goes on by itself."""
-    return await kyc_flow.update_record(session, state, principal, meta, record_id, body)
+    record, missing = await kyc.update_record(session, state, actor_of(principal, meta), record_id, country=body.country)
+    return KycRecordUpdated(record_id=record.id, status=record.status, missing_fields=missing)

@@ -7,19 +7,17 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth.callers import CachedUserAuth
-from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
+from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth, actor_of
 from api.deps import ReadConnectionDep, SessionDep, StateDep
-from api.errors import ApiError
 from api.pagination import CursorPage, PageDep, build_page
 from api.schemas.operations import OperationOut, OperatorActionAccepted, OperatorActionIn, StageChange
-from api.temporal import TemporalUnavailable
-from db.audit import record_audit
 from db.queries import operations
 from db.queries.operations import OperationFilter
-from domain.operations import OperationStage, OperationStatus, OperationType
+from domain.errors import NotFound
+from domain.operations import OperationStatus, OperationType
+from services import operations as steering
 
 router = APIRouter(tags=["operations"])
 #: The status read alone, included first under ``/api`` (``api/app.py``): polling clients send most
@@ -54,7 +52,7 @@ async def get_operation(operation_id: uuid.UUID, caller: CachedUserAuth, reader:
     conn = await reader.get()
     found = await operations.get_status_for_user(conn, operation_id=operation_id, user_id=caller.user_id)
     if found is None:
-        raise ApiError(404, "operation_not_found", "no such operation")
+        raise NotFound("no such operation", code="operation_not_found")
     row, history = found
     stages = [StageChange(stage=stage, status=status_, at=at) for stage, status_, at in history]
     out = OperationOut.of(row).model_copy(update={"stages": stages})
@@ -82,23 +80,5 @@ async def steer_operation(
     meta: RequestMetaDep,
 ) -> OperatorActionAccepted:
     """Send ``retry`` or ``cancel`` to an operation parked in ``needs_attention`` (audited with the reason)."""
-    op = await operations.get_by_id(session, operation_id=operation_id)
-    if op is None or not op.workflow_id:
-        raise ApiError(404, "operation_not_found", "no such operation")
-    if op.stage != OperationStage.NEEDS_ATTENTION.value:
-        raise ApiError(409, "not_needing_attention", f"the operation is at stage {op.stage}, not needs_attention")
-    try:
-        handle = (await state.temporal.client()).get_workflow_handle(op.workflow_id)
-        await handle.signal(action, {"reason": body.reason, "operator_id": str(operator.user.id)})
-    except TemporalUnavailable as exc:
-        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "workflow_not_running", "the operation's workflow is not running") from exc
-        raise ApiError(503, "temporal_unavailable", "the workflow service is unavailable; try again") from exc
-    record_audit(
-        session, action=f"operation.{action}_requested", resource_type="operation", resource_id=op.id,
-        actor_id=operator.user.id, new_values={"reason": body.reason, "stage": op.stage, "error": op.error},
-        ip_address=meta.ip_address, user_agent=meta.user_agent,
-    )
-    return OperatorActionAccepted(operation_id=op.id, action=action, workflow_id=op.workflow_id)
+    workflow_id = await steering.steer(session, state, actor_of(operator, meta), operation_id, action, body.reason)
+    return OperatorActionAccepted(operation_id=operation_id, action=action, workflow_id=workflow_id)

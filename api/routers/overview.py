@@ -12,7 +12,7 @@ from api.schemas.reserves import OverviewOut, PauseOut
 from db.queries import overview as q
 from db.queries import reserve_proofs as proofs
 from db.queries.system_state import get_pause
-from workflows.event_monitor import EVENT_MONITOR_ID
+from services.system import event_monitor_cursor
 
 router = APIRouter(prefix="/system", tags=["system"])
 
@@ -24,7 +24,7 @@ async def overview(auth: OperatorAuth, session: SessionDep) -> OverviewOut:
     now = datetime.now(UTC)
     proof = await proofs.latest_published(session)
     run = await q.latest_reconciliation(session)
-    cursor = await q.event_cursor(session, name=EVENT_MONITOR_ID)
+    cursor = await event_monitor_cursor(session)
     pause = await get_pause(session)
     return OverviewOut(
         reserves_sats=proof.reserves_sats if proof else None,

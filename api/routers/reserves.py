@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, status
 
-from activities.reserves_types import ProofInput
 from api.auth.dependencies import ROLE_RESPONSES, AdminAuth, UserAuth
 from api.deps import SessionDep, StateDep
-from api.errors import ApiError
 from api.schemas.reserves import ProofFile, ProofRequested, ReserveStatusOut
-from api.workflow_start import start_workflow
 from db.queries import reserve_proofs as proofs
+from domain.errors import NotFound
 from domain.proof_document import inclusion_to_json
 from domain.reserves import RatioThresholds, reserve_status
-from workflows.proof_of_reserves import ProofOfReservesWorkflow, proof_workflow_id
+from services import reserves
+from services.actor import Actor
 
 router = APIRouter(prefix="/reserves", tags=["reserves"])
 admin_router = APIRouter(prefix="/admin/reserves", tags=["reserves"])
@@ -27,7 +24,7 @@ async def latest_proof(auth: UserAuth, session: SessionDep) -> ProofFile:
     """The latest published proof and, when the caller has a leaf in it, their inclusion proof."""
     row = await proofs.latest_published(session)
     if row is None or row.document is None:
-        raise ApiError(404, "no_proof", "no proof of reserves has been published yet")
+        raise NotFound("no proof of reserves has been published yet", code="no_proof")
     proof = await proofs.inclusion_proof(session, proof=row, user_id=auth.user.id)
     inclusion = None if proof is None else inclusion_to_json(proof)
     return ProofFile(
@@ -61,9 +58,5 @@ async def reserves_status(auth: UserAuth, session: SessionDep, state: StateDep) 
 )
 async def request_proof(auth: AdminAuth, state: StateDep) -> ProofRequested:
     """Start a proof of reserves now; poll ``GET /api/reserves/proof`` for the result."""
-    proof_id = uuid.uuid4()
-    workflow_id = await start_workflow(
-        state, ProofOfReservesWorkflow.run, ProofInput(proof_id=proof_id, requested_by=auth.user.id),
-        workflow_id=proof_workflow_id(proof_id),
-    )
+    proof_id, workflow_id = await reserves.request_proof(state, Actor(auth.user))
     return ProofRequested(proof_id=proof_id, workflow_id=workflow_id)

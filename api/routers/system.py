@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
-from api.health import run_probes
 from api.schemas.system import DependencyHealth, HealthReport
 from api.version import API_VERSION
+from services.health import run_probes
 
 router = APIRouter(prefix="/system", tags=["system"])
 index_router = APIRouter(tags=["system"])

@@ -6,19 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from stellar_sdk import Keypair
 
 from api.auth.dependencies import AUTH_RESPONSES, UserAuth
 from api.deps import SessionDep, StateDep
-from api.errors import ApiError
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_seq_cursor, encode_seq_cursor
 from api.schemas.tokens import BalanceOut, BalancesOut, HistoryEntry, HistoryPage
-from api.state import AppState
-from chains.soroban import IstsiToken, SorobanClient, SorobanError
-from chains.soroban.errors import SourceAccountMissing
-from chains.soroban.setup import contract_addresses
 from db.queries import balances
 from db.queries.history import balance_history
+from services import tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -34,11 +29,9 @@ async def get_balances(
     """iSTSi balances in base units; ``source=chain`` reads ``istsi_token.balance`` live."""
     user = principal.user
     if source == "chain":
-        if not user.stellar_address:
-            raise ApiError(422, "stellar_address_missing", "set a Stellar address on your profile first")
-        amount = await _chain_balance(state, user.stellar_address)
+        address, amount = await tokens.chain_balance_of(state, user)
         token = state.settings.soroban.contracts.istsi_token
-        return BalancesOut(source="chain", stellar_address=user.stellar_address,
+        return BalancesOut(source="chain", stellar_address=address,
                            balances=[BalanceOut(token_address=token, balance=amount, reserved_balance=0, available=amount)])
     rows = await balances.list_for_user(session, user_id=user.id)
     return BalancesOut(
@@ -66,34 +59,3 @@ async def get_history(
         items=[HistoryEntry(**entry) for entry, _ in shown],
         next_cursor=encode_seq_cursor(shown[-1][1]) if len(rows) > limit and shown else None,
     )
-
-
-async def _chain_balance(state: AppState, stellar_address: str) -> int:
-    """Simulate ``istsi_token.balance`` with the user's own account as the (never signing) source."""
-    s = state.settings.soroban
-    reader = SorobanClient(
-        rpc_url=s.rpc_url, network_passphrase=s.passphrase(), operator=Keypair.from_public_key(stellar_address),
-        contracts=contract_addresses(s), server=state.stellar_rpc,
-    )
-    try:
-        return await IstsiToken(reader, s.contracts.istsi_token).balance(stellar_address)
-    except SourceAccountMissing as exc:
-        raise ApiError(
-            409, "stellar_account_not_found",
-            f"your Stellar account {stellar_address} does not exist on the network yet: fund it with at least "
-            f"1 XLM ({_funding_hint(state, stellar_address)}), then ask again; the live read uses it as the source "
-            "of a simulated call (source=projection needs no account)",
-        ) from exc
-    except SorobanError as exc:
-        raise ApiError(503, "chain_unavailable", "the Stellar RPC could not read the token contract; ask again in a minute, "
-                       "or use source=projection") from exc
-
-
-def _funding_hint(state: AppState, address: str) -> str:
-    """Where to fund ``address`` on the configured network (friendbot on test networks)."""
-    network = state.settings.soroban.network
-    if network == "standalone":
-        return f"sandbox friendbot: GET {state.settings.soroban.rpc_url.rstrip('/')}/friendbot?addr={address}"
-    if network in ("testnet", "futurenet"):
-        return f"{network} friendbot: GET https://friendbot{'-futurenet' if network == 'futurenet' else ''}.stellar.org/?addr={address}"
-    return "send XLM to it from an exchange or another account"

@@ -12,10 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
-from api import withdrawal_flow
-from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth
+from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth, actor_of
 from api.deps import SessionDep, StateDep
-from api.errors import ApiError
 from api.schemas.withdrawals import (
     CancelAccepted,
     DecisionIn,
@@ -27,8 +25,9 @@ from api.schemas.withdrawals import (
     WithdrawalAccepted,
     WithdrawalRequest,
 )
-from db.queries import payouts as pq
-from domain.withdrawals import DecisionKind
+from domain.decisions import DecisionKind
+from services import payouts, withdrawals
+from services.actor import Actor
 
 router = APIRouter(tags=["withdrawals"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -53,7 +52,8 @@ async def request_withdrawal(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> WithdrawalAccepted:
     """Redeem iSTSi for BTC: the amount is held now, burned and paid out by the workflow."""
-    op = await withdrawal_flow.request(session, state, principal, meta, body, idempotency_key)
+    order = withdrawals.WithdrawalOrder(body.token_amount, body.btc_address, body.token_address, body.priority)
+    op = await withdrawals.request(session, state, actor_of(principal, meta), order, idempotency_key)
     return WithdrawalAccepted.of(op)
 
 
@@ -68,7 +68,7 @@ async def cancel_withdrawal(
     body: UserCancelIn | None = None,
 ) -> CancelAccepted:
     """Cancel one's own withdrawal before the burn; the hold is released."""
-    stage = await withdrawal_flow.cancel(session, state, principal, meta, operation_id, body.reason if body else "")
+    stage = await withdrawals.cancel(session, state, actor_of(principal, meta), operation_id, body.reason if body else "")
     return CancelAccepted(operation_id=operation_id, stage=stage)
 
 
@@ -87,7 +87,8 @@ async def approve_withdrawal(
     meta: RequestMetaDep,
 ) -> DecisionOut:
     """Approve a withdrawal awaiting approval (not one's own)."""
-    stage = await withdrawal_flow.decide(session, state, operator, meta, operation_id, DecisionKind.APPROVE, body.reason)
+    stage = await withdrawals.decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.APPROVE,
+                                     body.reason)
     return DecisionOut(operation_id=operation_id, decision=DecisionKind.APPROVE.value, stage=stage)
 
 
@@ -98,17 +99,15 @@ async def reject_withdrawal(
     meta: RequestMetaDep,
 ) -> DecisionOut:
     """Reject a withdrawal awaiting approval; its hold is released, nothing is burned."""
-    stage = await withdrawal_flow.decide(session, state, operator, meta, operation_id, DecisionKind.REJECT, body.reason)
+    stage = await withdrawals.decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.REJECT,
+                                     body.reason)
     return DecisionOut(operation_id=operation_id, decision=DecisionKind.REJECT.value, stage=stage)
 
 
 @router.get("/admin/operations/{operation_id}/payout", responses={**ROLE_RESPONSES, **_NOT_FOUND})
 async def get_payout(operation_id: uuid.UUID, operator: OperatorAuth, session: SessionDep) -> PayoutOut:
     """The withdrawal's payout: its batch's PSBT (to sign), txid, its output, fee share and status."""
-    row = await pq.withdrawal_payout(session, operation_id=operation_id)
-    if row is None:
-        raise ApiError(404, "payout_not_found", "this operation has no payout yet")
-    return PayoutOut.of(operation_id, row)
+    return PayoutOut.of(operation_id, await payouts.of_withdrawal(session, operation_id))
 
 
 @router.post(
@@ -123,5 +122,5 @@ async def submit_signed_psbt(
 ) -> SignedPsbtAccepted:
     """An external signer's PSBT for this withdrawal's payout (its batch's); checked and merged,
     broadcast once the quorum signed (``POST /api/admin/payouts/{id}/signatures`` says more)."""
-    txid = await withdrawal_flow.submit_signed_psbt(session, state, operator, operation_id, body.psbt)
+    txid = await withdrawals.submit_signed_psbt(session, state, Actor(operator.user), operation_id, body.psbt)
     return SignedPsbtAccepted(operation_id=operation_id, txid=txid)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from api.auth.dependencies import principal_for_token
 from api.errors import ApiError
-from api.operation_updates import OperationUpdates
+from services.operation_updates import OperationUpdates
 
 router = APIRouter(tags=["ws"])
 AUTH_TIMEOUT_SECONDS = 10.0

@@ -24,12 +24,12 @@ from api.app import create_app
 from api.auth.cache import AuthCache
 from api.auth.listener import AuthChangeListener
 from api.schemas.operations import OperationOut, StageChange
-from api.state import AppState
 from config.settings import Settings
 from db.audit import record_audit
 from db.models import Operation
 from db.queries import operations
 from domain.roles import Role
+from services.state import AppState
 from tests.fixtures.identity import Account, MakeUser
 
 #: Longest a NOTIFY may take to reach the other app here (a loaded 2-core machine); it is

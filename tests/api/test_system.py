@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.app import create_app
-from api.state import AppState
 from config.settings import Settings
+from services.state import AppState
 
 
 async def test_health_reports_every_dependency_ok(api_client: httpx.AsyncClient) -> None:

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.state import AppState
 from config.settings import Settings
 from db.models import ChainSubmission, DepositAddress
 from db.queries import balances, system_state
 from domain.pause import PauseState
+from services.state import AppState
 from tests.deposits.conftest import post_deposit
 from tests.fixtures.stack import assert_books_whole
 from tests.fixtures.worker_process import WorkerProcess, worker_env

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from stellar_sdk import SorobanServerAsync
 
-from api.temporal import TemporalGateway
 from chains.bitcoin.esplora import EsploraClient
+from services.temporal_gateway import TemporalGateway
 
 Probe = Callable[[], Awaitable[str | None]]
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -24,6 +24,8 @@ PROBE_TIMEOUT_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """One probe's outcome: ok or not, how long it took (ms) and a short detail."""
+
     name: str
     ok: bool
     latency_ms: float
@@ -31,6 +33,7 @@ class ProbeResult:
 
 
 async def run_probe(name: str, probe: Probe, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
+    """Run one probe within ``timeout`` seconds; a failure is reported, never raised."""
     started = time.perf_counter()
     try:
         detail = await asyncio.wait_for(probe(), timeout=timeout)
@@ -51,10 +54,13 @@ def _describe(exc: Exception) -> str:
 
 
 async def run_probes(probes: dict[str, Probe]) -> list[ProbeResult]:
+    """Run every probe concurrently (each with its own timeout)."""
     return list(await asyncio.gather(*(run_probe(name, p) for name, p in probes.items())))
 
 
 def database_probe(engine: AsyncEngine) -> Probe:
+    """``SELECT 1`` on a pooled connection."""
+
     async def probe() -> str | None:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -64,6 +70,8 @@ def database_probe(engine: AsyncEngine) -> Probe:
 
 
 def esplora_probe(client: EsploraClient) -> Probe:
+    """The chain source's tip height."""
+
     async def probe() -> str | None:
         return f"tip height {await client.tip_height()}"
 
@@ -86,6 +94,8 @@ def soroban_probe(server: SorobanServerAsync, passphrase: str) -> Probe:
 
 
 def temporal_probe(gateway: TemporalGateway) -> Probe:
+    """A health check round-trip to the Temporal frontend."""
+
     async def probe() -> str | None:
         await gateway.ping()
         return None

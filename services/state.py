@@ -1,4 +1,5 @@
-"""What one API process holds for its lifetime: settings, database pool, Temporal gateway, probes."""
+"""What one API process holds for its lifetime: settings, database pool, Temporal gateway, chain
+clients, probes. Services receive it; routers get it from the app (``api.deps.StateDep``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stellar_sdk import SorobanServerAsync
 from temporalio.client import Client
 
-from api.health import Probe, database_probe, esplora_probe, soroban_probe, temporal_probe
-from api.temporal import TemporalGateway
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.setup import esplora_client
 from config.settings import Settings
 from db.session import make_async_engine, make_sessionmaker
+from services.health import Probe, database_probe, esplora_probe, soroban_probe, temporal_probe
+from services.temporal_gateway import TemporalGateway
 
 
 @dataclass
 class AppState:
+    """The process's long-lived dependencies (built once by :meth:`build`, closed by :meth:`close`)."""
+
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -43,6 +46,7 @@ class AppState:
         return state
 
     async def close(self) -> None:
+        """Close the chain clients and the database pool."""
         await self.esplora.aclose()
         await self.stellar_rpc.close()
         await self.engine.dispose()

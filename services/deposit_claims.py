@@ -2,18 +2,18 @@
 
 Runs before the claim holds its outpoint, counts against a limit or starts a workflow. The rule
 itself is :func:`domain.deposit_claims.check_claim`; this module fetches the transaction and turns
-a refusal into a problem answer that says what the user can do.
+a refusal into an error that says what the user can do.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from api.errors import ApiError, field_error
 from chains.bitcoin.errors import ChainError, TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from domain.bitcoin_address import Network, parse_address
 from domain.deposit_claims import AmountMismatch, ClaimedOutput, NoOutputToAddress, check_claim
+from domain.errors import InvalidField, Unavailable
 
 
 class ClaimSeen(StrEnum):
@@ -29,32 +29,33 @@ async def verify_claim(
     """Whether output ``txid:vout`` pays ``deposit_address`` ``claimed_sats`` (in a block or the mempool).
 
     Raises:
-        ApiError: 422 ``tx_not_found`` (field ``btc_tx_hash``), ``no_output_to_address``
+        InvalidField: ``tx_not_found`` (field ``btc_tx_hash``), ``no_output_to_address``
             (field ``vout``), ``amount_mismatch`` (field ``btc_amount``, with the real
-            ``amount_sats``); 503 ``chain_unavailable``.
+            ``amount_sats``).
+        Unavailable: ``chain_unavailable``.
     """
     script_hex = parse_address(deposit_address, network).script_pubkey.hex()
     try:
         tx = await esplora.transaction(txid)
     except TxNotFound:
-        raise field_error(
-            422, "tx_not_found", "btc_tx_hash",
+        raise InvalidField(
+            "tx_not_found", "btc_tx_hash",
             f"the Bitcoin network does not know transaction {txid}: check the txid in your wallet, and post "
             "again once the wallet shows the transaction as sent (broadcast)",
         ) from None
     except ChainError as exc:
-        raise ApiError(503, "chain_unavailable", "the Bitcoin chain source cannot be reached; post again in a minute") from exc
+        raise Unavailable("the Bitcoin chain source cannot be reached; post again in a minute",
+                          code="chain_unavailable") from exc
     outputs = [ClaimedOutput(o.vout, o.script_pubkey, o.amount_sats) for o in tx.outputs]
     try:
         check_claim(outputs, vout=vout, deposit_script_hex=script_hex, claimed_sats=claimed_sats)
     except NoOutputToAddress as exc:
-        raise field_error(
-            422, exc.code, "vout",
+        raise InvalidField(
+            exc.code, "vout",
             f"{exc}: claim the output that pays your deposit address {deposit_address} "
             "(GET /api/integration/deposit-address); detection credits it by itself once it confirms",
         ) from None
     except AmountMismatch as exc:
-        error = field_error(422, exc.code, "btc_amount", f"{exc}: post btc_amount {exc.amount_sats}")
-        error.extra["amount_sats"] = exc.amount_sats
-        raise error from None
+        raise InvalidField(exc.code, "btc_amount", f"{exc}: post btc_amount {exc.amount_sats}",
+                           extra={"amount_sats": exc.amount_sats}) from None
     return ClaimSeen.CONFIRMED if tx.status.confirmed else ClaimSeen.MEMPOOL
