@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -36,6 +36,7 @@ from temporalio import activity
 from activities import deposit_types as t
 from activities.alerts import raise_alert
 from activities.custody_books import CustodyBooks, Sighting
+from activities.withdrawal_types import WithdrawalInput
 from chains.bitcoin.blocks import parse_block
 from chains.bitcoin.errors import BlockNotFound, ChainResponseError, TxNotFound
 from chains.bitcoin.esplora import EsploraClient
@@ -55,6 +56,7 @@ from domain.operations import OperationStage, OperationType
 from domain.utxo_set import ChainView, UtxoState
 from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from workflows.deposit_start import start_deposit_workflow
+from workflows.withdrawal_start import start_withdrawal_workflow
 
 log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_RUN = 50
@@ -418,6 +420,21 @@ class DepositDetection:
             txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]
             started += int(await start_deposit_workflow(
                 activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
+                task_queue=activity.info().task_queue))
+        return started + await self._heal_withdrawals(cutoff)
+
+    async def _heal_withdrawals(self, cutoff: datetime) -> int:
+        """Start the workflow of a withdrawal recorded (its amount held) whose start failed after
+        the API committed it: one sent without an ``Idempotency-Key`` has no retry to resume it."""
+        async with self._sessions() as session:
+            stuck = [
+                op for op in await operations.list_unfinished(session, operation_type=OperationType.WITHDRAWAL)
+                if op.stage == OperationStage.RECEIVED.value and op.created_at < cutoff
+            ]
+        started = 0
+        for op in stuck:
+            started += int(await start_withdrawal_workflow(
+                activity.client(), WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
                 task_queue=activity.info().task_queue))
         return started
 

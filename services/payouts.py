@@ -12,6 +12,8 @@ BTC moves.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -33,7 +35,13 @@ from domain.utxo_set import UtxoState
 from services.actor import Actor
 from services.state import AppState
 from services.temporal_gateway import UpdateRefused, WorkflowNotRunning
+from workflows.payout import NOT_READY as PAYOUT_NOT_READY
 from workflows.payout import PayoutWorkflow
+
+#: How long a signature waits for a payout that is not ready for it yet (a batch just cut, or
+#: another signer's PSBT being merged), and how often it asks again.
+NOT_READY_WAIT_SECONDS = 20.0
+NOT_READY_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -120,14 +128,20 @@ async def submit_signatures(session: AsyncSession, state: AppState, actor: Actor
     payout = await _payout(session, payout_id)
     version = version if version is not None else await awaiting_version(session, payout)
     inp = pt.SignaturesInput(str(payout.id), version, psbt, str(actor.user.id))
-    try:
-        return await state.temporal.update(
-            payout_workflow_id(payout.id), PayoutWorkflow.submit_signatures, inp,
-            update_id=f"signatures-{payout.id}-{uuid.uuid4().hex[:8]}", result_type=pt.SignaturesResult)
-    except UpdateRefused as exc:
-        raise _refusal(exc) from exc
-    except WorkflowNotRunning as exc:
-        raise Conflict("the payout's workflow is not running", code="not_awaiting_signature") from exc
+    deadline = time.monotonic() + NOT_READY_WAIT_SECONDS
+    while True:
+        try:
+            return await state.temporal.update(
+                payout_workflow_id(payout.id), PayoutWorkflow.submit_signatures, inp,
+                update_id=f"signatures-{payout.id}-{uuid.uuid4().hex[:8]}", result_type=pt.SignaturesResult)
+        except UpdateRefused as exc:
+            # A batch cut a moment ago, or another signer's PSBT being merged: wait it out.
+            if exc.failure_type == PAYOUT_NOT_READY and time.monotonic() < deadline:
+                await asyncio.sleep(NOT_READY_POLL_SECONDS)
+                continue
+            raise _refusal(exc) from exc
+        except WorkflowNotRunning as exc:
+            raise Conflict("the payout's workflow is not running", code="not_awaiting_signature") from exc
 
 
 def _refusal(exc: UpdateRefused) -> Conflict | Refused:

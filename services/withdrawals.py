@@ -206,7 +206,8 @@ async def _start(state: AppState, op: Operation) -> None:
     has closed: a withdrawal's workflow runs once).
 
     Raises:
-        TemporalUnavailable: the row and its hold stay; a retry with the same key starts it.
+        TemporalUnavailable: the row and its hold stay; a retry with the same key starts it, and
+            the scheduled deposit scan's heal starts one sent without a key.
     """
     if op.operation_type != OperationType.WITHDRAWAL.value or OperationStatus(op.status).is_final:
         return
@@ -225,7 +226,7 @@ async def _start(state: AppState, op: Operation) -> None:
     except TemporalUnavailable as exc:
         keyed = op.idempotency_key != f"withdrawal:{op.id}"  # the key of a request sent without one
         resume = ("repeat the request with the same Idempotency-Key to go on" if keyed else
-                  "it was sent without an Idempotency-Key, so no retry can resume it (send one next time)")
+                  "the engine's scheduled scan starts it once the workflow service is back")
         error = TemporalUnavailable(
             f"the workflow service is unavailable; withdrawal {op.id} is recorded and its amount held: {resume}")
         error.extra["operation_id"] = str(op.id)

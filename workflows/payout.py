@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
 PLAN_TIMEOUT = timedelta(seconds=30)
 PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
 NON_RETRYABLE = [t.INVALID_SIGNATURES, t.NOT_AWAITING_SIGNATURES, "payout_rejected", "withdrawal_state_conflict"]
+#: The failure type of a ``submit_signatures`` refused only for now (try again shortly).
+NOT_READY = "payout_not_ready"
 #: Rounds of the loop before the workflow continues as new (keeps its history short).
 ROUNDS_PER_RUN = 2_000
 
@@ -148,10 +150,12 @@ class PayoutWorkflow(OperatorControl):
 
     @submit_signatures.validator
     def _validate_signatures(self, inp: t.SignaturesInput) -> None:
-        if self._plan is None or self._accepting:
-            raise ValueError("the payout is not ready for signatures; try again")
+        # Not ready yet (the first follow of a new batch has not run, or another signer's PSBT is
+        # being merged) is a passing state the API waits out; "awaits no signature" is final.
+        if self._plan is None or self._accepting or self._progress is None:
+            raise ApplicationError("the payout is not ready for signatures; try again", type=NOT_READY)
         p = self._progress
-        if p is None or p.status in ("abandoned", "confirmed") or p.winner is not None:
+        if p.status in ("abandoned", "confirmed") or p.winner is not None:
             raise ValueError("this payout awaits no signature")
 
     @workflow.query

@@ -107,10 +107,15 @@ async def held_outpoints(session: AsyncSession, *, outpoints: list[str]) -> set[
 
 async def list_unfinished_deposits(session: AsyncSession, *, limit: int = 500) -> list[Operation]:
     """Deposits not yet final, oldest first (the scan makes sure each has a running workflow)."""
+    return await list_unfinished(session, operation_type=OperationType.DEPOSIT, limit=limit)
+
+
+async def list_unfinished(session: AsyncSession, *, operation_type: OperationType, limit: int = 500) -> list[Operation]:
+    """Operations of ``operation_type`` not yet final, oldest first."""
     stmt = (
         select(Operation)
         .where(
-            Operation.operation_type == OperationType.DEPOSIT.value,
+            Operation.operation_type == operation_type.value,
             Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
         )
         .order_by(Operation.created_at)

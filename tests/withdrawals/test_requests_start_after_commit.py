@@ -55,3 +55,32 @@ async def test_a_failed_start_loses_nothing_and_the_retry_starts_it_once(
     assert cancel.status_code == 202, cancel.text
     await read.wait(str(op.id), status="cancelled")
     assert (await read.balance(h.account.id)).reserved_balance == 0
+
+
+@pytest.mark.usefixtures("custody_worker", "system_unpaused")
+async def test_a_failed_start_without_a_key_is_started_by_the_scheduled_scan(
+    api_client, app_state, holder, read, sessions, temporal_client, settings,
+) -> None:
+    """Sent without an Idempotency-Key there is no retry to resume it: the scan's heal starts it."""
+    import uuid
+
+    from activities.deposit_types import ScanInput
+    from workflows.deposit_scan import DepositScanWorkflow
+
+    h = await holder([ABOVE + 100_000])
+    with temporal_down(app_state):
+        down = await api_client.post(URL, headers=h.headers, json={"token_amount": ABOVE, "btc_address": recipient_address()})
+    assert (down.status_code, down.json()["code"]) == (503, "temporal_unavailable"), down.text
+    op_id = down.json()["operation_id"]
+    assert (await read.balance(h.account.id)).reserved_balance == ABOVE  # held, and nothing runs yet
+
+    result = await temporal_client.execute_workflow(
+        DepositScanWorkflow.run, ScanInput(grace_seconds=0), id=f"deposit-scan-test-{uuid.uuid4()}",
+        task_queue=settings.temporal.task_queue,
+    )
+    assert result.started >= 1
+    await read.wait(op_id, stage="awaiting_approval")  # the withdrawal goes on as if started at once
+    cancel = await api_client.post(f"/api/integration/operations/{op_id}/cancel", headers=h.headers)
+    assert cancel.status_code == 202, cancel.text
+    await read.wait(op_id, status="cancelled")
+    assert (await read.balance(h.account.id)).reserved_balance == 0
