@@ -1,34 +1,4 @@
-"""Inputs and results of the event monitor (the cursor itself lives in ``event_cursors``)."""
+"""Moved to :mod:`contracts.event_monitor`."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class EventMonitorInput:
-    """``name`` keys the cursor row (``event-monitor`` in production; tests use their own)."""
-
-    name: str = "event-monitor"
-    page_size: int = 100
-    poll_seconds: float = 5.0
-    pages_per_run: int = 500
-    start_ledger: int = 0
-
-
-@dataclass(frozen=True)
-class PollEventsInput:
-    name: str
-    page_size: int
-    start_ledger: int = 0
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """One page: events in it, how many were new, and whether the stream is caught up."""
-
-    events: int
-    new_events: int
-    applied: int
-    caught_up: bool
-    lag_ledgers: int
+# re-export for the merge; removed once api/ imports contracts
+from contracts.event_monitor import *  # noqa: F403

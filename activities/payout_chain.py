@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import payout_types as t
 from activities.payout_batches import PayoutBatchActivities
 from activities.payout_bumps import BumpPlanner
 from activities.withdrawal_support import audit
@@ -38,6 +37,7 @@ from chains.bitcoin.errors import ChainUnavailable, PsbtMismatch, SignerError, T
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import Settings
+from contracts import payouts as t
 from db.models import Payout, PayoutVersion
 from db.models.base import utcnow
 from db.queries import operations

@@ -23,6 +23,7 @@ from api.errors import ApiError, field_error
 from api.schemas.kyc import KycDecisionIn, KycRecordUpdate, KycRecordUpdated, KycStatusOut, KycSubmission, LimitOut
 from api.state import AppState
 from api.temporal import TemporalUnavailable
+from contracts.workflow_ids import kyc_workflow_id
 from db.audit import record_audit
 from db.encryption import RecordCipher
 from db.models import KycRecord
@@ -42,10 +43,6 @@ from domain.kyc import (
 from domain.limits import LimitedOperation, LimitPolicy, view
 from workflows import search_attributes as sa
 from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
-
-
-def kyc_workflow_id(user_id: uuid.UUID, record_id: uuid.UUID) -> str:
-    return f"kyc-{user_id}-{record_id}"
 
 
 def cipher_for(state: AppState) -> RecordCipher:

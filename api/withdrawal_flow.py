@@ -28,6 +28,7 @@ from api.state import AppState
 from api.temporal import TemporalUnavailable
 from api.withdrawal_allowance import router_allowance
 from chains.soroban.errors import SorobanError
+from contracts.workflow_ids import withdrawal_workflow_id
 from db.audit import record_audit
 from db.models import Operation
 from db.queries import custody, kyc, operations, system_state
@@ -44,7 +45,6 @@ from domain.withdrawals import (
     InsufficientBalance,
     UserCancel,
     check_request,
-    withdrawal_workflow_id,
 )
 from workflows import search_attributes as sa
 from workflows.withdrawal import WithdrawalWorkflow

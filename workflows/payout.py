@@ -21,16 +21,17 @@ Messages: update ``submit_signatures`` (validated: a version awaits signatures),
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import payout_types as t
-    from workflows.operator_control import OperatorCancelled, OperatorControl, failure_type
+    from contracts import payouts as t
+    from contracts.operations import GET_STATE_QUERY
+    from workflows.operator_control import Activity, ArgT, OperatorCancelled, OperatorControl, ResultT, failure_type
 
 PLAN_TIMEOUT = timedelta(seconds=30)
 PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
@@ -39,8 +40,10 @@ NON_RETRYABLE = [t.INVALID_SIGNATURES, t.NOT_AWAITING_SIGNATURES, "payout_reject
 ROUNDS_PER_RUN = 2_000
 
 
-@workflow.defn(name="PayoutWorkflow")
+@workflow.defn(name=t.WORKFLOW)
 class PayoutWorkflow(OperatorControl):
+    """One payout: a batch transaction and its versions (see the module docstring)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._plan: t.PayoutFlowPlan | None = None
@@ -54,10 +57,10 @@ class PayoutWorkflow(OperatorControl):
     async def run(self, inp: t.PayoutInput) -> t.PayoutResult:
         self._payout_id = inp.payout_id
         ref = t.PayoutRef(inp.payout_id)
-        self._plan = await workflow.execute_activity(t.PAYOUT_PLAN, ref, result_type=t.PayoutFlowPlan,
-                                                     start_to_close_timeout=PLAN_TIMEOUT, retry_policy=PLAN_RETRY)
+        self._plan = await workflow.execute_activity(t.plan_payout_flow, ref, start_to_close_timeout=PLAN_TIMEOUT,
+                                                     retry_policy=PLAN_RETRY)
         for _ in range(ROUNDS_PER_RUN):
-            p: t.PayoutProgress = await self._call(t.FOLLOW_PAYOUT, ref, t.PayoutProgress)
+            p = await self._call(t.follow_payout, ref)
             self._progress = p
             if p.status in ("abandoned", "confirmed"):
                 self.set_stage(p.status)
@@ -67,7 +70,7 @@ class PayoutWorkflow(OperatorControl):
                 if p.confirmations >= self._plan_().payout_confirmations:
                     assert p.block_height is not None
                     self.set_stage("settling")
-                    await self._call(t.SETTLE_PAYOUT, t.SettleInput(inp.payout_id, p.winner, p.block_height,
+                    await self._call(t.settle_payout, t.SettleInput(inp.payout_id, p.winner, p.block_height,
                                                                    p.confirmations))
                     continue
             elif p.current_status == "awaiting_signature":
@@ -77,13 +80,12 @@ class PayoutWorkflow(OperatorControl):
                 continue
             elif p.current_status == "signed":
                 self.set_stage("paying_out")
-                await self._call(t.BROADCAST_VERSION, t.BroadcastInput(inp.payout_id, p.current_version), str)
+                await self._call(t.broadcast_payout_version, t.BroadcastInput(inp.payout_id, p.current_version))
                 continue
             elif p.bump_due or self._bump is not None:
                 request, self._bump = self._bump, None
                 self.set_stage("bumping")
-                result: t.BumpResult = await self._call(
-                    t.BUMP_PAYOUT, t.BumpInput(inp.payout_id, p.current_version, request), t.BumpResult)
+                result = await self._call(t.bump_payout, t.BumpInput(inp.payout_id, p.current_version, request))
                 if result.version is not None:
                     continue
             else:
@@ -97,7 +99,7 @@ class PayoutWorkflow(OperatorControl):
         assert self._plan is not None
         return self._plan
 
-    async def _wait(self, condition: Any, *, long: bool = False) -> None:
+    async def _wait(self, condition: Callable[[], bool], *, long: bool = False) -> None:
         pause = self._plan_().poll_interval_seconds * (10 if long else 1)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=timedelta(seconds=pause))
@@ -107,11 +109,11 @@ class PayoutWorkflow(OperatorControl):
                            maximum_interval=timedelta(seconds=30), maximum_attempts=self._plan_().activity_max_attempts,
                            non_retryable_error_types=NON_RETRYABLE)
 
-    async def _call(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+    async def _call(self, activity: Activity[ArgT, ResultT], arg: ArgT) -> ResultT:
         """One step; past its retry budget it parks, and a cancel is refused (money may move)."""
         while True:
             try:
-                return await self.step(activity, arg, result_type=result_type, retry=self._retry(),
+                return await self.step(activity, arg, retry=self._retry(),
                                        start_to_close=timedelta(seconds=self._plan_().activity_timeout_seconds))
             except OperatorCancelled:
                 workflow.logger.warning("payout %s: a cancel is refused once a payout exists", self._payout_id)
@@ -121,18 +123,18 @@ class PayoutWorkflow(OperatorControl):
         return t.PayoutResult(self._payout_id, p.status, p.txid, p.winner)
 
     # ---- messages ------------------------------------------------------------------------------
-    @workflow.signal
+    @workflow.signal(name=t.BUMP_SIGNAL)
     def bump(self, request: t.BumpRequest) -> None:
         """An operator asks for a bump now (ignored once a version confirmed)."""
         self._bump = request
 
-    @workflow.update
+    @workflow.update(name=t.SUBMIT_SIGNATURES_UPDATE)
     async def submit_signatures(self, inp: t.SignaturesInput) -> t.SignaturesResult:
         """A signer's partially signed PSBT: checked, merged and (at the quorum) finalized by an activity."""
         self._accepting = True
         try:
-            result: t.SignaturesResult = await workflow.execute_activity(
-                t.ACCEPT_SIGNATURES, inp, result_type=t.SignaturesResult,
+            result = await workflow.execute_activity(
+                t.accept_payout_signatures, inp,
                 start_to_close_timeout=timedelta(seconds=self._plan_().activity_timeout_seconds),
                 retry_policy=self._retry(),
             )
@@ -154,8 +156,8 @@ class PayoutWorkflow(OperatorControl):
         if p is None or p.status in ("abandoned", "confirmed") or p.winner is not None:
             raise ValueError("this payout awaits no signature")
 
-    @workflow.query
-    def get_state(self) -> dict:
+    @workflow.query(name=GET_STATE_QUERY)
+    def get_state(self) -> dict[str, object]:
         p = self._progress
         return {"stage": self.stage, "payout_id": self._payout_id, "status": p.status if p else None,
                 "current_version": p.current_version if p else None, "txid": p.txid if p else None,

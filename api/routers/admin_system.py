@@ -14,6 +14,7 @@ from api.auth.dependencies import ROLE_RESPONSES, AdminAuth, ComplianceAuth, Pri
 from api.deps import SessionDep, StateDep
 from api.schemas.reserves import PauseOut, PauseRequest
 from api.workflow_start import start_workflow
+from contracts.workflow_ids import chain_pause_workflow_id
 from db.audit import record_audit
 from db.queries.system_state import get_pause, set_pause
 from domain.pause import PauseState
@@ -35,7 +36,7 @@ async def _change(
     paused = new.minting or new.withdrawals
     chain_input = ChainPauseInput(key=f"admin:{audit.id}", paused=paused, reason=new.reason or "")
     # Started before the commit: if Temporal is down the request fails and nothing changes.
-    wf_id = await start_workflow(state, ChainPauseWorkflow.run, chain_input, workflow_id=f"chain-pause-{audit.id}")
+    wf_id = await start_workflow(state, ChainPauseWorkflow.run, chain_input, workflow_id=chain_pause_workflow_id(audit.id))
     return PauseOut(minting=new.minting, withdrawals=new.withdrawals, reason=new.reason, chain_workflow_id=wf_id)
 
 
