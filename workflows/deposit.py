@@ -199,14 +199,16 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
         if deadline is not None and now >= deadline:
             await self._kyc_wait_expired(inp)
             return None
-        if self.stage != result.wait_stage or self.waiting_for != result.waiting_for:
+        stage = result.wait_stage
+        assert stage is not None  # (the caller waits on the user only when the check named a stage)
+        if self.stage != stage or self.waiting_for != result.waiting_for:
             if not self._lean:  # (the lean check wrote the wait to the row)
                 await self._update(t.OperationUpdate(
-                    inp.operation_id, stage=result.wait_stage, waiting_for=result.waiting_for,
+                    inp.operation_id, stage=stage, waiting_for=result.waiting_for,
                     wait_reason=result.wait_reason, clear_error=self.error is not None,
                 ))
             self.waiting_for, self.error = result.waiting_for, None
-            self.set_stage(result.wait_stage)
+            self.set_stage(stage)
         timeout = timedelta(seconds=result.recheck_seconds or 3_600)
         if deadline is not None:
             timeout = min(timeout, max(timedelta(seconds=1), deadline - now))

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import kyc as t
     from contracts.kyc import KycState as KycState
     from contracts.kyc import KycWorkflowInput as KycWorkflowInput
-    from contracts.operations import GET_STATE_QUERY
+    from contracts.operations import GET_STATE_QUERY, OperatorAction
     from domain.kyc import (
         DecisionKind,
         KycDecision,
@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         validate_decision,
     )
     from domain.kyc_auto_approval import auto_approval
-    from workflows.operator_control import OperatorAction, OperatorCancelled, OperatorControl
+    from workflows.operator_control import OperatorCancelled, OperatorControl
 
 DB_TIMEOUT = timedelta(seconds=30)
 CHAIN_TIMEOUT = timedelta(minutes=3)

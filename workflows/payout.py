@@ -75,8 +75,7 @@ class PayoutWorkflow(OperatorControl):
                     continue
             elif p.current_status == "awaiting_signature":
                 self.set_stage("signing")
-                seen = self._signatures
-                await self._wait(lambda seen=seen: self._signatures != seen, long=True)
+                await self._wait(self._signed_since(self._signatures), long=True)
                 continue
             elif p.current_status == "signed":
                 self.set_stage("paying_out")
@@ -98,6 +97,10 @@ class PayoutWorkflow(OperatorControl):
     def _plan_(self) -> t.PayoutFlowPlan:
         assert self._plan is not None
         return self._plan
+
+    def _signed_since(self, seen: int) -> Callable[[], bool]:
+        """A wait condition: a signature arrived after the ``seen``-th one."""
+        return lambda: self._signatures != seen
 
     async def _wait(self, condition: Callable[[], bool], *, long: bool = False) -> None:
         pause = self._plan_().poll_interval_seconds * (10 if long else 1)
