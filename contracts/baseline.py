@@ -19,6 +19,8 @@ class BaselineInput:
 
 @dataclass(frozen=True)
 class NoopInput:
+    """Argument of the ``noop`` activity: the step number it returns."""
+
     step: int
 
 

@@ -162,6 +162,8 @@ class MintResult:
 
 @dataclass(frozen=True)
 class CreditInput:
+    """Credit a minted deposit: the mint's Stellar hash and the stage the row moves to (``watching`` or ``completed``)."""
+
     operation_id: str
     stellar_tx_hash: str | None
     stage: str
@@ -209,6 +211,8 @@ class DepositState:
 
 @dataclass(frozen=True)
 class DepositResult:
+    """What ``DepositWorkflow`` returns: the final status, the mint's hash and the error code of a failed claim."""
+
     operation_id: str
     status: str
     stellar_tx_hash: str | None

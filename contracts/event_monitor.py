@@ -23,6 +23,8 @@ class EventMonitorInput:
 
 @dataclass(frozen=True)
 class PollEventsInput:
+    """One page of the event monitor: the cursor row's ``name``, the page size and the first ledger of a new cursor."""
+
     name: str
     page_size: int
     start_ledger: int = 0

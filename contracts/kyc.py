@@ -52,6 +52,8 @@ class KycState:
 
 @dataclass(frozen=True)
 class KycRecordRef:
+    """A KYC record by id (``kyc_records.id`` as a string)."""
+
     record_id: str
 
 
@@ -64,6 +66,8 @@ class ScreenResult:
 
 @dataclass(frozen=True)
 class RejectInput:
+    """Reject a record with a reason; ``officer_id`` None: rejected automatically (sanctions hit)."""
+
     record_id: str
     reason: str
     officer_id: str | None = None
@@ -71,12 +75,16 @@ class RejectInput:
 
 @dataclass(frozen=True)
 class RegisterOnChainInput:
+    """Register the record's tier on ``kyc_registry`` until ``expires_at`` (UTC)."""
+
     record_id: str
     expires_at: datetime
 
 
 @dataclass(frozen=True)
 class ApproveInput:
+    """Mark the record approved at ``approved_at`` until ``expires_at`` (UTC), by ``officer_id`` (None: automatic)."""
+
     record_id: str
     approved_at: datetime
     expires_at: datetime

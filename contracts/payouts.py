@@ -99,6 +99,8 @@ class PayoutInput:
 
 @dataclass(frozen=True)
 class PayoutRef:
+    """A payout by id (``payouts.id`` as a string)."""
+
     payout_id: str
 
 
@@ -136,6 +138,8 @@ class SignaturesResult:
 
 @dataclass(frozen=True)
 class BroadcastInput:
+    """Broadcast version ``version`` of a payout (signed and stored before)."""
+
     payout_id: str
     version: int
 
@@ -169,6 +173,8 @@ class BumpRequest:
 
 @dataclass(frozen=True)
 class BumpInput:
+    """Bump the payout past version ``from_version``; ``request``: an operator's ask (None: due by depth)."""
+
     payout_id: str
     from_version: int
     request: BumpRequest | None = None
@@ -188,6 +194,8 @@ class BumpResult:
 
 @dataclass(frozen=True)
 class SettleInput:
+    """Settle the payout on version ``winner``, confirmed at ``block_height`` with ``confirmations``."""
+
     payout_id: str
     winner: int
     block_height: int
@@ -196,6 +204,8 @@ class SettleInput:
 
 @dataclass(frozen=True)
 class PayoutResult:
+    """What ``PayoutWorkflow`` returns: the final status, the txid and version that confirmed (None if abandoned)."""
+
     payout_id: str
     status: str
     txid: str | None

@@ -23,12 +23,16 @@ class ReconciliationInput:
 
 @dataclass(frozen=True)
 class ReconcileInput:
+    """One reconciliation run: its id and the workflow id that ran it (stored with the findings)."""
+
     run_id: uuid.UUID
     workflow_id: str
 
 
 @dataclass(frozen=True)
 class ReconciliationReport:
+    """What one run found: the worst severity, the number of findings and users checked."""
+
     run_id: uuid.UUID
     max_severity: str
     findings: int
@@ -40,6 +44,8 @@ class ReconciliationReport:
 
 @dataclass(frozen=True)
 class EmergencyPauseInput:
+    """Pause minting and withdrawals in the engine after run ``run_id``, with the reason shown to admins."""
+
     run_id: uuid.UUID
     reason: str
 

@@ -29,6 +29,8 @@ class ProofInput:
 
 @dataclass(frozen=True)
 class SnapshotInput:
+    """Pin the heights and totals of proof ``proof_id``."""
+
     proof_id: uuid.UUID
 
 
@@ -46,11 +48,15 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class ProofStepInput:
+    """A later step (tree, signature, publication) of proof ``proof_id``."""
+
     proof_id: uuid.UUID
 
 
 @dataclass(frozen=True)
 class TreeResult:
+    """The stored liability tree: root hash, total (satoshis), leaves and depth."""
+
     root_hash: str
     tree_total_sats: int
     leaf_count: int
@@ -59,6 +65,8 @@ class TreeResult:
 
 @dataclass(frozen=True)
 class SignedProof:
+    """The signed document's hash, the reserve ratio (basis points; None when supply is 0) and the reserve status."""
+
     proof_hash: str
     ratio_bps: int | None
     reserve_status: str
@@ -66,6 +74,8 @@ class SignedProof:
 
 @dataclass(frozen=True)
 class ProofResult:
+    """What ``ProofOfReservesWorkflow`` returns: the proof, its root, ratio, status and the publishing transaction."""
+
     proof_id: uuid.UUID
     root_hash: str
     ratio_bps: int | None

@@ -66,6 +66,8 @@ class WithdrawalInput:
 
 @dataclass(frozen=True)
 class OperationRef:
+    """A withdrawal by its operation id (``operations.id`` as a string)."""
+
     operation_id: str
 
 
@@ -100,6 +102,8 @@ class FinishInput:
 
 @dataclass(frozen=True)
 class BurnResult:
+    """The burn's Stellar transaction hash."""
+
     stellar_tx_hash: str
 
 
@@ -116,6 +120,8 @@ class PayoutState:
 
 @dataclass(frozen=True)
 class SignedPsbtInput:
+    """An external signer's signed PSBT (base64) for the withdrawal's payout, sent by ``operator_id``."""
+
     operation_id: str
     psbt: str
     operator_id: str
@@ -131,12 +137,16 @@ class PayoutDepth:
 
 @dataclass(frozen=True)
 class CompleteInput:
+    """Complete the withdrawal on the router with the payout ``txid`` that confirmed."""
+
     operation_id: str
     txid: str
 
 
 @dataclass(frozen=True)
 class SettleInput:
+    """Settle the books of a withdrawal paid by ``txid`` at that depth and height."""
+
     operation_id: str
     txid: str
     confirmations: int
@@ -157,6 +167,8 @@ class WithdrawalState:
 
 @dataclass(frozen=True)
 class WithdrawalResult:
+    """What ``WithdrawalWorkflow`` returns: the final status, both chains' hashes and the error code."""
+
     operation_id: str
     status: str
     stellar_tx_hash: str | None

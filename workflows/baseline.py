@@ -19,6 +19,8 @@ NOOP_START_TO_CLOSE = timedelta(seconds=10)
 
 @workflow.defn(name=WORKFLOW)
 class BaselineWorkflow:
+    """Benchmarks' floor: only no-op activities (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: BaselineInput) -> int:
         """Run ``inp.activities`` no-op activities one after another; return how many ran."""

@@ -20,6 +20,8 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=time
 
 @workflow.defn(name=CHAIN_PAUSE_WORKFLOW)
 class ChainPauseWorkflow:
+    """One router pause or resume (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: ChainPauseInput) -> str | None:
         """Return the router transaction's hash (None when the router already agreed)."""

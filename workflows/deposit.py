@@ -78,6 +78,7 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
 
     @workflow.run
     async def run(self, inp: t.DepositInput) -> t.DepositResult:
+        """Credit the outpoint once; ends completed, failed (claim disproved) or cancelled."""
         self._inp = inp
         self._lean = workflow.patched(LEAN_PATH)
         try:
@@ -341,6 +342,7 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
 
     @workflow.query(name=t.GET_STATE_QUERY)
     def get_state(self) -> t.DepositState:
+        """Stage, status, depth and the mint's hash, for the API and operators."""
         return t.DepositState(
             stage=self.stage, status=self.status, confirmations=self.confirmations,
             required_confirmations=self.required, stellar_tx_hash=self.stellar_tx_hash, error=self.error,

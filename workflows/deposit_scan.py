@@ -21,6 +21,8 @@ SCAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts
 
 @workflow.defn(name=t.SCAN_WORKFLOW)
 class DepositScanWorkflow:
+    """One scheduled detection scan (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: t.ScanInput) -> t.ScanResult:
         """Scan every deposit address once; returns what was recorded and started."""

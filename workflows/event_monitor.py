@@ -31,10 +31,12 @@ class EventMonitorWorkflow:
 
     @workflow.query
     def get_progress(self) -> dict[str, int]:
+        """Pages, events, applied events and the lag in ledgers of this run."""
         return dict(self.progress)
 
     @workflow.run
     async def run(self, inp: EventMonitorInput) -> None:
+        """Follow the events page by page, then continue as new."""
         poll = PollEventsInput(inp.name, inp.page_size, inp.start_ledger)
         while self.progress["pages"] < inp.pages_per_run and not workflow.info().is_continue_as_new_suggested():
             # One page: store new events once, apply non-engine ones, advance the cursor.

@@ -62,6 +62,8 @@ PATCH_NOTIFY_ON_DECISION = "kyc-notify-deposits-on-decision"
 
 @workflow.defn(name=t.WORKFLOW)
 class KycApprovalWorkflow(OperatorControl):
+    """One KYC record from screening to approval, rejection or expiry (see the module docstring).
+"""
     def __init__(self) -> None:
         super().__init__()
         self.status = KycStatus.PENDING.value
@@ -73,6 +75,7 @@ class KycApprovalWorkflow(OperatorControl):
 
     @workflow.run
     async def run(self, inp: KycWorkflowInput) -> KycState:
+        """Decide the record, register an approval on chain, then wait for its expiry."""
         self._subject, self._record = inp.user_id, inp.record_id
         ref = t.KycRecordRef(inp.record_id)
         try:
@@ -208,4 +211,5 @@ class KycApprovalWorkflow(OperatorControl):
 
     @workflow.query(name=GET_STATE_QUERY)
     def get_state(self) -> KycState:
+        """Stage, status, error and the approval's expiry."""
         return KycState(stage=self.stage, status=self.status, error=self.error, expires_at=self.expires_at)

@@ -40,10 +40,14 @@ class ActivityBudget(Protocol):
     """What a money workflow's plan fixes for every step: timeout (seconds) and attempts."""
 
     @property
-    def activity_timeout_seconds(self) -> float: ...
+    def activity_timeout_seconds(self) -> float:
+        """Start-to-close timeout of one step, in seconds."""
+        ...
 
     @property
-    def activity_max_attempts(self) -> int: ...
+    def activity_max_attempts(self) -> int:
+        """Attempts of one step before it parks for an operator."""
+        ...
 
 
 PlanT = TypeVar("PlanT", bound=ActivityBudget)

@@ -55,6 +55,7 @@ class PayoutWorkflow(OperatorControl):
 
     @workflow.run
     async def run(self, inp: t.PayoutInput) -> t.PayoutResult:
+        """Follow the payout until a version confirmed and settled, or it was abandoned."""
         self._payout_id = inp.payout_id
         ref = t.PayoutRef(inp.payout_id)
         self._plan = await workflow.execute_activity(t.plan_payout_flow, ref, start_to_close_timeout=PLAN_TIMEOUT,
@@ -161,6 +162,7 @@ class PayoutWorkflow(OperatorControl):
 
     @workflow.query(name=GET_STATE_QUERY)
     def get_state(self) -> dict[str, object]:
+        """Stage, payout, status, current version, txid, depth and error."""
         p = self._progress
         return {"stage": self.stage, "payout_id": self._payout_id, "status": p.status if p else None,
                 "current_version": p.current_version if p else None, "txid": p.txid if p else None,

@@ -40,10 +40,12 @@ class ProofOfReservesWorkflow:
 
     @workflow.query(name=t.GET_STAGE_QUERY)
     def get_stage(self) -> str:
+        """The current stage."""
         return self.stage
 
     @workflow.run
     async def run(self, inp: ProofInput) -> ProofResult:
+        """Build, sign and publish one proof of reserves."""
         proof_id = inp.proof_id or workflow.uuid4()
         step = ProofStepInput(proof_id)
         if workflow.patched("scan-before-proof"):

@@ -39,8 +39,11 @@ PAUSE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 
 @workflow.defn(name=WORKFLOW)
 class ReconciliationWorkflow:
+    """One reconciliation run (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: ReconciliationInput) -> ReconciliationReport:
+        """Scan, reconcile, and pause on an unexplained shortfall unless ``inp.auto_pause`` is off."""
         run_id = workflow.uuid4()
         if workflow.patched("scan-before-reconciliation"):
             # Bring the custody UTXO set up to the chain first, so the comparison is of now.

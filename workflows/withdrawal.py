@@ -79,6 +79,7 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
 
     @workflow.run
     async def run(self, inp: t.WithdrawalInput) -> t.WithdrawalResult:
+        """Redeem once; ends completed, failed or cancelled (compensated where money moved)."""
         self._inp = inp
         ref = t.OperationRef(inp.operation_id)
         await self._read_plan(t.plan_withdrawal, inp, show_park=False)
@@ -431,4 +432,5 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
 
     @workflow.query(name=t.GET_STATE_QUERY)
     def get_state(self) -> t.WithdrawalState:
+        """Stage, status, both chains' hashes and the payout depth."""
         return t.WithdrawalState(self.stage, self.status, self.stellar_tx_hash, self.btc_txid, self.confirmations, self.error)
