@@ -8,11 +8,13 @@ implementation, or the two differ in name, parameter types or return type.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
 import typing
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -87,3 +89,16 @@ async def test_stubs_are_call_targets_only() -> None:
         assert inspect.iscoroutinefunction(stub), f"{name}: stubs are async like the implementations"
         with pytest.raises(NotImplementedError):
             await stub(None)
+
+
+def test_contracts_import_only_domain_and_temporal() -> None:
+    """contracts/ is what every process shares: it may not pull in I/O or another layer."""
+    ours = ("config", "db", "chains", "activities", "workflows", "workers", "api", "cli")
+    root = Path(contracts.__file__).parent
+    hits = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            hits += [f"{path.name}: {name}" for name in names if name.split(".")[0] in ours]
+    assert hits == []
