@@ -47,3 +47,29 @@ def final_stage(status: OperationStatus) -> OperationStage:
     if status == OperationStatus.COMPLETED:
         return OperationStage.COMPLETED
     return OperationStage.CANCELLED if status == OperationStatus.CANCELLED else OperationStage.FAILED
+
+
+class PayoutStage(StrEnum):
+    """The stages ``PayoutWorkflow`` shows (``CustodyStage``): one payout transaction and its versions."""
+
+    SIGNING = "signing"
+    PAYING_OUT = "paying_out"
+    AWAITING_PAYOUT_CONFIRMATIONS = "awaiting_payout_confirmations"
+    BUMPING = "bumping"
+    SETTLING = "settling"
+    CONFIRMED = "confirmed"
+    ABANDONED = "abandoned"
+
+
+class PayoutVersionStatus(StrEnum):
+    """What the workflow acts on in ``PayoutProgress``: the payout's end statuses and the current
+    version's statuses before broadcast."""
+
+    AWAITING_SIGNATURE = "awaiting_signature"
+    SIGNED = "signed"
+    CONFIRMED = "confirmed"
+    ABANDONED = "abandoned"
+
+
+#: Payout statuses that end ``PayoutWorkflow`` (the stage then shows the status).
+PAYOUT_ENDED = frozenset({PayoutVersionStatus.CONFIRMED, PayoutVersionStatus.ABANDONED})

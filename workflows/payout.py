@@ -31,6 +31,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from contracts import payouts as t
     from contracts.operations import GET_STATE_QUERY
+    from domain.withdrawal_stages import PAYOUT_ENDED, PayoutStage, PayoutVersionStatus
     from workflows.operator_control import Activity, ArgT, OperatorCancelled, OperatorControl, ResultT, failure_type
 
 PLAN_TIMEOUT = timedelta(seconds=30)
@@ -63,33 +64,33 @@ class PayoutWorkflow(OperatorControl):
         for _ in range(ROUNDS_PER_RUN):
             p = await self._call(t.follow_payout, ref)
             self._progress = p
-            if p.status in ("abandoned", "confirmed"):
-                self.set_stage(p.status)
+            if p.status in PAYOUT_ENDED:
+                self.set_stage(PayoutStage(p.status))
                 return await self._result(p)
             if p.winner is not None:
-                self.set_stage("awaiting_payout_confirmations")
+                self.set_stage(PayoutStage.AWAITING_PAYOUT_CONFIRMATIONS)
                 if p.confirmations >= self._plan_().payout_confirmations:
                     assert p.block_height is not None
-                    self.set_stage("settling")
+                    self.set_stage(PayoutStage.SETTLING)
                     await self._call(t.settle_payout, t.SettleInput(inp.payout_id, p.winner, p.block_height,
                                                                    p.confirmations))
                     continue
-            elif p.current_status == "awaiting_signature":
-                self.set_stage("signing")
+            elif p.current_status == PayoutVersionStatus.AWAITING_SIGNATURE:
+                self.set_stage(PayoutStage.SIGNING)
                 await self._wait(self._signed_since(self._signatures), long=True)
                 continue
-            elif p.current_status == "signed":
-                self.set_stage("paying_out")
+            elif p.current_status == PayoutVersionStatus.SIGNED:
+                self.set_stage(PayoutStage.PAYING_OUT)
                 await self._call(t.broadcast_payout_version, t.BroadcastInput(inp.payout_id, p.current_version))
                 continue
             elif p.bump_due or self._bump is not None:
                 request, self._bump = self._bump, None
-                self.set_stage("bumping")
+                self.set_stage(PayoutStage.BUMPING)
                 result = await self._call(t.bump_payout, t.BumpInput(inp.payout_id, p.current_version, request))
                 if result.version is not None:
                     continue
             else:
-                self.set_stage("awaiting_payout_confirmations")
+                self.set_stage(PayoutStage.AWAITING_PAYOUT_CONFIRMATIONS)
             await self._wait(lambda: self._bump is not None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(inp)
@@ -157,7 +158,7 @@ class PayoutWorkflow(OperatorControl):
         if self._plan is None or self._accepting:
             raise ValueError("the payout is not ready for signatures; try again")
         p = self._progress
-        if p is None or p.status in ("abandoned", "confirmed") or p.winner is not None:
+        if p is None or p.status in PAYOUT_ENDED or p.winner is not None:
             raise ValueError("this payout awaits no signature")
 
     @workflow.query(name=GET_STATE_QUERY)

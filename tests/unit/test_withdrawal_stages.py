@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from domain.operations import OperationStage, OperationStatus
-from domain.withdrawal_stages import PayoutItemStatus, batch_stage, final_stage
+from domain.withdrawal_stages import (
+    PAYOUT_ENDED,
+    PayoutItemStatus,
+    PayoutStage,
+    PayoutVersionStatus,
+    batch_stage,
+    final_stage,
+)
 
 
 @pytest.mark.parametrize(("item", "stage"), [
@@ -33,3 +40,11 @@ def test_item_statuses_keep_their_payload_values() -> None:
 ])
 def test_final_stage(status: OperationStatus, stage: OperationStage) -> None:
     assert final_stage(status) == stage
+
+
+def test_payout_stage_and_status_values_stay_what_histories_and_the_ui_show() -> None:
+    assert [s.value for s in PayoutStage] == [
+        "signing", "paying_out", "awaiting_payout_confirmations", "bumping", "settling", "confirmed", "abandoned",
+    ]
+    assert {"confirmed", "abandoned"} == PAYOUT_ENDED
+    assert "signed" not in PAYOUT_ENDED and PayoutVersionStatus.AWAITING_SIGNATURE == "awaiting_signature"
