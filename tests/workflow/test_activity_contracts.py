@@ -19,9 +19,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from temporalio import workflow as temporal_workflow
 
 import activities
 import contracts
+from workers import registry
 
 _DEFN = "__temporal_activity_definition"
 
@@ -102,3 +104,14 @@ def test_contracts_import_only_domain_and_temporal() -> None:
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
             hits += [f"{path.name}: {name}" for name in names if name.split(".")[0] in ours]
     assert hits == []
+
+
+def test_the_worker_registers_every_contract_activity_and_workflow(worker_deps: registry.WorkerDeps) -> None:
+    """What ``custody worker`` runs is exactly what the contracts name, under the same names."""
+    registered = [_name(fn) for fn in registry.activities(worker_deps)]
+    assert sorted(n for n in registered if n is not None) == sorted(STUBS)
+    assert len(registered) == len(set(registered)), "an activity name is registered twice"
+    named = {getattr(module, attr) for module in _modules(contracts) for attr in dir(module)
+             if attr.endswith("WORKFLOW") and isinstance(getattr(module, attr), str)}
+    defined = {temporal_workflow._Definition.must_from_class(cls).name for cls in registry.workflows()}
+    assert defined == named
