@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY config config
 COPY db db
 COPY domain domain
+COPY contracts contracts
 COPY chains chains
 COPY activities activities
 COPY workflows workflows

@@ -13,7 +13,7 @@ PY_USABLE = $(if $(PYTHON),$(shell $(PYTHON) -c '$(PY_OK)' >/dev/null 2>&1 && ec
 PY_MISSING := Python >= 3.13 is required and none was found: install one (pyenv install 3.13) or pass PYTHON=/path/to/python3.13
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv demo bench clean lint soak
+.PHONY: dev test venv demo bench clean lint soak typecheck
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ clean:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+## Type-check domain/, contracts/ and workflows/ strictly (settings in pyproject.toml, [tool.mypy]).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 ## Run the scripted journey against the stack that `make dev` runs (in another terminal).
 demo: venv

@@ -3,17 +3,12 @@ own smoke test (a worker that runs it is polling, converting payloads and comple
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from temporalio import activity
 
-
-@dataclass(frozen=True)
-class NoopInput:
-    step: int
+from contracts import baseline as t
 
 
-@activity.defn(name="noop")
-async def noop(inp: NoopInput) -> int:
+@activity.defn(name=t.NOOP)
+async def noop(inp: t.NoopInput) -> int:
     """Return ``inp.step`` unchanged; no I/O."""
     return inp.step

@@ -33,15 +33,17 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities import deposit_types as t
 from activities.alerts import raise_alert
 from activities.custody_books import CustodyBooks, Sighting
-from activities.withdrawal_types import WithdrawalInput
 from chains.bitcoin.blocks import parse_block
 from chains.bitcoin.errors import BlockNotFound, ChainResponseError, TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
+from contracts import deposits as t
+from contracts.starters import start_deposit, start_withdrawal
+from contracts.withdrawals import WithdrawalInput
+from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from db import ledger
 from db.audit import record_audit
 from db.models import CustodyUtxo, Payout, PayoutVersion, SystemState, User
@@ -54,9 +56,6 @@ from domain.chart import TransferCode
 from domain.ledger import Transfer
 from domain.operations import OperationStage, OperationType
 from domain.utxo_set import ChainView, UtxoState
-from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
-from workflows.deposit_start import start_deposit_workflow
-from workflows.withdrawal_start import start_withdrawal_workflow
 
 log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_RUN = 50
@@ -362,7 +361,7 @@ class DepositDetection:
         for user_id in users:
             for inp_ in await self._deposits_for(user_id, minimum):
                 recorded += 1
-                started += int(await start_deposit_workflow(activity.client(), inp_, task_queue=activity.info().task_queue))
+                started += int(await start_deposit(activity.client(), inp_, task_queue=activity.info().task_queue) is not None)
         return recorded, started
 
     async def _deposits_for(self, user_id: uuid.UUID, minimum: int) -> list[t.DepositInput]:
@@ -418,9 +417,9 @@ class DepositDetection:
         started = 0
         for op in stuck:
             txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]
-            started += int(await start_deposit_workflow(
+            started += int(await start_deposit(
                 activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
-                task_queue=activity.info().task_queue))
+                task_queue=activity.info().task_queue) is not None)
         return started + await self._heal_withdrawals(cutoff)
 
     async def _heal_withdrawals(self, cutoff: datetime) -> int:
@@ -433,9 +432,9 @@ class DepositDetection:
             ]
         started = 0
         for op in stuck:
-            started += int(await start_withdrawal_workflow(
+            started += int(await start_withdrawal(
                 activity.client(), WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
-                task_queue=activity.info().task_queue))
+                task_queue=activity.info().task_queue, workflow_id=op.workflow_id) is not None)
         return started
 
 

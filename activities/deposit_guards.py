@@ -21,10 +21,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import deposit_stages as stages
-from activities import deposit_types as t
 from activities.custody_books import CustodyBooks
 from chains.bitcoin.esplora import EsploraClient
 from config.settings import Settings
+from contracts import deposits as t
 from db import ledger
 from db.queries import books as books_figures
 from db.queries import custody, operations

@@ -16,11 +16,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import deposit_stages as stages
-from activities import deposit_types as t
 from activities.chain_errors import soroban_failure
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import SorobanError
 from config.settings import Settings
+from contracts import deposits as t
 from db.models import Operation
 from db.models.base import utcnow
 from db.queries import kyc, limits, system_state

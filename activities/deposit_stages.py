@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
 
-from activities import deposit_types as t
+from contracts import deposits as t
 from db.models import Operation
 from db.queries import operations
 from db.queries.operations import StageChange

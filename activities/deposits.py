@@ -10,7 +10,7 @@ of its work (:mod:`activities.deposit_stages`); ``update_deposit_operation`` is 
 operator steering and the end of a failed or cancelled claim. The policy check lives in
 :mod:`activities.deposit_policy`, the solvency guard in :mod:`activities.deposit_guards`.
 
-Failures the workflow acts on are ``ApplicationError`` types from :mod:`activities.deposit_types`
+Failures the workflow acts on are ``ApplicationError`` types from :mod:`contracts.deposits`
 (``AttentionReason`` values park the deposit for an operator); chain and database outages are
 ordinary retryable errors.
 """
@@ -27,17 +27,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import deposit_stages as stages
-from activities import deposit_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
 from activities.custody_books import CustodyBooks, Sighting
 from activities.heartbeats import with_heartbeats
-from chains.bitcoin.deposits import DepositOutcome, verify_deposit
+from chains.bitcoin.deposits import verify_deposit
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from chains.soroban import Contracts
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
+from contracts import deposits as t
+from contracts.workflow_ids import mint_submission_key
 from db import ledger
 from db.audit import record_audit
 from db.models import Operation
@@ -50,9 +51,9 @@ from domain import entries as e
 from domain.bitcoin_address import parse_address
 from domain.bitcoin_chain import confirmations
 from domain.chart import balance
+from domain.deposit_watch import DepositOutcome, classify_output
 from domain.deposits import AttentionReason, required_confirmations
 from domain.operations import IllegalTransition, OperationStage, OperationStatus
-from domain.workflow_ids import mint_submission_key
 
 log = logging.getLogger(__name__)
 #: Router contract error codes (docs/CONTRACTS.md) and what they mean for a deposit.
@@ -160,18 +161,12 @@ class DepositActivities:
             self._esplora, txid=inp.txid, claimed_amount_sats=inp.amount_sats,
             deposit_address=address, network=self._settings.bitcoin.network,
         )
-        outcome, amount = found.outcome, 0
-        if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED, DepositOutcome.AMOUNT_MISMATCH):
-            output = next((o for o in found.outputs if o.vout == inp.vout), None)
-            amount = output.amount_sats if output else 0
-            if output is None:
-                outcome = DepositOutcome.NO_OUTPUT_TO_ADDRESS
-            elif output.amount_sats != inp.amount_sats:
-                outcome = DepositOutcome.AMOUNT_MISMATCH
-            else:
-                outcome = DepositOutcome.CONFIRMED if found.block_height is not None else DepositOutcome.UNCONFIRMED
+        output = next((o for o in found.outputs if o.vout == inp.vout), None)
+        outcome = classify_output(found.outcome, output.amount_sats if output else None, inp.amount_sats,
+                                  in_block=found.block_height is not None)
+        amount = output.amount_sats if output is not None and outcome.pays_address else 0
         sightings = []
-        if outcome in (DepositOutcome.CONFIRMED, DepositOutcome.UNCONFIRMED):
+        if outcome.present:
             sightings = [Sighting(f"{inp.txid}:{inp.vout}", amount, address, found.block_height, found.block_hash)]
         obs = t.DepositObservation(outcome.value, amount, found.confirmations, found.block_height, found.block_hash, tip)
         return obs, sightings

@@ -12,12 +12,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.alerts import raise_alert
-from activities.event_monitor_types import PollEventsInput, PollResult
 from activities.token_moves import ProjectionBehind, book_effect
 from chains.soroban.addresses import ContractAddresses
 from chains.soroban.events import ContractEvent, fetch_events
 from chains.soroban.rpc_errors import rpc_call
 from config.settings import Settings
+from contracts.event_monitor import PollEventsInput, PollResult
 from db.audit import record_audit
 from db.queries import chain_events as q
 from db.queries.system_state import get_pause, set_pause

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import kyc_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
 from chains.soroban.contracts import Contracts
 from chains.soroban.errors import SorobanError
+from contracts import kyc as t
 from db.audit import record_audit
 from db.encryption import RecordCipher
 from db.models import AuditLog, KycRecord, User

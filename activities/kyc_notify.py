@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import deposit_types as dt
-from activities import kyc_types as t
+from contracts import deposits as dt
+from contracts import kyc as t
+from contracts.operations import RETRY_SIGNAL, OperatorAction
 from db.queries import operations
 from domain.operations import OperationStage
-from workflows.operator_control import OperatorAction
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class KycNotifications:
             try:
                 if op.stage == OperationStage.NEEDS_ATTENTION.value:
                     reason = f"KYC changed (record {inp.record_id}): re-check the policy refusal {op.error}"
-                    await handle.signal("retry", OperatorAction(reason=reason))
+                    await handle.signal(RETRY_SIGNAL, OperatorAction(reason=reason))
                     retried += 1
                 else:
                     await handle.signal(dt.KYC_CHANGED_SIGNAL, dt.KycChanged(inp.user_id, inp.record_id))

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict
 
-from activities.reserves_types import TreeResult
 from activities.tree_hasher import TreeHasher
+from contracts.reserves import TreeResult
 from db import ledger
 from db.queries import reserve_proofs as proofs
 from db.queries.reserves import stream_liability_rows

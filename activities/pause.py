@@ -12,9 +12,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.alerts import raise_alert
 from activities.chain_submissions import ChainSubmitter
-from activities.reconciliation_types import ChainPauseInput, EmergencyPauseInput
 from chains.soroban.contracts import Contracts
 from chains.soroban.errors import ContractError
+from contracts.reconciliation import ChainPauseInput, EmergencyPauseInput
 from db.audit import record_audit
 from db.models import ReconciliationRun
 from db.queries.system_state import get_pause, set_pause

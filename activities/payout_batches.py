@@ -22,10 +22,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
-from activities import payout_types as t
 from activities.payout_building import PayoutBuilder
 from activities.withdrawal_support import audit, load_operation
 from chains.bitcoin.errors import SignerError, WalletError
@@ -34,6 +33,9 @@ from chains.bitcoin.setup import payout_signer
 from chains.bitcoin.signers import Signer
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import Settings
+from contracts import payouts as t
+from contracts.starters import start_payout
+from contracts.workflow_ids import payout_workflow_id as payout_workflow_id
 from db.models import PayoutItem
 from db.models.base import utcnow
 from db.queries import payouts as pq
@@ -43,11 +45,6 @@ from domain.payout_batches import QueuedWithdrawal, due_batches, seconds_until_d
 
 log = logging.getLogger(__name__)
 PAYOUT_UNBUILDABLE = "payout_unbuildable"
-
-
-def payout_workflow_id(payout_id: str | uuid.UUID) -> str:
-    """``payout-<payout id>``."""
-    return f"payout-{payout_id}"
 
 
 class PayoutBatchActivities:
@@ -100,11 +97,8 @@ class PayoutBatchActivities:
 
     async def start_payout_workflow(self, payout_id: uuid.UUID | str) -> None:
         """Start ``payout-<id>`` unless it runs (or completed) already."""
-        from workflows.payout import PayoutWorkflow
-
-        await activity.client().start_workflow(
-            PayoutWorkflow.run, t.PayoutInput(str(payout_id)), id=payout_workflow_id(payout_id),
-            task_queue=activity.info().task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        await start_payout(
+            activity.client(), t.PayoutInput(str(payout_id)), task_queue=activity.info().task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
 
@@ -147,7 +141,7 @@ class PayoutBatchActivities:
         return state
 
     async def state(self, session: AsyncSession, operation_id: uuid.UUID) -> t.ItemState:
-        """Where the withdrawal's payout stands (:class:`activities.payout_types.ItemState`)."""
+        """Where the withdrawal's payout stands (:class:`contracts.payouts.ItemState`)."""
         item = await pq.item_of(session, operation_id=operation_id)
         if item is None:
             return t.ItemState(t.QUEUED)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities import payout_types as t
 from activities.payout_building import PayoutBuilder
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.payout import PayoutOutput, build_transaction
 from chains.bitcoin.wallet import CHANGE_BRANCH
+from contracts import payouts as t
 from db.models import Payout, PayoutVersion
 from db.models.base import utcnow
 from db.queries import custody

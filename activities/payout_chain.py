@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import payout_types as t
 from activities.payout_batches import PayoutBatchActivities
 from activities.payout_bumps import BumpPlanner
 from activities.withdrawal_support import audit
@@ -38,6 +37,7 @@ from chains.bitcoin.errors import ChainUnavailable, PsbtMismatch, SignerError, T
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import Settings
+from contracts import payouts as t
 from db.models import Payout, PayoutVersion
 from db.models.base import utcnow
 from db.queries import operations
@@ -199,7 +199,7 @@ class PayoutChainActivities:
 
     @activity.defn(name=t.FOLLOW_PAYOUT)
     async def follow(self, ref: t.PayoutRef) -> t.PayoutProgress:
-        """The payout as the chain shows it (see :class:`activities.payout_types.PayoutProgress`);
+        """The payout as the chain shows it (see :class:`contracts.payouts.PayoutProgress`);
         re-sends a current version the chain lost and finalizes a quorum that waited for the reserve."""
         async with self._sessions() as session:
             payout = await self._payout(session, ref.payout_id)

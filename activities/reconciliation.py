@@ -17,12 +17,12 @@ from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
 from activities.alerts import raise_alert
-from activities.reconciliation_types import ReconcileInput, ReconciliationReport
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
 from chains.soroban.contracts import Contracts
 from config.settings import Settings
+from contracts.reconciliation import ReconcileInput, ReconciliationReport
 from db.models import ReconciliationDiscrepancy, ReconciliationItem, ReconciliationRun
 from db.models.base import utcnow
 from db.queries import books as q

@@ -23,12 +23,12 @@ from temporalio.exceptions import ApplicationError
 from activities.alerts import raise_alert
 from activities.chain_submissions import ChainSubmitter
 from activities.liability_tree import TreeNotBuildable, build_tree_in_postgres
-from activities.reserves_types import ProofStepInput, SignedProof, Snapshot, SnapshotInput, TreeResult
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CustodyWallet
 from chains.soroban.contracts import Contracts
 from chains.soroban.errors import ContractError
 from config.settings import Settings
+from contracts.reserves import ProofStepInput, SignedProof, Snapshot, SnapshotInput, TreeResult
 from db.models import ReserveProof
 from db.models.base import utcnow
 from db.queries import custody

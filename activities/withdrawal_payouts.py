@@ -28,8 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import payout_types as pt
-from activities import withdrawal_types as t
 from activities.payout_batches import PayoutBatchActivities
 from activities.payout_chain import PayoutChainActivities
 from activities.withdrawal_support import load_operation
@@ -38,6 +36,8 @@ from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.signers import Signer
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import Settings
+from contracts import payouts as pt
+from contracts import withdrawals as t
 from db.models import Payout
 from db.queries import payouts as pq
 from db.session import transaction

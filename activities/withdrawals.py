@@ -9,7 +9,7 @@ each happens on chain at most once. The Bitcoin payout lives in
 :mod:`activities.withdrawal_payouts`.
 
 Failures the workflow acts on are ``ApplicationError`` types from
-:mod:`activities.withdrawal_types`; chain and database outages are ordinary retryable errors.
+:mod:`contracts.withdrawals`; chain and database outages are ordinary retryable errors.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import withdrawal_types as t
 from activities.chain_errors import soroban_failure
 from activities.chain_submissions import ChainSubmitter
 from activities.heartbeats import with_heartbeats
@@ -31,6 +30,7 @@ from activities.withdrawal_support import audit, load_operation
 from chains.soroban import Contracts, KycOp
 from chains.soroban.errors import ContractError, SorobanError
 from config.settings import Settings
+from contracts import withdrawals as t
 from db import ledger
 from db.models.base import utcnow
 from db.queries import chain_submissions as submissions

@@ -25,7 +25,7 @@ from chains.bitcoin.setup import bootstrap_dev_wallet
 from chains.soroban.dev_channels import bootstrap_dev_channels
 from cli.processes import Supervisor, port_open, wait_for_port
 from config.settings import Settings
-from workflows.search_attributes import dev_server_flags
+from contracts.search_attributes import dev_server_flags
 
 DEV_DATABASE_URL_FILE = "embedded-database-url"
 

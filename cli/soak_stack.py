@@ -248,7 +248,7 @@ class SoakStack:
         from temporalio.contrib.pydantic import pydantic_data_converter
         from temporalio.testing import WorkflowEnvironment
 
-        from workflows.search_attributes import ALL
+        from contracts.search_attributes import ALL
 
         found = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
         if not Path(found).exists():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from embit import base58, bech32
 from embit.networks import NETWORKS
@@ -107,9 +108,10 @@ class ParsedAddress:
     witness_version: int | None
 
 
-def embit_network(network: Network | str) -> dict:
+def embit_network(network: Network | str) -> dict[str, Any]:
     """The embit network parameters (prefixes, bech32 hrp, key versions) of ``network``."""
-    return NETWORKS[_EMBIT_NAME[Network(network)]]
+    params: dict[str, Any] = NETWORKS[_EMBIT_NAME[Network(network)]]
+    return params
 
 
 def decode_address(address: str, network: Network | str) -> ParsedAddress:
@@ -157,7 +159,8 @@ def script_pubkey_address(script_pubkey: bytes, network: Network | str) -> str |
     script = Script(script_pubkey)
     if script.script_type() is None:
         return None
-    return script.address(embit_network(network))
+    address: str = script.address(embit_network(network))
+    return address
 
 
 def script_type_of(script_pubkey: bytes) -> ScriptType | None:

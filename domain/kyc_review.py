@@ -1,5 +1,6 @@
-"""KYC rules the API applies around a record (pure): which tiers are approved without an officer,
-what a pending record still lacks, and what the user can do next, in words."""
+"""KYC rules around a record (pure): which tiers are approved without an officer (the API's
+answer and the approval workflow's automatic decision), what a pending record still lacks, and
+what the user can do next, in words."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.kyc import KycStatus, KycTier, missing_for_registration
+from domain.decisions import DecisionKind
+from domain.kyc import KycDecision, KycStatus, KycTier, missing_for_registration
 
 #: The highest tier approved automatically once screening passes; higher tiers wait for a
 #: compliance officer (docs/DESIGN.md §5, KYC approval).
@@ -16,9 +18,20 @@ AUTO_APPROVAL_MAX_TIER = KycTier.BASIC
 _ENDED_BECAUSE = {KycStatus.REJECTED: "was rejected", KycStatus.EXPIRED: "expired", KycStatus.REVOKED: "was revoked"}
 
 
+AUTO_APPROVAL_REASON = "automatic: tier 1 screening passed"
+
+
 def approves_automatically(tier: int) -> bool:
     """Whether a submission for ``tier`` is approved without an officer once screening passes."""
     return tier <= AUTO_APPROVAL_MAX_TIER
+
+
+def auto_approval(tier: int) -> KycDecision | None:
+    """The approval of a record asking for ``tier`` whose screening passed, when no officer is
+    needed (``KycApprovalWorkflow``'s second step); None when an officer must decide."""
+    if not approves_automatically(tier):
+        return None
+    return KycDecision(DecisionKind.APPROVE, officer_id="", reason=AUTO_APPROVAL_REASON)
 
 
 @dataclass(frozen=True)

@@ -168,11 +168,6 @@ def plan_withdrawal_payout(
     raise InsufficientFunds(f"{total} sats in {len(chosen)} UTXOs cannot pay {amount_sats} sats")
 
 
-def withdrawal_workflow_id(operation_id: str | uuid.UUID) -> str:
-    """``withdrawal-<operation id>`` (docs/DESIGN.md §5)."""
-    return f"withdrawal-{operation_id}"
-
-
 def router_withdrawal_id(operation_id: str | uuid.UUID) -> bytes:
     """The router's ``withdrawal_id: BytesN<32>``: the operation UUID's 16 bytes, zero padded."""
     return uuid.UUID(str(operation_id)).bytes + bytes(16)

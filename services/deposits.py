@@ -19,9 +19,11 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.deposit_types import DepositInput
 from chains.bitcoin.setup import custody_descriptor
 from chains.bitcoin.wallet import CustodyWallet
+from contracts.deposits import DepositInput
+from contracts.starters import start_deposit
+from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id, outpoint
 from db.audit import record_audit
 from db.models import Operation, User
 from db.models.base import utcnow
@@ -31,10 +33,8 @@ from db.queries.operations import NewDeposit
 from domain.deposits import check_minimum
 from domain.errors import Conflict, InvalidField, Refused
 from domain.operations import OperationStage, OperationStatus
-from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id, outpoint
 from services.deposit_claims import ClaimSeen, verify_claim
 from services.state import AppState
-from workflows.deposit_start import start_deposit_workflow
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ async def start(state: AppState, op: Operation, *, displaced: bool = False) -> N
         await state.temporal.terminate(deposit_workflow_id(inp.txid, inp.vout),
                                        reason="the claim was disproved: the output pays another account")
     task_queue = state.settings.temporal.task_queue
-    await state.temporal.call(lambda client: start_deposit_workflow(client, inp, task_queue=task_queue))
+    await state.temporal.call(lambda client: start_deposit(client, inp, task_queue=task_queue))
 
 
 def _stellar_address(user: User, requested: str | None) -> str:

@@ -20,7 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 
-from activities import kyc_types
+from contracts import kyc as kyc_contract
+from contracts import kyc as kyc_types
+from contracts.kyc import KycWorkflowInput
 from db.audit import record_audit
 from db.encryption import RecordCipher
 from db.models import KycRecord
@@ -48,7 +50,6 @@ from services.temporal_gateway import (
     WorkflowNotRunning,
     operation_search_attributes,
 )
-from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ async def _start_workflow(state: AppState, record: KycRecord) -> None:
     user_id = str(record.user_id)
     try:
         await state.temporal.start(
-            KycApprovalWorkflow.run,
+            kyc_contract.WORKFLOW,
             KycWorkflowInput(record_id=str(record.id), user_id=user_id, tier=record.tier,
                              validity_days=state.settings.kyc.approval_validity_days),
             workflow_id=record.workflow_id or kyc_workflow_id(record.user_id, record.id),
@@ -282,7 +283,7 @@ async def decide(
         raise Conflict(f"the record is {record.status}, not pending", code="illegal_kyc_transition")
     try:
         stage = await state.temporal.update(
-            record.workflow_id or kyc_workflow_id(record.user_id, record.id), KycApprovalWorkflow.decide, decision,
+            record.workflow_id or kyc_workflow_id(record.user_id, record.id), kyc_contract.DECIDE_UPDATE, decision,
             update_id=f"decision-{record.id}")
     except UpdateRefused as exc:
         raise Conflict("the record is not awaiting a decision", code="not_awaiting_decision") from exc

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities import payout_types as pt
-from activities.payout_batches import payout_workflow_id
+from contracts import payouts as pt
+from contracts.workflow_ids import payout_workflow_id
 from db import ledger
 from db.audit import record_audit
 from db.models import Payout, PayoutItem, PayoutSignature, PayoutVersion
@@ -35,8 +35,6 @@ from domain.utxo_set import UtxoState
 from services.actor import Actor
 from services.state import AppState
 from services.temporal_gateway import UpdateRefused, WorkflowNotRunning
-from workflows.payout import NOT_READY as PAYOUT_NOT_READY
-from workflows.payout import PayoutWorkflow
 
 #: How long a signature waits for a payout that is not ready for it yet (a batch just cut, or
 #: another signer's PSBT being merged), and how often it asks again.
@@ -132,11 +130,11 @@ async def submit_signatures(session: AsyncSession, state: AppState, actor: Actor
     while True:
         try:
             return await state.temporal.update(
-                payout_workflow_id(payout.id), PayoutWorkflow.submit_signatures, inp,
+                payout_workflow_id(payout.id), pt.SUBMIT_SIGNATURES_UPDATE, inp,
                 update_id=f"signatures-{payout.id}-{uuid.uuid4().hex[:8]}", result_type=pt.SignaturesResult)
         except UpdateRefused as exc:
             # A batch cut a moment ago, or another signer's PSBT being merged: wait it out.
-            if exc.failure_type == PAYOUT_NOT_READY and time.monotonic() < deadline:
+            if exc.failure_type == pt.NOT_READY and time.monotonic() < deadline:
                 await asyncio.sleep(NOT_READY_POLL_SECONDS)
                 continue
             raise _refusal(exc) from exc
@@ -168,8 +166,8 @@ async def bump(session: AsyncSession, state: AppState, actor: Actor, payout_id: 
                    fee_rate_cap_sat_vb=state.settings.bitcoin.fee_rate_cap_sat_vb)
     request = pt.BumpRequest(ask.reason, str(actor.user.id), ask.fee_rate_sat_vb, ask.method)
     workflow_id = await state.temporal.start(
-        PayoutWorkflow.run, pt.PayoutInput(str(payout.id)), workflow_id=payout_workflow_id(payout.id),
-        task_queue=state.settings.temporal.task_queue, start_signal="bump", start_signal_args=[request],
+        pt.WORKFLOW, pt.PayoutInput(str(payout.id)), workflow_id=payout_workflow_id(payout.id),
+        task_queue=state.settings.temporal.task_queue, start_signal=pt.BUMP_SIGNAL, start_signal_args=[request],
     )
     record_audit(session, action="payout.bump_asked", resource_type="payout", resource_id=payout.id,
                  actor_id=actor.user.id, ip_address=actor.ip_address, user_agent=actor.user_agent,

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 
-from activities.reserves_types import ProofInput
+from contracts import reserves as reserves_contract
+from contracts.reserves import ProofInput
+from contracts.workflow_ids import proof_workflow_id
 from services.actor import Actor
 from services.state import AppState
-from workflows.proof_of_reserves import ProofOfReservesWorkflow, proof_workflow_id
 
 
 async def request_proof(state: AppState, actor: Actor) -> tuple[uuid.UUID, str]:
@@ -20,7 +21,7 @@ async def request_proof(state: AppState, actor: Actor) -> tuple[uuid.UUID, str]:
     """
     proof_id = uuid.uuid4()
     workflow_id = await state.temporal.start(
-        ProofOfReservesWorkflow.run, ProofInput(proof_id=proof_id, requested_by=actor.user.id),
+        reserves_contract.WORKFLOW, ProofInput(proof_id=proof_id, requested_by=actor.user.id),
         workflow_id=proof_workflow_id(proof_id), task_queue=state.settings.temporal.task_queue,
     )
     return proof_id, workflow_id

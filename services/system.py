@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.reconciliation_types import ChainPauseInput
+from contracts.reconciliation import CHAIN_PAUSE_WORKFLOW, ChainPauseInput
+from contracts.workflow_ids import EVENT_MONITOR_ID, chain_pause_workflow_id
 from db.audit import record_audit
 from db.models import EventCursor
 from db.queries import overview as overview_q
@@ -23,8 +24,6 @@ from domain.pause import PauseState
 from services.actor import Actor
 from services.state import AppState
 from services.temporal_gateway import TemporalUnavailable
-from workflows.chain_pause import ChainPauseWorkflow
-from workflows.event_monitor import EVENT_MONITOR_ID
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,8 @@ async def change_pause(
     chain_input = ChainPauseInput(key=f"admin:{audit.id}", paused=new.minting or new.withdrawals, reason=new.reason or "")
     await session.commit()  # the engine flag holds whatever happens to the start
     try:
-        workflow_id = await state.temporal.start(ChainPauseWorkflow.run, chain_input,
-                                                 workflow_id=f"chain-pause-{audit.id}",
+        workflow_id = await state.temporal.start(CHAIN_PAUSE_WORKFLOW, chain_input,
+                                                 workflow_id=chain_pause_workflow_id(audit.id),
                                                  task_queue=state.settings.temporal.task_queue)
     except TemporalUnavailable as exc:
         raise TemporalUnavailable("the engine's pause flags are changed, the router's are not: the workflow service "

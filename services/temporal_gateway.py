@@ -39,8 +39,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import TemporalSettings
+from contracts import search_attributes as sa
 from domain.errors import Conflict, Unavailable
-from workflows import search_attributes as sa
 
 UNAVAILABLE_DETAIL = "the workflow service is unavailable; try again"
 

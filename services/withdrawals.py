@@ -22,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 
-from activities.withdrawal_types import INVALID_SIGNED_PSBT, SignedPsbtInput, WithdrawalInput
+from contracts import withdrawals as withdrawal_contract
+from contracts.withdrawals import INVALID_SIGNED_PSBT, SignedPsbtInput, WithdrawalInput
+from contracts.workflow_ids import withdrawal_workflow_id
 from db.audit import record_audit
 from db.models import Operation
 from db.queries import custody, kyc, operations, system_state
@@ -39,7 +41,6 @@ from domain.withdrawals import (
     DecisionKind,
     UserCancel,
     check_request,
-    withdrawal_workflow_id,
 )
 from services.actor import Actor
 from services.state import AppState
@@ -51,7 +52,6 @@ from services.temporal_gateway import (
     operation_search_attributes,
 )
 from services.tokens import router_allowance
-from workflows.withdrawal import WithdrawalWorkflow
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ async def _start(state: AppState, op: Operation) -> None:
         return
     try:
         await state.temporal.start(
-            WithdrawalWorkflow.run, WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
+            withdrawal_contract.WORKFLOW, WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
             workflow_id=op.workflow_id or withdrawal_workflow_id(op.id), task_queue=state.settings.temporal.task_queue,
             reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=operation_search_attributes(
@@ -269,7 +269,7 @@ async def decide(
     if op.user_id == actor.user.id:
         raise Refused("an operator cannot decide their own withdrawal", code="self_approval")
     decision = ApprovalDecision(kind, approver_id=str(actor.user.id), reason=reason)
-    stage = await _update(state, op, WithdrawalWorkflow.decide, decision, update_id=f"{kind.value}-{op.id}",
+    stage = await _update(state, op, withdrawal_contract.DECIDE_UPDATE, decision, update_id=f"{kind.value}-{op.id}",
                           refused="not_awaiting_approval")
     record_audit(
         session, action=f"withdrawal.{kind.value}_submitted", resource_type="operation", resource_id=op.id,
@@ -288,7 +288,7 @@ async def cancel(session: AsyncSession, state: AppState, actor: Actor, operation
         TemporalUnavailable: nothing was cancelled.
     """
     op = await _withdrawal(session, operation_id, user_id=actor.user.id)
-    stage = await _update(state, op, WithdrawalWorkflow.cancel_by_user, UserCancel(str(actor.user.id), reason),
+    stage = await _update(state, op, withdrawal_contract.CANCEL_BY_USER_UPDATE, UserCancel(str(actor.user.id), reason),
                           update_id=f"user-cancel-{op.id}", refused="not_cancellable")
     record_audit(
         session, action="withdrawal.cancel_requested", resource_type="operation", resource_id=op.id,
@@ -320,6 +320,6 @@ async def submit_signed_psbt(session: AsyncSession, state: AppState, actor: Acto
     if payout.operation_id is None:  # a batch: its PayoutWorkflow takes the signatures
         accepted = await payouts.submit_signatures(session, state, actor, payout.id, psbt=psbt)
         return accepted.txid
-    return await _update(state, op, WithdrawalWorkflow.submit_signed_psbt,
+    return await _update(state, op, withdrawal_contract.SUBMIT_SIGNED_PSBT_UPDATE,
                          SignedPsbtInput(str(op.id), psbt, str(actor.user.id)),
                          update_id=f"signed-psbt-{op.id}-{uuid.uuid4().hex[:8]}", refused="not_awaiting_signature")

@@ -7,13 +7,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.event_monitor_types import EventMonitorInput
-from activities.reconciliation_types import ReconciliationInput
-from activities.reserves_types import ProofInput
 from config.settings import Settings
-from workflows.event_monitor import EVENT_MONITOR_ID, EventMonitorWorkflow
+from contracts.event_monitor import EventMonitorInput
+from contracts.reconciliation import ReconciliationInput
+from contracts.reserves import ProofInput
+from contracts.starters import start_event_monitor
+from contracts.workflow_ids import EVENT_MONITOR_ID, PROOF_SCHEDULE_ID, RECONCILIATION_SCHEDULE_ID
 from workflows.proof_of_reserves import ProofOfReservesWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from workers.schedules import ScheduledWorkflow
 
 log = logging.getLogger(__name__)
-PROOF_SCHEDULE_ID = "reserve-proof"
-RECONCILIATION_SCHEDULE_ID = "reconciliation"
 
 
 def oversight_schedules(settings: Settings) -> list[ScheduledWorkflow]:
@@ -48,10 +46,8 @@ def event_monitor_input(settings: Settings) -> EventMonitorInput:
 
 async def ensure_event_monitor(client: Client, settings: Settings, *, task_queue: str | None = None) -> str:
     """Start ``event-monitor`` unless it runs already (USE_EXISTING); return its run id."""
-    handle = await client.start_workflow(
-        EventMonitorWorkflow.run, event_monitor_input(settings), id=EVENT_MONITOR_ID,
-        task_queue=task_queue or settings.temporal.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    handle = await start_event_monitor(
+        client, event_monitor_input(settings), task_queue=task_queue or settings.temporal.task_queue
     )
     log.info("event monitor running (run %s)", handle.result_run_id)
     return handle.result_run_id or ""

@@ -27,9 +27,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from activities.deposit_types import ScanInput
 from config.settings import Settings
-from domain.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
+from contracts.deposits import ScanInput
+from contracts.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
 from workers.oversight import oversight_schedules
 from workflows.deposit_scan import DepositScanWorkflow
 

@@ -6,24 +6,21 @@ so the ratio shows what our own code costs over Temporal's floor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.baseline import NoopInput, noop
+    from contracts.baseline import WORKFLOW, NoopInput, noop
+    from contracts.baseline import BaselineInput as BaselineInput
 
 NOOP_START_TO_CLOSE = timedelta(seconds=10)
 
 
-@dataclass(frozen=True)
-class BaselineInput:
-    activities: int
-
-
-@workflow.defn(name="BaselineWorkflow")
+@workflow.defn(name=WORKFLOW)
 class BaselineWorkflow:
+    """Benchmarks' floor: only no-op activities (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: BaselineInput) -> int:
         """Run ``inp.activities`` no-op activities one after another; return how many ran."""

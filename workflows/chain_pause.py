@@ -12,18 +12,19 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pause import PauseActivities
-    from activities.reconciliation_types import ChainPauseInput
+    from contracts.reconciliation import CHAIN_PAUSE_WORKFLOW, ChainPauseInput, apply_chain_pause
 
 START_TO_CLOSE = timedelta(minutes=2)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn(name="ChainPauseWorkflow")
+@workflow.defn(name=CHAIN_PAUSE_WORKFLOW)
 class ChainPauseWorkflow:
+    """One router pause or resume (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: ChainPauseInput) -> str | None:
         """Return the router transaction's hash (None when the router already agreed)."""
-        return await workflow.execute_activity_method(
-            PauseActivities.apply_chain_pause, inp, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
+        return await workflow.execute_activity(
+            apply_chain_pause, inp, start_to_close_timeout=START_TO_CLOSE, retry_policy=RETRY
         )

@@ -12,19 +12,21 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities import deposit_types as t
+    from contracts import deposits as t
 
 SCAN_START_TO_CLOSE = timedelta(minutes=10)
 SCAN_HEARTBEAT = timedelta(seconds=60)
 SCAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=3)
 
 
-@workflow.defn(name="DepositScanWorkflow")
+@workflow.defn(name=t.SCAN_WORKFLOW)
 class DepositScanWorkflow:
+    """One scheduled detection scan (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: t.ScanInput) -> t.ScanResult:
         """Scan every deposit address once; returns what was recorded and started."""
         return await workflow.execute_activity(
-            t.SCAN, inp, result_type=t.ScanResult, start_to_close_timeout=SCAN_START_TO_CLOSE,
+            t.scan_deposit_addresses, inp, start_to_close_timeout=SCAN_START_TO_CLOSE,
             heartbeat_timeout=SCAN_HEARTBEAT, retry_policy=SCAN_RETRY,
         )

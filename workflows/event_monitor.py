@@ -14,16 +14,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.event_monitor import EventMonitorActivities
-    from activities.event_monitor_types import EventMonitorInput, PollEventsInput
+    from contracts.event_monitor import WORKFLOW, EventMonitorInput, PollEventsInput, poll_contract_events
+    from contracts.workflow_ids import EVENT_MONITOR_ID as EVENT_MONITOR_ID
 
-EVENT_MONITOR_ID = "event-monitor"
 POLL_START_TO_CLOSE = timedelta(seconds=60)
 # Never gives up: a monitor behind retention keeps alerting until an operator backfills.
 POLL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 
 
-@workflow.defn(name="EventMonitorWorkflow")
+@workflow.defn(name=WORKFLOW)
 class EventMonitorWorkflow:
     """Query ``get_progress`` returns ``{"pages", "events", "applied", "lag_ledgers"}`` for this run."""
 
@@ -32,15 +31,17 @@ class EventMonitorWorkflow:
 
     @workflow.query
     def get_progress(self) -> dict[str, int]:
+        """Pages, events, applied events and the lag in ledgers of this run."""
         return dict(self.progress)
 
     @workflow.run
     async def run(self, inp: EventMonitorInput) -> None:
+        """Follow the events page by page, then continue as new."""
         poll = PollEventsInput(inp.name, inp.page_size, inp.start_ledger)
         while self.progress["pages"] < inp.pages_per_run and not workflow.info().is_continue_as_new_suggested():
             # One page: store new events once, apply non-engine ones, advance the cursor.
-            result = await workflow.execute_activity_method(
-                EventMonitorActivities.poll_contract_events, poll,
+            result = await workflow.execute_activity(
+                poll_contract_events, poll,
                 start_to_close_timeout=POLL_START_TO_CLOSE, retry_policy=POLL_RETRY,
             )
             self.progress["pages"] += 1

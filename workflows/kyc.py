@@ -20,7 +20,6 @@ for a parked step; query ``get_state``. Payloads carry ids only.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -28,16 +27,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import kyc_types as t
+    from contracts import kyc as t
+    from contracts.kyc import KycState as KycState
+    from contracts.kyc import KycWorkflowInput as KycWorkflowInput
+    from contracts.operations import GET_STATE_QUERY, OperatorAction
+    from domain.decisions import DecisionKind
     from domain.kyc import (
-        APPROVAL_VALIDITY_DAYS,
-        DecisionKind,
         KycDecision,
         KycStage,
         KycStatus,
         validate_decision,
     )
-    from workflows.operator_control import OperatorAction, OperatorCancelled, OperatorControl
+    from domain.kyc_review import auto_approval
+    from workflows.operator_control import OperatorCancelled, OperatorControl
 
 DB_TIMEOUT = timedelta(seconds=30)
 CHAIN_TIMEOUT = timedelta(minutes=3)
@@ -58,24 +60,10 @@ PATCH_NOTIFY_ON_REVIEW = "kyc-notify-deposits-on-review"
 PATCH_NOTIFY_ON_DECISION = "kyc-notify-deposits-on-decision"
 
 
-@dataclass(frozen=True)
-class KycWorkflowInput:
-    record_id: str
-    user_id: str
-    tier: int
-    validity_days: int = APPROVAL_VALIDITY_DAYS
-
-
-@dataclass(frozen=True)
-class KycState:
-    stage: str
-    status: str
-    error: str | None
-    expires_at: datetime | None
-
-
-@workflow.defn(name="KycApprovalWorkflow")
+@workflow.defn(name=t.WORKFLOW)
 class KycApprovalWorkflow(OperatorControl):
+    """One KYC record from screening to approval, rejection or expiry (see the module docstring).
+"""
     def __init__(self) -> None:
         super().__init__()
         self.status = KycStatus.PENDING.value
@@ -87,6 +75,7 @@ class KycApprovalWorkflow(OperatorControl):
 
     @workflow.run
     async def run(self, inp: KycWorkflowInput) -> KycState:
+        """Decide the record, register an approval on chain, then wait for its expiry."""
         self._subject, self._record = inp.user_id, inp.record_id
         ref = t.KycRecordRef(inp.record_id)
         try:
@@ -103,15 +92,14 @@ class KycApprovalWorkflow(OperatorControl):
         # 1. sanctions screening: a hit rejects without reaching an officer
         self.set_stage(KycStage.SCREENING)
         screen = await self.step(
-            t.SCREEN, ref, result_type=t.ScreenResult, start_to_close=DB_TIMEOUT, retry=DB_RETRY
+            t.screen_kyc_record, ref, start_to_close=DB_TIMEOUT, retry=DB_RETRY
         )
         if screen.hits:
             await self._reject(ref, SANCTIONS_REASON, None)
             return
         # 2. Basic is approved automatically; higher tiers wait for a compliance officer
-        if inp.tier <= 1:
-            self._decision = KycDecision(DecisionKind.APPROVE, officer_id="", reason="automatic: tier 1 screening passed")
-        else:
+        self._decision = auto_approval(inp.tier)
+        if self._decision is None:
             self.set_stage(KycStage.AWAITING_REVIEW)
             if workflow.patched(PATCH_NOTIFY_ON_REVIEW):
                 await self._notify_deposits()
@@ -126,7 +114,7 @@ class KycApprovalWorkflow(OperatorControl):
         self.set_stage(KycStage.REGISTERING)
         approved_at, expires_at = await self._register(inp)
         await self.step(
-            t.APPROVE, t.ApproveInput(inp.record_id, approved_at, expires_at, officer, decision.reason),
+            t.approve_kyc_record, t.ApproveInput(inp.record_id, approved_at, expires_at, officer, decision.reason),
             start_to_close=DB_TIMEOUT, retry=DB_RETRY,
         )
         self.status, self.expires_at = KycStatus.APPROVED.value, expires_at
@@ -144,7 +132,7 @@ class KycApprovalWorkflow(OperatorControl):
             expires_at = approved_at + timedelta(days=inp.validity_days)
             try:
                 await self.step(
-                    t.REGISTER_ON_CHAIN, t.RegisterOnChainInput(inp.record_id, expires_at),
+                    t.register_kyc_on_chain, t.RegisterOnChainInput(inp.record_id, expires_at),
                     start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY, fail_on=(t.KYC_DATA_MISSING,),
                 )
                 return approved_at, expires_at
@@ -158,7 +146,7 @@ class KycApprovalWorkflow(OperatorControl):
 
     async def _reject(self, ref: t.KycRecordRef, reason: str, officer_id: str | None) -> None:
         await self.step(
-            t.REJECT, t.RejectInput(ref.record_id, reason, officer_id), start_to_close=DB_TIMEOUT, retry=DB_RETRY
+            t.reject_kyc_record, t.RejectInput(ref.record_id, reason, officer_id), start_to_close=DB_TIMEOUT, retry=DB_RETRY
         )
         self.status = KycStatus.REJECTED.value
         self.set_stage(KycStage.REJECTED)
@@ -170,7 +158,7 @@ class KycApprovalWorkflow(OperatorControl):
         assert self._subject is not None and self._record is not None
         try:
             await workflow.execute_activity(
-                t.NOTIFY_WAITING, t.KycChangedInput(self._subject, self._record), result_type=t.NotifyResult,
+                t.notify_kyc_waiting_deposits, t.KycChangedInput(self._subject, self._record),
                 start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as exc:
@@ -180,10 +168,10 @@ class KycApprovalWorkflow(OperatorControl):
         assert self.expires_at is not None
         await workflow.sleep(max(timedelta(0), self.expires_at - workflow.now()))
         result = await self.step(
-            t.EXPIRE, ref, result_type=t.ExpireResult, start_to_close=DB_TIMEOUT, retry=DB_RETRY
+            t.expire_kyc_record, ref, start_to_close=DB_TIMEOUT, retry=DB_RETRY
         )
         if result.revoke_on_chain:
-            await self.step(t.REVOKE_ON_CHAIN, ref, start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY)
+            await self.step(t.revoke_kyc_on_chain, ref, start_to_close=CHAIN_TIMEOUT, retry=CHAIN_RETRY)
         if result.expired:
             self.status = KycStatus.EXPIRED.value
             self.set_stage(KycStage.EXPIRED)
@@ -193,7 +181,7 @@ class KycApprovalWorkflow(OperatorControl):
             raise ValueError("this KYC record is not awaiting a decision")
         validate_decision(decision, self._subject or "")
 
-    @workflow.update
+    @workflow.update(name=t.DECIDE_UPDATE)
     async def decide(self, decision: KycDecision) -> str:
         """A compliance officer's decision; returns the stage it was recorded in."""
         self._decision = decision
@@ -203,7 +191,7 @@ class KycApprovalWorkflow(OperatorControl):
     def _validate_decide(self, decision: KycDecision) -> None:
         self._check_decision(decision)
 
-    @workflow.signal
+    @workflow.signal(name=t.DECIDE_SIGNAL)
     def decide_signal(self, decision: KycDecision) -> None:
         """The same decision as a signal (Temporal UI); an invalid one is logged and ignored."""
         try:
@@ -221,6 +209,7 @@ class KycApprovalWorkflow(OperatorControl):
         if self._parked and self.error == "ContractError" and self._action is None:
             self._action = ("retry", OperatorAction(reason=f"the user supplied {', '.join(note.fields)}"))
 
-    @workflow.query
+    @workflow.query(name=GET_STATE_QUERY)
     def get_state(self) -> KycState:
+        """Stage, status, error and the approval's expiry."""
         return KycState(stage=self.stage, status=self.status, error=self.error, expires_at=self.expires_at)

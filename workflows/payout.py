@@ -21,28 +21,31 @@ Messages: update ``submit_signatures`` (validated: a version awaits signatures),
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import payout_types as t
-    from workflows.operator_control import OperatorCancelled, OperatorControl, failure_type
+    from contracts import payouts as t
+    from contracts.operations import GET_STATE_QUERY
+    from domain.payout_steering import PayoutStatus
+    from domain.withdrawal_stages import PAYOUT_ENDED, PayoutStage
+    from workflows.operator_control import Activity, ArgT, OperatorCancelled, OperatorControl, ResultT, failure_type
 
 PLAN_TIMEOUT = timedelta(seconds=30)
 PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
 NON_RETRYABLE = [t.INVALID_SIGNATURES, t.NOT_AWAITING_SIGNATURES, "payout_rejected", "withdrawal_state_conflict"]
-#: The failure type of a ``submit_signatures`` refused only for now (try again shortly).
-NOT_READY = "payout_not_ready"
 #: Rounds of the loop before the workflow continues as new (keeps its history short).
 ROUNDS_PER_RUN = 2_000
 
 
-@workflow.defn(name="PayoutWorkflow")
+@workflow.defn(name=t.WORKFLOW)
 class PayoutWorkflow(OperatorControl):
+    """One payout: a batch transaction and its versions (see the module docstring)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._plan: t.PayoutFlowPlan | None = None
@@ -54,42 +57,41 @@ class PayoutWorkflow(OperatorControl):
 
     @workflow.run
     async def run(self, inp: t.PayoutInput) -> t.PayoutResult:
+        """Follow the payout until a version confirmed and settled, or it was abandoned."""
         self._payout_id = inp.payout_id
         ref = t.PayoutRef(inp.payout_id)
-        self._plan = await workflow.execute_activity(t.PAYOUT_PLAN, ref, result_type=t.PayoutFlowPlan,
-                                                     start_to_close_timeout=PLAN_TIMEOUT, retry_policy=PLAN_RETRY)
+        self._plan = await workflow.execute_activity(t.plan_payout_flow, ref, start_to_close_timeout=PLAN_TIMEOUT,
+                                                     retry_policy=PLAN_RETRY)
         for _ in range(ROUNDS_PER_RUN):
-            p: t.PayoutProgress = await self._call(t.FOLLOW_PAYOUT, ref, t.PayoutProgress)
+            p = await self._call(t.follow_payout, ref)
             self._progress = p
-            if p.status in ("abandoned", "confirmed"):
-                self.set_stage(p.status)
+            if p.status in PAYOUT_ENDED:
+                self.set_stage(PayoutStage(p.status))
                 return await self._result(p)
             if p.winner is not None:
-                self.set_stage("awaiting_payout_confirmations")
+                self.set_stage(PayoutStage.AWAITING_PAYOUT_CONFIRMATIONS)
                 if p.confirmations >= self._plan_().payout_confirmations:
                     assert p.block_height is not None
-                    self.set_stage("settling")
-                    await self._call(t.SETTLE_PAYOUT, t.SettleInput(inp.payout_id, p.winner, p.block_height,
+                    self.set_stage(PayoutStage.SETTLING)
+                    await self._call(t.settle_payout, t.SettleInput(inp.payout_id, p.winner, p.block_height,
                                                                    p.confirmations))
                     continue
-            elif p.current_status == "awaiting_signature":
-                self.set_stage("signing")
-                seen = self._signatures
-                await self._wait(lambda seen=seen: self._signatures != seen, long=True)
+            elif p.current_status == PayoutStatus.AWAITING_SIGNATURE:
+                self.set_stage(PayoutStage.SIGNING)
+                await self._wait(self._signed_since(self._signatures), long=True)
                 continue
-            elif p.current_status == "signed":
-                self.set_stage("paying_out")
-                await self._call(t.BROADCAST_VERSION, t.BroadcastInput(inp.payout_id, p.current_version), str)
+            elif p.current_status == PayoutStatus.SIGNED:
+                self.set_stage(PayoutStage.PAYING_OUT)
+                await self._call(t.broadcast_payout_version, t.BroadcastInput(inp.payout_id, p.current_version))
                 continue
             elif p.bump_due or self._bump is not None:
                 request, self._bump = self._bump, None
-                self.set_stage("bumping")
-                result: t.BumpResult = await self._call(
-                    t.BUMP_PAYOUT, t.BumpInput(inp.payout_id, p.current_version, request), t.BumpResult)
+                self.set_stage(PayoutStage.BUMPING)
+                result = await self._call(t.bump_payout, t.BumpInput(inp.payout_id, p.current_version, request))
                 if result.version is not None:
                     continue
             else:
-                self.set_stage("awaiting_payout_confirmations")
+                self.set_stage(PayoutStage.AWAITING_PAYOUT_CONFIRMATIONS)
             await self._wait(lambda: self._bump is not None)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(inp)
@@ -99,7 +101,11 @@ class PayoutWorkflow(OperatorControl):
         assert self._plan is not None
         return self._plan
 
-    async def _wait(self, condition: Any, *, long: bool = False) -> None:
+    def _signed_since(self, seen: int) -> Callable[[], bool]:
+        """A wait condition: a signature arrived after the ``seen``-th one."""
+        return lambda: self._signatures != seen
+
+    async def _wait(self, condition: Callable[[], bool], *, long: bool = False) -> None:
         pause = self._plan_().poll_interval_seconds * (10 if long else 1)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=timedelta(seconds=pause))
@@ -109,11 +115,11 @@ class PayoutWorkflow(OperatorControl):
                            maximum_interval=timedelta(seconds=30), maximum_attempts=self._plan_().activity_max_attempts,
                            non_retryable_error_types=NON_RETRYABLE)
 
-    async def _call(self, activity: str, arg: Any, result_type: type | None = None) -> Any:
+    async def _call(self, activity: Activity[ArgT, ResultT], arg: ArgT) -> ResultT:
         """One step; past its retry budget it parks, and a cancel is refused (money may move)."""
         while True:
             try:
-                return await self.step(activity, arg, result_type=result_type, retry=self._retry(),
+                return await self.step(activity, arg, retry=self._retry(),
                                        start_to_close=timedelta(seconds=self._plan_().activity_timeout_seconds))
             except OperatorCancelled:
                 workflow.logger.warning("payout %s: a cancel is refused once a payout exists", self._payout_id)
@@ -123,18 +129,18 @@ class PayoutWorkflow(OperatorControl):
         return t.PayoutResult(self._payout_id, p.status, p.txid, p.winner)
 
     # ---- messages ------------------------------------------------------------------------------
-    @workflow.signal
+    @workflow.signal(name=t.BUMP_SIGNAL)
     def bump(self, request: t.BumpRequest) -> None:
         """An operator asks for a bump now (ignored once a version confirmed)."""
         self._bump = request
 
-    @workflow.update
+    @workflow.update(name=t.SUBMIT_SIGNATURES_UPDATE)
     async def submit_signatures(self, inp: t.SignaturesInput) -> t.SignaturesResult:
         """A signer's partially signed PSBT: checked, merged and (at the quorum) finalized by an activity."""
         self._accepting = True
         try:
-            result: t.SignaturesResult = await workflow.execute_activity(
-                t.ACCEPT_SIGNATURES, inp, result_type=t.SignaturesResult,
+            result = await workflow.execute_activity(
+                t.accept_payout_signatures, inp,
                 start_to_close_timeout=timedelta(seconds=self._plan_().activity_timeout_seconds),
                 retry_policy=self._retry(),
             )
@@ -153,13 +159,14 @@ class PayoutWorkflow(OperatorControl):
         # Not ready yet (the first follow of a new batch has not run, or another signer's PSBT is
         # being merged) is a passing state the API waits out; "awaits no signature" is final.
         if self._plan is None or self._accepting or self._progress is None:
-            raise ApplicationError("the payout is not ready for signatures; try again", type=NOT_READY)
+            raise ApplicationError("the payout is not ready for signatures; try again", type=t.NOT_READY)
         p = self._progress
-        if p.status in ("abandoned", "confirmed") or p.winner is not None:
+        if p.status in PAYOUT_ENDED or p.winner is not None:
             raise ValueError("this payout awaits no signature")
 
-    @workflow.query
-    def get_state(self) -> dict:
+    @workflow.query(name=GET_STATE_QUERY)
+    def get_state(self) -> dict[str, object]:
+        """Stage, payout, status, current version, txid, depth and error."""
         p = self._progress
         return {"stage": self.stage, "payout_id": self._payout_id, "status": p.status if p else None,
                 "current_version": p.current_version if p else None, "txid": p.txid if p else None,

@@ -16,9 +16,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities import deposit_types as scan
-    from activities.reserves import ProofActivities
-    from activities.reserves_types import ProofInput, ProofResult, ProofStepInput, SnapshotInput
+    from contracts import deposits as scan
+    from contracts import reserves as t
+    from contracts.reserves import ProofInput, ProofResult, ProofStepInput, SnapshotInput
+    from contracts.workflow_ids import proof_workflow_id as proof_workflow_id
 
 SCAN_START_TO_CLOSE = timedelta(minutes=10)
 SCAN_HEARTBEAT = timedelta(seconds=60)
@@ -30,51 +31,49 @@ PUBLISH_START_TO_CLOSE = timedelta(minutes=5)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
 
 
-def proof_workflow_id(proof_id: object) -> str:
-    return f"reserve-proof-{proof_id}"
-
-
-@workflow.defn(name="ProofOfReservesWorkflow")
+@workflow.defn(name=t.WORKFLOW)
 class ProofOfReservesWorkflow:
     """Query ``get_stage`` returns the current stage (``snapshot``, ``tree``, ``signing``, ``publishing``, ``done``)."""
 
     def __init__(self) -> None:
         self.stage = "snapshot"
 
-    @workflow.query
+    @workflow.query(name=t.GET_STAGE_QUERY)
     def get_stage(self) -> str:
+        """The current stage."""
         return self.stage
 
     @workflow.run
     async def run(self, inp: ProofInput) -> ProofResult:
+        """Build, sign and publish one proof of reserves."""
         proof_id = inp.proof_id or workflow.uuid4()
         step = ProofStepInput(proof_id)
         if workflow.patched("scan-before-proof"):
             # Bring the custody UTXO set up to the chain first: the proof pins the scanned height.
             await workflow.execute_activity(
-                scan.SCAN, scan.ScanInput(grace_seconds=3600), result_type=scan.ScanResult,
+                scan.scan_deposit_addresses, scan.ScanInput(grace_seconds=3600),
                 start_to_close_timeout=SCAN_START_TO_CLOSE, heartbeat_timeout=SCAN_HEARTBEAT, retry_policy=RETRY,
             )
         # Pin the scanned Bitcoin height (still canonical) and the Stellar ledger; sum the UTXO set.
-        await workflow.execute_activity_method(
-            ProofActivities.snapshot_reserves, SnapshotInput(proof_id),
+        await workflow.execute_activity(
+            t.snapshot_reserves, SnapshotInput(proof_id),
             start_to_close_timeout=SNAPSHOT_START_TO_CLOSE, retry_policy=RETRY,
         )
         # Build the liability tree from Postgres rows and store it beside the proof.
         self.stage = "tree"
-        tree = await workflow.execute_activity_method(
-            ProofActivities.build_liability_tree, step,
+        tree = await workflow.execute_activity(
+            t.build_liability_tree, step,
             start_to_close_timeout=TREE_START_TO_CLOSE, heartbeat_timeout=TREE_HEARTBEAT, retry_policy=RETRY,
         )
         # Sign the canonical document with the engine key.
         self.stage = "signing"
-        signed = await workflow.execute_activity_method(
-            ProofActivities.sign_reserve_proof, step, start_to_close_timeout=SIGN_START_TO_CLOSE, retry_policy=RETRY,
+        signed = await workflow.execute_activity(
+            t.sign_reserve_proof, step, start_to_close_timeout=SIGN_START_TO_CLOSE, retry_policy=RETRY,
         )
         # Publish proof hash, root and totals on reserve_manager (exactly once).
         self.stage = "publishing"
-        tx_hash = await workflow.execute_activity_method(
-            ProofActivities.publish_reserve_proof, step,
+        tx_hash = await workflow.execute_activity(
+            t.publish_reserve_proof, step,
             start_to_close_timeout=PUBLISH_START_TO_CLOSE, retry_policy=RETRY,
         )
         self.stage = "done"

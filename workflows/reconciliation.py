@@ -15,15 +15,17 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities import deposit_types as scan
-    from activities.pause import PauseActivities
-    from activities.reconciliation import ReconciliationActivities
-    from activities.reconciliation_types import (
+    from contracts import deposits as scan
+    from contracts.reconciliation import (
+        WORKFLOW,
         ChainPauseInput,
         EmergencyPauseInput,
         ReconcileInput,
         ReconciliationInput,
         ReconciliationReport,
+        apply_chain_pause,
+        pause_engine_for_emergency,
+        reconcile,
     )
     from domain.reserves import Severity
 
@@ -35,20 +37,23 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=time
 PAUSE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn(name="ReconciliationWorkflow")
+@workflow.defn(name=WORKFLOW)
 class ReconciliationWorkflow:
+    """One reconciliation run (see the module docstring).
+"""
     @workflow.run
     async def run(self, inp: ReconciliationInput) -> ReconciliationReport:
+        """Scan, reconcile, and pause on an unexplained shortfall unless ``inp.auto_pause`` is off."""
         run_id = workflow.uuid4()
         if workflow.patched("scan-before-reconciliation"):
             # Bring the custody UTXO set up to the chain first, so the comparison is of now.
             await workflow.execute_activity(
-                scan.SCAN, scan.ScanInput(grace_seconds=3600), result_type=scan.ScanResult,
+                scan.scan_deposit_addresses, scan.ScanInput(grace_seconds=3600),
                 start_to_close_timeout=RECONCILE_START_TO_CLOSE, heartbeat_timeout=SCAN_HEARTBEAT, retry_policy=RETRY,
             )
         # The books against Stellar and the UTXO set against the chain; store findings and items; alert.
-        report = await workflow.execute_activity_method(
-            ReconciliationActivities.reconcile, ReconcileInput(run_id, workflow.info().workflow_id),
+        report = await workflow.execute_activity(
+            reconcile, ReconcileInput(run_id, workflow.info().workflow_id),
             start_to_close_timeout=RECONCILE_START_TO_CLOSE, retry_policy=RETRY,
         )
         if workflow.patched("pause-on-unexplained-shortfall"):
@@ -59,12 +64,12 @@ class ReconciliationWorkflow:
             return report
         reason = f"reconciliation {run_id}: unexplained custody shortfall ({report.max_severity})"
         # Stop the engine first (takes effect at once), then the contracts.
-        await workflow.execute_activity_method(
-            PauseActivities.pause_engine_for_emergency, EmergencyPauseInput(run_id, reason),
+        await workflow.execute_activity(
+            pause_engine_for_emergency, EmergencyPauseInput(run_id, reason),
             start_to_close_timeout=PAUSE_START_TO_CLOSE, retry_policy=PAUSE_RETRY,
         )
-        await workflow.execute_activity_method(
-            PauseActivities.apply_chain_pause, ChainPauseInput(f"reconciliation:{run_id}", True, reason),
+        await workflow.execute_activity(
+            apply_chain_pause, ChainPauseInput(f"reconciliation:{run_id}", True, reason),
             start_to_close_timeout=PAUSE_START_TO_CLOSE, retry_policy=PAUSE_RETRY,
         )
         return dataclasses.replace(report, paused=True)

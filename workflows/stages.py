@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows import search_attributes as sa
+with workflow.unsafe.imports_passed_through():
+    from contracts import search_attributes as sa
 
 
 def publish_stage(stage: str) -> None:

@@ -28,27 +28,23 @@ the pre-batch path; batches take signatures on ``PayoutWorkflow``); signals ``re
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import payout_types as pt
-    from activities import withdrawal_types as t
+    from contracts import payouts as pt
+    from contracts import search_attributes as sa
+    from contracts import withdrawals as t
+    from contracts.operations import OperatorAction
+    from domain.decisions import DecisionKind
     from domain.operations import OperationStage as S
     from domain.operations import OperationStatus
-    from domain.withdrawals import ApprovalDecision, DecisionKind, UserCancel, validate_decision
-    from workflows import search_attributes as sa
-    from workflows.operator_control import OperatorAction, OperatorCancelled, OperatorControl, failure_type
+    from domain.withdrawal_stages import batch_stage, final_stage
+    from domain.withdrawals import ApprovalDecision, UserCancel, validate_decision
+    from workflows.money_control import MoneyControl
+    from workflows.operator_control import Activity, ArgT, OperatorCancelled, ResultT, failure_type
 
-PLAN_TIMEOUT = timedelta(seconds=30)
-PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=10)
-CHAIN_START_TO_CLOSE = timedelta(minutes=10)
-CHAIN_HEARTBEAT = timedelta(seconds=5)
-#: Terminal projection writes retry until Postgres answers: giving up would leave a wrong row.
-FINAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 #: Patch: the payout is a batch's (join_payout_batch) instead of one of the withdrawal's own.
 PAYOUT_BATCHES = "payout-batches"
 
@@ -61,30 +57,33 @@ class _Ended(Exception):
         self.status, self.error, self.actor_id, self.reason = status, error, actor_id, reason
 
 
-@workflow.defn(name="WithdrawalWorkflow")
-class WithdrawalWorkflow(OperatorControl):
+@workflow.defn(name=t.WORKFLOW)
+class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
+    """One withdrawal, from the policy check to the settled payout (see the module docstring)."""
+
+    KIND = "withdrawal"
+    NON_RETRYABLE = t.NON_RETRYABLE_TYPES
+
     def __init__(self) -> None:
         super().__init__()
-        self.status = OperationStatus.PENDING.value
         self.stellar_tx_hash: str | None = None
         self.btc_txid: str | None = None
         self.confirmations = 0
         self._inp: t.WithdrawalInput | None = None
-        self._plan: t.WithdrawalPlan | None = None
         self._decision: ApprovalDecision | None = None
         self._user_cancel: UserCancel | None = None
         self._burn_started = False
         self._awaiting_signature = False
         self._accepting = False
         self._signed = False
-        self._row_parked = False
         self._batch_cancellable = False
 
     @workflow.run
     async def run(self, inp: t.WithdrawalInput) -> t.WithdrawalResult:
+        """Redeem once; ends completed, failed or cancelled (compensated where money moved)."""
         self._inp = inp
         ref = t.OperationRef(inp.operation_id)
-        self._plan = await self.step(t.PLAN, inp, result_type=t.WithdrawalPlan, start_to_close=PLAN_TIMEOUT, retry=PLAN_RETRY)
+        await self._read_plan(t.plan_withdrawal, inp, show_park=False)
         try:
             await self._before_burn(ref)
         except _Ended as ended:
@@ -110,17 +109,17 @@ class WithdrawalWorkflow(OperatorControl):
     async def _before_burn(self, ref: t.OperationRef) -> None:
         try:
             await self._stage(S.KYC_CHECK, OperationStatus.PROCESSING)
-            while (await self._call(t.CHECK_POLICY, ref, t.PolicyResult, fail_on=t.REFUSALS)).paused:  # wait while paused
+            while (await self._call(t.check_withdrawal_policy, ref, fail_on=t.REFUSALS)).paused:  # wait while paused
                 await self._wait_or_user_cancel(timedelta(seconds=self._plan_().poll_interval_seconds))
             self._check_user_cancel()
             await self._stage(S.RESERVING)
-            await self._call(t.HOLD, ref, fail_on=t.REFUSALS)
+            await self._call(t.hold_withdrawal_balance, ref, fail_on=t.REFUSALS)
             if self._plan_().needs_approval:
                 await self._await_approval()
             self._check_user_cancel()
             self._burn_started = True  # from here on the user cannot cancel
             await self._stage(S.BURNING)
-            burned: t.BurnResult = await self._burn(ref)
+            burned = await self._burn(ref)
             self.stellar_tx_hash = burned.stellar_tx_hash
         except ActivityError as err:
             raise _Ended(OperationStatus.FAILED, failure_type(err) or "activity_failed") from err
@@ -135,17 +134,16 @@ class WithdrawalWorkflow(OperatorControl):
         """The burn step; an operator's cancel is honoured only if the release proves nothing burned."""
         while True:
             try:
-                return await self._call(t.BURN, ref, t.BurnResult, fail_on=t.REFUSALS, chain=True)
+                return await self._call(t.burn_withdrawal_tokens, ref, fail_on=t.REFUSALS, chain=True)
             except OperatorCancelled as cancelled:
                 try:
                     await workflow.execute_activity(
-                        t.RELEASE, self._finish_input(_Ended(OperationStatus.CANCELLED, "cancelled_by_operator",
-                                                             cancelled.action.operator_id, cancelled.action.reason)),
+                        t.release_withdrawal, self._finish_input(_Ended(OperationStatus.CANCELLED, "cancelled_by_operator",
+                                                                        cancelled.action.operator_id, cancelled.action.reason)),
                         start_to_close_timeout=self._timeout(), retry_policy=self._retry(),
                     )
                 except ActivityError:
-                    await self._update(t.OperationUpdate(ref.operation_id, audit_action="withdrawal.cancel_refused",
-                                                         actor_id=cancelled.action.operator_id, reason=cancelled.action.reason))
+                    await self._refuse_cancel(cancelled)
                     continue
                 self.status, self.error = OperationStatus.CANCELLED.value, "cancelled_by_operator"
                 self.set_stage(S.CANCELLED)
@@ -173,19 +171,16 @@ class WithdrawalWorkflow(OperatorControl):
     async def _release(self, ended: _Ended) -> None:
         if self.status in (OperationStatus.CANCELLED.value, OperationStatus.FAILED.value):
             return  # released already (operator cancel during the burn step)
-        await workflow.execute_activity(
-            t.RELEASE, self._finish_input(ended), start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY
-        )
+        await self._final(t.release_withdrawal, self._finish_input(ended))
         self.status, self.error = ended.status.value, ended.error
-        self.set_stage(S.CANCELLED if ended.status == OperationStatus.CANCELLED else S.FAILED)
+        self.set_stage(final_stage(ended.status))
 
     # ---- after the burn: payout, compensation ----------------------------------------------
     async def _prepare_payout(self, ref: t.OperationRef) -> None:
         await self._stage(S.SIGNING)
         while True:
             try:
-                payout: t.PayoutState = await self._call(t.PREPARE_PAYOUT, ref, t.PayoutState,
-                                                         fail_on=(t.PAYOUT_UNBUILDABLE,))
+                payout = await self._call(t.prepare_withdrawal_payout, ref, fail_on=(t.PAYOUT_UNBUILDABLE,))
             except ActivityError as err:
                 raise _Ended(OperationStatus.FAILED, "payout_failed") from err
             if payout.status != t.FUNDS_PENDING:
@@ -202,9 +197,6 @@ class WithdrawalWorkflow(OperatorControl):
                 raise OperatorCancelled(self._action[1])
 
     # ---- after the burn, in a batch ----------------------------------------------------------------
-    _BATCH_STAGES = {pt.QUEUED: S.AWAITING_BATCH, pt.AWAITING_SIGNATURE: S.SIGNING, pt.SIGNED: S.PAYING_OUT,
-                     pt.BROADCAST: S.AWAITING_PAYOUT_CONFIRMATIONS}
-
     def _cancel_asked(self) -> bool:
         return self._user_cancel is not None or (self._action is not None and self._action[0] == "cancel")
 
@@ -221,8 +213,8 @@ class WithdrawalWorkflow(OperatorControl):
         self._batch_cancellable = True
         while True:
             try:
-                state: pt.ItemState = await self._call(pt.JOIN_BATCH, pt.JoinInput(ref.operation_id, known),
-                                                       pt.ItemState, fail_on=(t.PAYOUT_UNBUILDABLE,))
+                state = await self._call(pt.join_payout_batch, pt.JoinInput(ref.operation_id, known),
+                                         fail_on=(t.PAYOUT_UNBUILDABLE,))
             except ActivityError as err:
                 self._batch_cancellable = False
                 raise _Ended(OperationStatus.FAILED, "payout_failed") from err
@@ -245,7 +237,7 @@ class WithdrawalWorkflow(OperatorControl):
                     workflow.upsert_search_attributes([sa.BTC_TXID.value_set(state.txid)])
             if state.status == pt.CONFIRMED:
                 return state
-            stage = self._BATCH_STAGES.get(state.status, S.AWAITING_BATCH)
+            stage = batch_stage(state.status)
             if stage != self.stage or state.confirmations != self.confirmations:
                 self.confirmations = state.confirmations
                 await self._stage(stage, confirmations=state.confirmations if stage == S.AWAITING_PAYOUT_CONFIRMATIONS
@@ -269,8 +261,7 @@ class WithdrawalWorkflow(OperatorControl):
         actor = user.user_id if user else (action[1].operator_id if action else None)
         reason = user.reason if user else (action[1].reason if action else "")
         self._parked = False
-        left: pt.LeaveResult = await self._must(pt.LEAVE_BATCH, pt.LeaveInput(ref.operation_id, reason or "", actor),
-                                                pt.LeaveResult)
+        left = await self._must(pt.leave_payout_batch, pt.LeaveInput(ref.operation_id, reason or "", actor))
         if not left.left:  # signed meanwhile: the payout goes out, the cancel is refused
             self._batch_cancellable, self._user_cancel, self._action = False, None, None
             await self._update(t.OperationUpdate(ref.operation_id, audit_action="withdrawal.cancel_refused",
@@ -287,11 +278,10 @@ class WithdrawalWorkflow(OperatorControl):
         await self._stage(S.SETTLING)
         assert settled.txid is not None
         self.btc_txid, self.confirmations = settled.txid, settled.confirmations
-        await self._must(t.COMPLETE_ON_CHAIN, t.CompleteInput(ref.operation_id, settled.txid), str, chain=True)
-        await workflow.execute_activity(
-            t.SETTLE, t.SettleInput(ref.operation_id, settled.txid, settled.confirmations, settled.block_height),
-            start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
-        )
+        await self._must(t.complete_withdrawal_on_chain, t.CompleteInput(ref.operation_id, settled.txid), chain=True)
+        await self._final(t.settle_withdrawal, t.SettleInput(
+            ref.operation_id, settled.txid, settled.confirmations, settled.block_height,
+        ))
         self.status = OperationStatus.COMPLETED.value
         self.set_stage(S.COMPLETED)
 
@@ -304,22 +294,22 @@ class WithdrawalWorkflow(OperatorControl):
             assert isinstance(stopped, _Ended)
             status, error, actor, reason = stopped.status, stopped.error, None, None
         await self._stage(S.COMPENSATING)
-        await self._must(t.CANCEL_ON_CHAIN, ref, chain=True)
-        await self._must(t.RECREDIT, t.FinishInput(ref.operation_id, status.value, S.CANCELLED.value if
-                                                    status == OperationStatus.CANCELLED else S.FAILED.value,
-                                                    error, actor, reason))
+        await self._must(t.cancel_withdrawal_on_chain, ref, chain=True)
+        await self._must(t.recredit_cancelled_withdrawal, t.FinishInput(
+            ref.operation_id, status.value, final_stage(status).value, error, actor, reason,
+        ))
         self.status, self.error = status.value, error
-        self.set_stage(S.CANCELLED if status == OperationStatus.CANCELLED else S.FAILED)
+        self.set_stage(final_stage(status))
 
     async def _pay_and_settle(self, ref: t.OperationRef) -> None:
         plan = self._plan_()
         await self._stage(S.PAYING_OUT)
-        self.btc_txid = await self._must(t.BROADCAST, ref, str)
+        self.btc_txid = await self._must(t.broadcast_withdrawal_payout, ref)
         if workflow.info().typed_search_attributes.get(sa.STAGE) is not None:
             workflow.upsert_search_attributes([sa.BTC_TXID.value_set(self.btc_txid)])
         await self._stage(S.AWAITING_PAYOUT_CONFIRMATIONS, confirmations=0, required=plan.payout_confirmations)
         while True:
-            depth: t.PayoutDepth = await self._must(t.CHECK_PAYOUT, ref, t.PayoutDepth)
+            depth = await self._must(t.check_withdrawal_payout, ref)
             if depth.confirmations != self.confirmations:
                 self.confirmations = depth.confirmations
                 await self._stage(S.AWAITING_PAYOUT_CONFIRMATIONS, confirmations=depth.confirmations)
@@ -328,81 +318,35 @@ class WithdrawalWorkflow(OperatorControl):
             await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
         await self._stage(S.SETTLING)
         assert self.btc_txid is not None
-        await self._must(t.COMPLETE_ON_CHAIN, t.CompleteInput(ref.operation_id, self.btc_txid), str, chain=True)
-        await workflow.execute_activity(
-            t.SETTLE, t.SettleInput(ref.operation_id, self.btc_txid, depth.confirmations, depth.block_height),
-            start_to_close_timeout=self._timeout(), retry_policy=FINAL_RETRY,
-        )
+        await self._must(t.complete_withdrawal_on_chain, t.CompleteInput(ref.operation_id, self.btc_txid), chain=True)
+        await self._final(t.settle_withdrawal, t.SettleInput(
+            ref.operation_id, self.btc_txid, depth.confirmations, depth.block_height,
+        ))
         self.status = OperationStatus.COMPLETED.value
         self.set_stage(S.COMPLETED)
 
     # ---- helpers -------------------------------------------------------------------------
-    def _plan_(self) -> t.WithdrawalPlan:
-        assert self._plan is not None
-        return self._plan
+    def _update_activity(self) -> Activity[t.OperationUpdate, None]:
+        return t.update_withdrawal_operation
+
+    def _operation_id(self) -> str:
+        assert self._inp is not None
+        return self._inp.operation_id
 
     def _ref(self) -> t.OperationRef:
-        assert self._inp is not None
-        return t.OperationRef(self._inp.operation_id)
+        return t.OperationRef(self._operation_id())
 
-    def _timeout(self) -> timedelta:
-        return timedelta(seconds=self._plan_().activity_timeout_seconds)
+    def _retried_update(self) -> t.OperationUpdate:
+        return t.OperationUpdate(self._operation_id(), stage=self.stage, clear_error=True,
+                                 audit_action="withdrawal.retried")
 
-    def _retry(self) -> RetryPolicy:
-        return RetryPolicy(
-            initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30),
-            maximum_attempts=self._plan_().activity_max_attempts, non_retryable_error_types=t.NON_RETRYABLE_TYPES,
-        )
-
-    async def _call(self, activity: str, arg: Any, result_type: type | None = None, *,
-                    fail_on: tuple[str, ...] = (), chain: bool = False) -> Any:
-        """One activity through ``OperatorControl.step``: past its retry budget it parks."""
-        parked_before = self.stage
-        result = await self.step(
-            activity, arg, result_type=result_type, retry=self._retry(), fail_on=fail_on, on_park=self._park,
-            start_to_close=CHAIN_START_TO_CLOSE if chain else self._timeout(), heartbeat=CHAIN_HEARTBEAT if chain else None,
-        )
-        if self._row_parked:
-            self._row_parked = False
-            await self._update(t.OperationUpdate(self._ref().operation_id, stage=parked_before, clear_error=True,
-                                                 audit_action="withdrawal.retried"))
-        return result
-
-    async def _must(self, activity: str, arg: Any, result_type: type | None = None, *, chain: bool = False) -> Any:
+    async def _must(self, activity: Activity[ArgT, ResultT], arg: ArgT, *, chain: bool = False) -> ResultT:
         """A step that may not be given up (money moved): an operator's cancel is refused, audited."""
         while True:
             try:
-                return await self._call(activity, arg, result_type, chain=chain)
+                return await self._call(activity, arg, chain=chain)
             except OperatorCancelled as cancelled:
-                await self._update(t.OperationUpdate(
-                    self._ref().operation_id, audit_action="withdrawal.cancel_refused",
-                    actor_id=cancelled.action.operator_id, reason=cancelled.action.reason,
-                ))
-
-    async def _park(self, error: str) -> None:
-        """Show a parked step on the operation row (best effort: the store may be what is down)."""
-        self._row_parked = True
-        try:
-            await workflow.execute_activity(
-                t.UPDATE, t.OperationUpdate(self._ref().operation_id, stage=S.NEEDS_ATTENTION.value, error=error),
-                start_to_close_timeout=PLAN_TIMEOUT, retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError:
-            workflow.logger.warning("could not mark withdrawal %s as needing attention", self._ref().operation_id)
-
-    async def _update(self, update: t.OperationUpdate) -> None:
-        await self._call(t.UPDATE, update)
-
-    async def _stage(self, stage: S, status: OperationStatus | None = None, *,
-                     confirmations: int | None = None, required: int | None = None) -> None:
-        """Write the stage to the operation row, then to ``CustodyStage`` and the query state."""
-        await self._update(t.OperationUpdate(
-            self._ref().operation_id, stage=stage.value, status=status.value if status else None,
-            confirmations=confirmations, required_confirmations=required,
-        ))
-        if status is not None:
-            self.status = status.value
-        self.set_stage(stage.value)
+                await self._refuse_cancel(cancelled)
 
     def _check_user_cancel(self) -> None:
         if self._user_cancel is not None:
@@ -416,8 +360,7 @@ class WithdrawalWorkflow(OperatorControl):
         self._check_user_cancel()
 
     def _finish_input(self, ended: _Ended) -> t.FinishInput:
-        stage = S.CANCELLED if ended.status == OperationStatus.CANCELLED else S.FAILED
-        return t.FinishInput(self._ref().operation_id, ended.status.value, stage.value, ended.error,
+        return t.FinishInput(self._ref().operation_id, ended.status.value, final_stage(ended.status).value, ended.error,
                              ended.actor_id, ended.reason)
 
     async def _result(self) -> t.WithdrawalResult:
@@ -431,7 +374,7 @@ class WithdrawalWorkflow(OperatorControl):
         assert self._inp is not None
         validate_decision(decision, self._inp.user_id)
 
-    @workflow.update
+    @workflow.update(name=t.DECIDE_UPDATE)
     async def decide(self, decision: ApprovalDecision) -> str:
         """An operator approves or rejects; returns the stage it was recorded in."""
         self._decision = decision
@@ -441,7 +384,7 @@ class WithdrawalWorkflow(OperatorControl):
     def _validate_decide(self, decision: ApprovalDecision) -> None:
         self._check_decision(decision)
 
-    @workflow.signal
+    @workflow.signal(name=t.DECIDE_SIGNAL)
     def decide_signal(self, decision: ApprovalDecision) -> None:
         """The same decision as a signal (Temporal UI); an invalid one is logged and ignored."""
         try:
@@ -451,7 +394,7 @@ class WithdrawalWorkflow(OperatorControl):
             return
         self._decision = decision
 
-    @workflow.update
+    @workflow.update(name=t.CANCEL_BY_USER_UPDATE)
     async def cancel_by_user(self, request: UserCancel) -> str:
         """The requester cancels before the burn; returns the stage it was recorded in."""
         self._user_cancel = request
@@ -468,14 +411,13 @@ class WithdrawalWorkflow(OperatorControl):
                 or OperationStatus(self.status).is_final:
             raise ValueError("the withdrawal can no longer be cancelled")
 
-    @workflow.update
+    @workflow.update(name=t.SUBMIT_SIGNED_PSBT_UPDATE)
     async def submit_signed_psbt(self, inp: t.SignedPsbtInput) -> str:
         """An external signer's PSBT: checked and stored by an activity; returns the txid."""
         self._accepting = True
         try:
-            state: t.PayoutState = await workflow.execute_activity(
-                t.ACCEPT_SIGNED_PSBT, inp, result_type=t.PayoutState, start_to_close_timeout=self._timeout(),
-                retry_policy=self._retry(),
+            state = await workflow.execute_activity(
+                t.accept_signed_payout_psbt, inp, start_to_close_timeout=self._timeout(), retry_policy=self._retry(),
             )
         except ActivityError as err:
             raise ApplicationError(str(err.cause or err), type=failure_type(err) or "activity_failed") from None
@@ -489,6 +431,7 @@ class WithdrawalWorkflow(OperatorControl):
         if not self._awaiting_signature or self._accepting or self._signed:
             raise ValueError("this withdrawal is not awaiting a signed PSBT")
 
-    @workflow.query
+    @workflow.query(name=t.GET_STATE_QUERY)
     def get_state(self) -> t.WithdrawalState:
+        """Stage, status, both chains' hashes and the payout depth."""
         return t.WithdrawalState(self.stage, self.status, self.stellar_tx_hash, self.btc_txid, self.confirmations, self.error)

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from api.schemas.amounts import Sats
 from api.schemas.users import stellar_address_or_none
+from contracts.workflow_ids import MAX_VOUT
 from db.models import Operation
-from domain.workflow_ids import MAX_VOUT
 
 TxId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
 

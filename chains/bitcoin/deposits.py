@@ -8,29 +8,12 @@ every output of the transaction that pays the address. Depth counts on the canon
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from domain.bitcoin_address import Network, parse_address
 from domain.bitcoin_chain import confirmations
-
-
-class DepositOutcome(StrEnum):
-    """What the chain says about a claimed deposit."""
-
-    CONFIRMED = "confirmed"
-    """In a canonical block, paying the claimed amount; see ``confirmations``."""
-    UNCONFIRMED = "unconfirmed"
-    """In the mempool, paying the claimed amount."""
-    NOT_FOUND = "not_found"
-    """The chain source does not know the txid (never seen before)."""
-    NO_OUTPUT_TO_ADDRESS = "no_output_to_address"
-    """The transaction exists but pays nothing to this user's deposit address."""
-    AMOUNT_MISMATCH = "amount_mismatch"
-    """Outputs to the address sum to another amount than claimed (``amount_sats`` has the real one)."""
-    REORGED_OUT = "reorged_out"
-    """Seen before, but it vanished, went back to the mempool, or sits in another block now."""
+from domain.deposit_watch import DepositOutcome as DepositOutcome
 
 
 @dataclass(frozen=True)

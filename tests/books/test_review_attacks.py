@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from activities.deposit_types import KYC_CHANGED_SIGNAL, KycChanged
+from contracts.deposits import KYC_CHANGED_SIGNAL, KycChanged
 from db import ledger
 from db.models import CustodyUtxo, Payout, PayoutItem, PayoutVersion
 from tests.books.test_books_acceptance import balance, foreign_address
@@ -239,7 +239,7 @@ async def test_a_reorg_between_two_blocks_of_one_scan_run_is_not_left_in_the_set
     from temporalio.testing import ActivityEnvironment
 
     from activities.deposit_detection import DepositDetection
-    from activities.deposit_types import ScanInput
+    from contracts.deposits import ScanInput
     from db.models import CustodyAddress
 
     await stack.scan()
@@ -279,7 +279,7 @@ async def test_a_parked_mint_does_not_hide_tokens_minted_outside_the_engine(stac
     from temporalio.testing import ActivityEnvironment
 
     from activities.deposit_guards import DepositGuards
-    from activities.deposit_types import SolvencyInput
+    from contracts.deposits import SolvencyInput
     from db.queries import operations
 
     alice, bob = await stack.person(), await stack.person(tier=None)

@@ -12,11 +12,11 @@ from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
 from activities.deposit_detection import DepositDetection
-from activities.deposit_types import ScanInput
 from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.setup import new_account
 from chains.bitcoin.wallet import CustodyWallet
 from config.settings import load_settings
+from contracts.deposits import ScanInput
 from db import ledger, migrate
 from db.books_check import check_books
 from db.session import make_async_engine, make_sessionmaker

@@ -14,8 +14,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.deposit_guards import DepositGuards, solvency_view
-from activities.deposit_types import SolvencyInput
 from config.settings import load_settings
+from contracts.deposits import SolvencyInput
 from db import ledger
 from domain import entries as e
 from tests.books.conftest import make_user

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.deposit_guards import DepositGuards
-from activities.deposit_types import FlagInput
+from contracts.deposits import FlagInput
 from db import ledger
 from db.models import AuditLog
 from db.queries import system_state

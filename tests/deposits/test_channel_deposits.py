@@ -14,8 +14,8 @@ from sqlalchemy import text
 from stellar_sdk import Keypair
 
 from chains.soroban.envelopes import load_account_state
+from contracts.workflow_ids import mint_submission_key
 from db.queries import chain_submissions
-from domain.workflow_ids import mint_submission_key
 from tests.fixtures.stack import isolated_stack
 
 CHANNELS = 3

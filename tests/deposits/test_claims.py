@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
+from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from db.models import AuditLog, ChainSubmission, Operation
 from db.queries import operations
 from db.queries.operations import NewDeposit
-from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from tests.deposits.conftest import post_deposit
 
 pytestmark = pytest.mark.usefixtures("custody_worker", "minting_enabled")

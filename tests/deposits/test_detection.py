@@ -7,10 +7,10 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from activities.deposit_types import ScanInput, ScanResult
 from config.settings import Settings
+from contracts.deposits import ScanInput, ScanResult
+from contracts.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
 from db.models import ChainSubmission, Operation
-from domain.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
 from tests.deposits.conftest import post_deposit
 from workers.schedules import ensure_schedules, scheduled_workflows
 from workflows.deposit_scan import DepositScanWorkflow

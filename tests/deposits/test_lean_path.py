@@ -10,11 +10,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities import deposit_types as t
+from contracts import deposits as t
+from contracts import search_attributes as sa
 from db.queries import operations
 from tests.deposits.conftest import post_deposit
 from tests.workflow.record_history import save_history
-from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.usefixtures("custody_worker", "minting_enabled")
 #: The ceiling of issue 15; the bench's bare baseline runs as many no-op activities.

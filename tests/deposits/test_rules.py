@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.workflow_ids import InvalidOutpoint, deposit_idempotency_key, deposit_workflow_id, outpoint
 from domain.deposits import (
     BelowMinimum,
     Insolvent,
@@ -17,7 +18,6 @@ from domain.deposits import (
     usage_without,
 )
 from domain.limits import Usage
-from domain.workflow_ids import InvalidOutpoint, deposit_idempotency_key, deposit_workflow_id, outpoint
 
 TXID = "0f" * 32
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -29,23 +29,23 @@ from temporalio.worker import Worker
 from websockets.asyncio.client import connect
 
 from activities.deposit_policy import DepositPolicy
-from activities.deposit_types import CHECK_POLICY, DepositInput, PolicyInput, PolicyResult, ScanInput
 from api.app import create_app
 from config.settings import Settings
+from contracts import search_attributes as sa
+from contracts.deposits import CHECK_POLICY, DepositInput, PolicyInput, PolicyResult, ScanInput
+from contracts.starters import start_deposit
+from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from db.models import KycRecord, Operation, User
 from db.queries import operations
 from db.queries.operations import NewDeposit
 from domain.kyc import KycStatus
 from domain.roles import Role
-from domain.workflow_ids import deposit_idempotency_key, deposit_workflow_id
 from tests.deposits.conftest import post_deposit
 from tests.fixtures.chains import serve_in_thread, stop
 from tests.workflow.record_history import save_history
 from workers import registry
 from workers.main import build_worker
-from workflows import search_attributes as sa
 from workflows.deposit_scan import DepositScanWorkflow
-from workflows.deposit_start import start_deposit_workflow
 
 pytestmark = pytest.mark.usefixtures("custody_worker", "minting_enabled")
 PASSPORT = {"document_type": "passport", "document_number": "P9876543", "full_name": "Dana Depositor", "country": "CH"}
@@ -285,7 +285,7 @@ async def _start_own(temporal_client, sessions, settings, user: Newcomer, txid: 
             idempotency_key=deposit_idempotency_key(txid, vout), workflow_id=deposit_workflow_id(txid, vout),
             token_address=settings.soroban.contracts.istsi_token, stellar_address=user.stellar_address, source="api",
         ))
-    await start_deposit_workflow(
+    await start_deposit(
         temporal_client, DepositInput(str(op.id), str(user.account.id), txid, vout, amount), task_queue=task_queue
     )
     return str(op.id)

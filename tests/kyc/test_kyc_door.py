@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from activities import kyc_types as t
+from contracts import kyc as t
 from db.encryption import RecordCipher
 from db.models import AuditLog, KycRecord
 from domain.kyc import KycStatus

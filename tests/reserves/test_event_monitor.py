@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from activities.event_monitor_types import EventMonitorInput
+from contracts.event_monitor import EventMonitorInput
 from db.models import ChainEvent
 from tests.reserves.conftest import db_balance, maybe_record
 from workflows.event_monitor import EventMonitorWorkflow

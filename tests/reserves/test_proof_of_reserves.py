@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from activities.proof_key import load_signing_key
-from activities.reserves_types import ProofInput
+from contracts.reserves import ProofInput
 from domain.proof_document import public_key_hex, verify_proof_file
 from domain.roles import Role
 from tests.reserves.conftest import maybe_record

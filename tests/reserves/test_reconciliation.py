@@ -9,7 +9,7 @@ import uuid
 
 from sqlalchemy import select
 
-from activities.reconciliation_types import ReconciliationInput
+from contracts.reconciliation import ReconciliationInput
 from db.models import ReconciliationDiscrepancy, ReconciliationRun
 from db.queries.system_state import get_pause
 from domain.roles import Role

@@ -23,13 +23,13 @@ from stellar_sdk import Keypair
 
 from activities.custody_books import CustodyBooks, Sighting
 from api.app import create_app
+from contracts.workflow_ids import mint_submission_key
 from db.models import AuditLog, ChainSubmission, KycRecord, Operation, PayoutItem, TokenBalance, User
 from db.queries import deposit_addresses, operations
 from db.queries.operations import NewDeposit
 from db.queries.payouts import WithdrawalPayout, withdrawal_payout
 from domain.bitcoin_address import Network, script_pubkey_address
 from domain.roles import Role
-from domain.workflow_ids import mint_submission_key
 from tests.kyc.conftest import eventually
 
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600

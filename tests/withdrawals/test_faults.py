@@ -12,10 +12,10 @@ from temporalio.activity import _Definition
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from activities import payout_types as pt
-from activities import withdrawal_types as t
 from activities.withdrawal_payouts import PayoutActivities
 from chains.bitcoin.esplora import EsploraClient
+from contracts import payouts as pt
+from contracts import withdrawals as t
 from tests.withdrawals.conftest import recipient_address
 from workers import withdrawals_registry
 from workers.withdrawals_registry import WORKFLOWS

@@ -64,7 +64,7 @@ async def test_a_failed_start_without_a_key_is_started_by_the_scheduled_scan(
     """Sent without an Idempotency-Key there is no retry to resume it: the scan's heal starts it."""
     import uuid
 
-    from activities.deposit_types import ScanInput
+    from contracts.deposits import ScanInput
     from workflows.deposit_scan import DepositScanWorkflow
 
     h = await holder([ABOVE + 100_000])

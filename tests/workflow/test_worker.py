@@ -11,8 +11,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from contracts.baseline import BaselineInput
 from tests.fixtures.worker_process import worker_env
-from workflows.baseline import BaselineInput, BaselineWorkflow
+from workflows.baseline import BaselineWorkflow
 
 
 async def test_worker_runs_a_workflow_with_the_pydantic_converter(temporal_client: Client, engine_worker) -> None:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio import activity
+
+POLL_EVENTS = "poll_contract_events"
+WORKFLOW = "EventMonitorWorkflow"
+
 
 @dataclass(frozen=True)
 class EventMonitorInput:
@@ -18,6 +23,8 @@ class EventMonitorInput:
 
 @dataclass(frozen=True)
 class PollEventsInput:
+    """One page of the event monitor: the cursor row's ``name``, the page size and the first ledger of a new cursor."""
+
     name: str
     page_size: int
     start_ledger: int = 0
@@ -32,3 +39,14 @@ class PollResult:
     applied: int
     caught_up: bool
     lag_ledgers: int
+
+
+# ---- activity stubs: typed call targets for ``workflow.execute_activity`` ------------------------
+# The implementations live in ``activities/``; tests/workflow/test_activity_contracts.py fails when one
+# drifts from its stub.
+
+
+@activity.defn(name=POLL_EVENTS)
+async def poll_contract_events(inp: PollEventsInput) -> PollResult:
+    """One page of contract events (``EventMonitorActivities.poll_contract_events``)."""
+    raise NotImplementedError

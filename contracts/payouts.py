@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio import activity
+
+from domain.withdrawal_stages import PayoutItemStatus
+
 # Activities the withdrawal workflow runs (its side of the batch).
 JOIN_BATCH = "join_payout_batch"
 LEAVE_BATCH = "leave_payout_batch"
@@ -18,15 +22,28 @@ BROADCAST_VERSION = "broadcast_payout_version"
 FOLLOW_PAYOUT = "follow_payout"
 BUMP_PAYOUT = "bump_payout"
 SETTLE_PAYOUT = "settle_payout"
+WORKFLOW = "PayoutWorkflow"
+#: Signal an operator asks for a fee bump with (payload :class:`BumpRequest`).
+BUMP_SIGNAL = "bump"
+#: Update a signer contributes its partial signatures with (payload :class:`SignaturesInput`).
+SUBMIT_SIGNATURES_UPDATE = "submit_signatures"
 
 #: ``ItemState.status`` values (the item's, then its payout's): what the withdrawal waits for.
-QUEUED, AWAITING_SIGNATURE, SIGNED, BROADCAST, CONFIRMED = "queued", "awaiting_signature", "signed", "broadcast", "confirmed"
-CANCELLED, FAILED = "cancelled", "failed"
+QUEUED = PayoutItemStatus.QUEUED.value
+AWAITING_SIGNATURE = PayoutItemStatus.AWAITING_SIGNATURE.value
+SIGNED = PayoutItemStatus.SIGNED.value
+BROADCAST = PayoutItemStatus.BROADCAST.value
+CONFIRMED = PayoutItemStatus.CONFIRMED.value
+CANCELLED = PayoutItemStatus.CANCELLED.value
+FAILED = PayoutItemStatus.FAILED.value
 
 #: ``ApplicationError.type`` of a signature contribution the checks refused (the update fails).
 INVALID_SIGNATURES = "invalid_signed_psbt"
 #: The payout is not waiting for signatures of that version.
 NOT_AWAITING_SIGNATURES = "not_awaiting_signature"
+#: The failure type of a ``submit_signatures`` refused only for now (a batch just cut, another
+#: signer's PSBT being merged): the API waits a little and asks again.
+NOT_READY = "payout_not_ready"
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,8 @@ class PayoutInput:
 
 @dataclass(frozen=True)
 class PayoutRef:
+    """A payout by id (``payouts.id`` as a string)."""
+
     payout_id: str
 
 
@@ -122,6 +141,8 @@ class SignaturesResult:
 
 @dataclass(frozen=True)
 class BroadcastInput:
+    """Broadcast version ``version`` of a payout (signed and stored before)."""
+
     payout_id: str
     version: int
 
@@ -155,6 +176,8 @@ class BumpRequest:
 
 @dataclass(frozen=True)
 class BumpInput:
+    """Bump the payout past version ``from_version``; ``request``: an operator's ask (None: due by depth)."""
+
     payout_id: str
     from_version: int
     request: BumpRequest | None = None
@@ -174,6 +197,8 @@ class BumpResult:
 
 @dataclass(frozen=True)
 class SettleInput:
+    """Settle the payout on version ``winner``, confirmed at ``block_height`` with ``confirmations``."""
+
     payout_id: str
     winner: int
     block_height: int
@@ -182,7 +207,62 @@ class SettleInput:
 
 @dataclass(frozen=True)
 class PayoutResult:
+    """What ``PayoutWorkflow`` returns: the final status, the txid and version that confirmed (None if abandoned)."""
+
     payout_id: str
     status: str
     txid: str | None
     version: int | None
+
+
+# ---- activity stubs: typed call targets for ``workflow.execute_activity`` ------------------------
+# The implementations live in ``activities/``; tests/workflow/test_activity_contracts.py fails when one
+# drifts from its stub.
+
+
+@activity.defn(name=JOIN_BATCH)
+async def join_payout_batch(inp: JoinInput) -> ItemState:
+    """Queue a burned withdrawal for a batch, or check on it (``PayoutBatchActivities.join_batch``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=LEAVE_BATCH)
+async def leave_payout_batch(inp: LeaveInput) -> LeaveResult:
+    """Leave the batch before it is signed (``PayoutBatchActivities.leave_batch``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=PAYOUT_PLAN)
+async def plan_payout_flow(inp: PayoutRef) -> PayoutFlowPlan:
+    """Capture the payout workflow's configuration (``PayoutChainActivities.plan``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=ACCEPT_SIGNATURES)
+async def accept_payout_signatures(inp: SignaturesInput) -> SignaturesResult:
+    """Check and merge a signer's PSBT (``accept_signatures``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=BROADCAST_VERSION)
+async def broadcast_payout_version(inp: BroadcastInput) -> str:
+    """Broadcast one signed version; returns its txid (``broadcast_version``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=FOLLOW_PAYOUT)
+async def follow_payout(inp: PayoutRef) -> PayoutProgress:
+    """Every version's state on the chain (``follow``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=BUMP_PAYOUT)
+async def bump_payout(inp: BumpInput) -> BumpResult:
+    """Sign a fee-bumped version (RBF or CPFP) (``bump``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=SETTLE_PAYOUT)
+async def settle_payout(inp: SettleInput) -> None:
+    """Settle the version that confirmed (``settle``)."""
+    raise NotImplementedError

@@ -1,6 +1,6 @@
-"""Inputs and outputs of the deposit workflow and its activities (plain dataclasses, no I/O).
+"""Contract of the deposit workflow and its activities: names, inputs, outputs, typed stubs.
 
-The workflow module imports this file inside ``imports_passed_through()``, so it must stay free
+Workflow modules import this file inside ``imports_passed_through()``, so it must stay free
 of stellar_sdk, psycopg and HTTP clients, even transitively. One input dataclass per activity,
 so fields can be added without breaking recorded histories. Amounts are satoshis, depths are
 blocks, times are seconds.
@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from temporalio import activity
+
+from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
+from contracts.operations import OperationUpdate as OperationUpdate
+from contracts.operations import PolicyResult as PolicyResult
 from domain.deposits import AttentionReason, DepositFailure
 
 PLAN = "plan_deposit"
@@ -25,6 +30,8 @@ MINT = "mint_deposit"
 CREDIT = "credit_deposit"
 FLAG_VANISHED = "flag_vanished_deposit"
 SCAN = "scan_deposit_addresses"
+WORKFLOW = "DepositWorkflow"
+SCAN_WORKFLOW = "DepositScanWorkflow"
 #: Signal a waiting deposit gets when its user's KYC changed (sent by the KYC workflow).
 KYC_CHANGED_SIGNAL = "kyc_changed"
 #: ``operations.error`` of a deposit that waited on its user's KYC past ``deposits.kyc_wait_days``.
@@ -100,31 +107,6 @@ class DepositObservation:
     tip_height: int
 
 
-@dataclass(frozen=True)
-class OperationUpdate:
-    """A projection change of one operation; ``None`` fields are left as they are.
-
-    ``audit_action`` names the audit row written with it (none when None); ``actor_id`` and
-    ``reason`` come from an operator's signal. ``release_outpoint`` frees the outpoint of a
-    claim the chain disproved.
-    """
-
-    operation_id: str
-    stage: str | None = None
-    status: str | None = None
-    confirmations: int | None = None
-    required_confirmations: int | None = None
-    error: str | None = None
-    clear_error: bool = False
-    release_outpoint: bool = False
-    audit_action: str | None = None
-    actor_id: str | None = None
-    reason: str | None = None
-    waiting_for: str | None = None
-    """What the user must do (stages ``awaiting_kyc`` / ``awaiting_limits``); ``wait_reason`` is
-    its stable code (``operations.metadata.wait_reason``); ``clear_waiting`` clears both."""
-    wait_reason: str | None = None
-    clear_waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,23 +118,6 @@ class PolicyInput:
     project: bool = False
 
 
-@dataclass(frozen=True)
-class PolicyResult:
-    """``paused`` is True while minting is paused (the workflow waits and asks again).
-
-    ``wait_stage`` set: the user can fix the refusal (``awaiting_kyc``: KYC missing, pending,
-    expired or too low; ``awaiting_limits``: the rolling window is full). The workflow shows
-    ``waiting_for`` and asks again on a ``kyc_changed`` signal or after ``recheck_seconds``; a KYC
-    wait longer than ``max_wait_seconds`` (``deposits.kyc_wait_days``) goes to an operator.
-    """
-
-    paused: bool
-    reason: str | None = None
-    wait_stage: str | None = None
-    wait_reason: str | None = None
-    waiting_for: str | None = None
-    recheck_seconds: float | None = None
-    max_wait_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +162,8 @@ class MintResult:
 
 @dataclass(frozen=True)
 class CreditInput:
+    """Credit a minted deposit: the mint's Stellar hash and the stage the row moves to (``watching`` or ``completed``)."""
+
     operation_id: str
     stellar_tx_hash: str | None
     stage: str
@@ -244,7 +211,68 @@ class DepositState:
 
 @dataclass(frozen=True)
 class DepositResult:
+    """What ``DepositWorkflow`` returns: the final status, the mint's hash and the error code of a failed claim."""
+
     operation_id: str
     status: str
     stellar_tx_hash: str | None
     error: str | None = None
+
+
+# ---- activity stubs: typed call targets for ``workflow.execute_activity`` ------------------------
+# The implementations live in ``activities/`` (one class each); tests/workflow/test_activity_contracts.py
+# fails when an implementation's name or signature drifts from its stub.
+
+
+@activity.defn(name=PLAN)
+async def plan_deposit(inp: PlanInput) -> DepositPlan:
+    """Capture the deposit's configuration (``DepositActivities.plan_deposit``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=OBSERVE)
+async def observe_deposit(inp: ObserveInput) -> DepositObservation:
+    """What the canonical chain says about the outpoint (``DepositActivities.observe_deposit``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=UPDATE)
+async def update_deposit_operation(inp: OperationUpdate) -> None:
+    """Apply a projection change with its audit row (``DepositActivities.update_operation``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=CHECK_POLICY)
+async def check_deposit_policy(inp: PolicyInput) -> PolicyResult:
+    """Pause switch, KYC tier, limits, on-chain approval (``DepositPolicy.check_policy``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=CHECK_SOLVENCY)
+async def check_deposit_solvency(inp: SolvencyInput) -> None:
+    """The books' solvency guard places the credit (``DepositGuards.check_solvency``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=MINT)
+async def mint_deposit(inp: MintInput) -> MintResult:
+    """Mint exactly once through the stored-envelope submitter (``DepositActivities.mint_deposit``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=CREDIT)
+async def credit_deposit(inp: CreditInput) -> None:
+    """Credit balance, operation and audit in one transaction (``DepositActivities.credit_deposit``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=FLAG_VANISHED)
+async def flag_vanished_deposit(inp: FlagInput) -> None:
+    """Hold the credit of a minted deposit whose output left the chain (``DepositGuards.flag_vanished``)."""
+    raise NotImplementedError
+
+
+@activity.defn(name=SCAN)
+async def scan_deposit_addresses(inp: ScanInput) -> ScanResult:
+    """One detection scan (``DepositDetection.scan_deposit_addresses``)."""
+    raise NotImplementedError

@@ -1,0 +1,209 @@
+"""Typed starters: one function per workflow a client starts (the API, the detection scan, the
+payout batcher, the worker's start-up).
+
+Each starts the workflow by *name* (so a caller needs no workflow class and no sandbox-restricted
+import), with its deterministic id (:mod:`contracts.workflow_ids`) and the search attributes
+operators filter on (docs/DESIGN.md §5). Client-side only: workflow code never calls these.
+
+Errors are Temporal's: ``temporalio.service.RPCError`` when the server is unreachable, and
+``WorkflowAlreadyStartedError`` where a policy below forbids a second run (documented per function).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from contracts import deposits, event_monitor, kyc, payouts, reconciliation, reserves, withdrawals
+from contracts import search_attributes as sa
+from contracts.workflow_ids import (
+    EVENT_MONITOR_ID,
+    chain_pause_workflow_id,
+    deposit_workflow_id,
+    kyc_workflow_id,
+    payout_workflow_id,
+    proof_workflow_id,
+    withdrawal_workflow_id,
+)
+from domain.kyc import KycStage
+from domain.operations import OperationStage, OperationType
+
+#: ``CustodyOperationType`` of a KYC approval (KYC is no ``operations`` row, so no OperationType).
+KYC_OPERATION_TYPE = "kyc"
+
+
+def operation_attributes(
+    operation_type: str, *, stage: str, user_id: str, btc_txid: str | None = None, amount_sats: int | None = None
+) -> TypedSearchAttributes:
+    """The search attributes a workflow starts with: type, first stage, user, and where known the
+    BTC txid and the amount (satoshis)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.OPERATION_TYPE, operation_type),
+        SearchAttributePair(sa.STAGE, stage),
+        SearchAttributePair(sa.USER_ID, user_id),
+    ]
+    if btc_txid is not None:
+        pairs.append(SearchAttributePair(sa.BTC_TXID, btc_txid))
+    if amount_sats is not None:
+        pairs.append(SearchAttributePair(sa.AMOUNT_SATS, amount_sats))
+    return TypedSearchAttributes(pairs)
+
+
+async def start_deposit(
+    client: Client, inp: deposits.DepositInput, *, task_queue: str
+) -> WorkflowHandle[Any, deposits.DepositResult] | None:
+    """Make sure the deposit's workflow (``deposit-<txid>:<vout>``) runs; None when a closed run
+    forbids a new one.
+
+    A running workflow with the id is reused (concurrent identical requests converge on it). A
+    closed one blocks a new run unless it *failed*: a failed claim released its outpoint, and a
+    new claim of the same outpoint (the rightful owner, or detection) needs a fresh run.
+
+    Raises:
+        InvalidOutpoint: malformed txid or vout.
+    """
+    try:
+        return await client.start_workflow(
+            deposits.WORKFLOW,
+            inp,
+            id=deposit_workflow_id(inp.txid, inp.vout),
+            task_queue=task_queue,
+            result_type=deposits.DepositResult,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            search_attributes=operation_attributes(
+                OperationType.DEPOSIT.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
+                btc_txid=inp.txid, amount_sats=inp.amount_sats,
+            ),
+            static_summary=f"deposit {inp.amount_sats} sats, operation {inp.operation_id}",
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+
+
+async def start_withdrawal(
+    client: Client, inp: withdrawals.WithdrawalInput, *, task_queue: str, workflow_id: str | None = None
+) -> WorkflowHandle[Any, withdrawals.WithdrawalResult] | None:
+    """Make sure the withdrawal's workflow (``withdrawal-<operation id>``, or the ``workflow_id``
+    the operation row recorded) runs; None when it ran already.
+
+    A running workflow with the id is reused, so the API's start, a retried request and the
+    scan's heal of a start that failed after the commit converge on one run; a closed run is
+    never started again (a withdrawal's workflow runs once).
+    """
+    try:
+        return await client.start_workflow(
+            withdrawals.WORKFLOW,
+            inp,
+            id=workflow_id or withdrawal_workflow_id(inp.operation_id),
+            task_queue=task_queue,
+            result_type=withdrawals.WithdrawalResult,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=operation_attributes(
+                OperationType.WITHDRAWAL.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
+                amount_sats=inp.amount_sats,
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+
+
+async def start_kyc_approval(
+    client: Client, inp: kyc.KycWorkflowInput, *, task_queue: str, workflow_id: str | None = None
+) -> WorkflowHandle[Any, Any]:
+    """Start the approval of one KYC record (``kyc-<user id>-<record id>``, or the recorded id).
+
+    Raises:
+        WorkflowAlreadyStartedError: a run with the id exists (default policies).
+    """
+    return await client.start_workflow(
+        kyc.WORKFLOW,
+        inp,
+        id=workflow_id or kyc_workflow_id(inp.user_id, inp.record_id),
+        task_queue=task_queue,
+        search_attributes=operation_attributes(
+            KYC_OPERATION_TYPE, stage=KycStage.SCREENING.value, user_id=inp.user_id,
+        ),
+    )
+
+
+async def start_payout(
+    client: Client,
+    inp: payouts.PayoutInput,
+    *,
+    task_queue: str,
+    bump: payouts.BumpRequest | None = None,
+    id_reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+) -> WorkflowHandle[Any, payouts.PayoutResult]:
+    """Make sure ``payout-<payout id>`` runs (a running one is reused); with ``bump`` the
+    ``bump`` signal is delivered with the start (signal-with-start).
+
+    Raises:
+        WorkflowAlreadyStartedError: a closed run forbids a new one under ``id_reuse_policy``.
+    """
+    return await client.start_workflow(
+        payouts.WORKFLOW,
+        inp,
+        id=payout_workflow_id(inp.payout_id),
+        task_queue=task_queue,
+        result_type=payouts.PayoutResult,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=id_reuse_policy,
+        start_signal=payouts.BUMP_SIGNAL if bump is not None else None,
+        start_signal_args=[bump] if bump is not None else [],
+    )
+
+
+async def start_proof_of_reserves(
+    client: Client, inp: reserves.ProofInput, *, task_queue: str
+) -> WorkflowHandle[Any, reserves.ProofResult]:
+    """Start an on-demand proof (``reserve-proof-<proof id>``; a running one is reused).
+
+    Raises:
+        ValueError: ``inp.proof_id`` is None (only schedules let the workflow draw one).
+    """
+    if inp.proof_id is None:
+        raise ValueError("an on-demand proof needs its proof_id")
+    return await client.start_workflow(
+        reserves.WORKFLOW,
+        inp,
+        id=proof_workflow_id(inp.proof_id),
+        task_queue=task_queue,
+        result_type=reserves.ProofResult,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_chain_pause(
+    client: Client, inp: reconciliation.ChainPauseInput, *, task_queue: str, audit_id: object
+) -> WorkflowHandle[Any, str | None]:
+    """Mirror an admin's pause or resume onto the router (``chain-pause-<audit row id>``)."""
+    return await client.start_workflow(
+        reconciliation.CHAIN_PAUSE_WORKFLOW,
+        inp,
+        id=chain_pause_workflow_id(str(audit_id)),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_event_monitor(
+    client: Client, inp: event_monitor.EventMonitorInput, *, task_queue: str
+) -> WorkflowHandle[Any, None]:
+    """Start the singleton ``event-monitor`` unless it runs already (USE_EXISTING)."""
+    return await client.start_workflow(
+        event_monitor.WORKFLOW,
+        inp,
+        id=EVENT_MONITOR_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
