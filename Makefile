@@ -13,7 +13,7 @@ PY_USABLE = $(if $(PYTHON),$(shell $(PYTHON) -c '$(PY_OK)' >/dev/null 2>&1 && ec
 PY_MISSING := Python >= 3.13 is required and none was found: install one (pyenv install 3.13) or pass PYTHON=/path/to/python3.13
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv demo bench clean lint soak typecheck
+.PHONY: dev test venv demo bench clean lint layers check soak typecheck
 
 venv: $(STAMP)
 
@@ -50,6 +50,13 @@ lint: venv
 ## Type-check domain/, contracts/ and workflows/ strictly (settings in pyproject.toml, [tool.mypy]).
 typecheck: venv
 	$(VENV)/bin/mypy
+
+## The layering check: every import follows docs/DESIGN.md §2's "may import" table (standard library only).
+layers:
+	$(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3) tests/architecture/layers.py
+
+## The static checks CI runs before the suite: ruff, the layering check, then mypy.
+check: lint layers typecheck
 
 ## Run the scripted journey against the stack that `make dev` runs (in another terminal).
 demo: venv

@@ -138,6 +138,11 @@ def test_token_balance_boundary_is_accepted(conn) -> None:
         "INSERT INTO token_balances (user_id, token_address, balance, reserved_balance) VALUES (%s, 'C1', 10, 10)",
         (conn.user_id,),
     )
+    stored = conn.execute(
+        "SELECT balance, reserved_balance FROM token_balances WHERE user_id = %s AND token_address = 'C1'",
+        (conn.user_id,),
+    ).fetchall()
+    assert stored == [(10, 10)]  # reserved == balance is stored as given, not clamped or refused
 
 
 def test_one_balance_row_per_user_and_token(conn) -> None:

@@ -3,8 +3,6 @@ and waiting on the operations projection."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from db.models import Operation
 from db.queries import operations
 from domain.roles import Role
 from tests.fixtures.identity import Account
+from tests.fixtures.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -96,17 +95,21 @@ def wait_for(sessions: async_sessionmaker[AsyncSession]) -> WaitFor:
 
     async def wait(operation_id: uuid.UUID | str, *, status: str | None = None, stage: str | None = None,
                    confirmations: int | None = None, timeout: float = 30.0) -> Operation:
-        deadline = time.monotonic() + timeout
-        op = None
-        while time.monotonic() < deadline:
+        wanted = {"status": status, "stage": stage, "confirmations": confirmations}
+        last: Operation | None = None
+
+        async def matches() -> Operation | None:
+            nonlocal last
             async with sessions() as session:
-                op = await operations.get_by_id(session, operation_id=uuid.UUID(str(operation_id)))
-            wanted = {"status": status, "stage": stage, "confirmations": confirmations}
-            if op is not None and all(v is None or getattr(op, k) == v for k, v in wanted.items()):
-                return op
-            await asyncio.sleep(0.1)
-        seen = (op.status, op.stage, op.error) if op else None
-        raise AssertionError(f"operation {operation_id} never reached status={status} stage={stage}; last {seen}")
+                last = await operations.get_by_id(session, operation_id=uuid.UUID(str(operation_id)))
+            return last if last is not None and all(v is None or getattr(last, k) == v for k, v in wanted.items()) \
+                else None
+
+        def what() -> str:
+            seen = (last.status, last.stage, last.error) if last else None
+            return f"operation {operation_id} to reach status={status} stage={stage}; last {seen}"
+
+        return await eventually(matches, timeout=timeout, what=what)
 
     return wait
 

@@ -3,24 +3,26 @@ completes with exactly one mint, and the docs/DESIGN.md §3 invariants hold."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from config.settings import Settings
-from db.models import ChainSubmission, DepositAddress
+from db.models import ChainSubmission, DepositAddress, Operation
 from db.queries import balances, system_state
 from domain.pause import PauseState
 from services.state import AppState
 from tests.deposits.conftest import post_deposit
 from tests.fixtures.stack import assert_books_whole
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker_process import WorkerProcess, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("minting_enabled")]
@@ -58,12 +60,16 @@ async def queue_client(settings: Settings, temporal_client, task_queue: str) -> 
     await state.close()
 
 
-async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+async def _waits_for_a_worker(sessions, temporal_client, op_id: str) -> bool:
+    """The deposit's workflow runs and its first task is scheduled, with no worker to take it."""
+    async with sessions() as session:
+        op = await session.get(Operation, uuid.UUID(op_id))
+    if op is None or op.workflow_id is None:
+        return False
+    described = await temporal_client.get_workflow_handle(op.workflow_id).describe()
+    task = described.raw_description.pending_workflow_task
+    return described.status == WorkflowExecutionStatus.RUNNING \
+        and task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
 
 
 async def _assert_invariants(sessions, worker_deps) -> None:
@@ -83,6 +89,7 @@ async def _assert_invariants(sessions, worker_deps) -> None:
 @pytest.mark.parametrize("stage", ["received", "awaiting_confirmations", "kyc_check", "minting", "watching"])
 async def test_sigkill_at_each_stage_still_mints_exactly_once(
     stage, worker_process, queue_client, make_depositor, btc, wait_for, sessions, worker_deps, soroban_sandbox,
+    temporal_client,
 ) -> None:
     depositor = await make_depositor()
     txid, vout = await btc.pay(depositor.deposit_address, AMOUNT)
@@ -99,7 +106,8 @@ async def test_sigkill_at_each_stage_still_mints_exactly_once(
             async with sessions() as session, session.begin():
                 await system_state.set_pause(session, state=PauseState(minting=True, reason="crash test"), actor_id=None)
         if stage == "received":  # no worker at all yet: the workflow waits for one
-            await asyncio.sleep(0.5)
+            await eventually(lambda: _waits_for_a_worker(sessions, temporal_client, op_id), timeout=30,
+                             what="the deposit workflow waiting for a worker")
         else:
             if stage != "awaiting_confirmations":
                 await btc.mine(1)
@@ -109,7 +117,7 @@ async def test_sigkill_at_each_stage_still_mints_exactly_once(
                     async with sessions() as session:
                         row = await session.scalar(select(ChainSubmission).where(ChainSubmission.idempotency_key == f"mint:{op_id}"))
                     return row is not None
-                await _until(envelope_stored)
+                await eventually(envelope_stored, timeout=60, interval=0.02, what=f"the mint envelope of {op_id} stored")
             await worker_process.kill()
     finally:
         soroban_sandbox.state.faults.inclusion_delay_ledgers = 0

@@ -42,6 +42,7 @@ from domain.kyc import KycStatus
 from domain.roles import Role
 from tests.deposits.conftest import post_deposit
 from tests.fixtures.chains import serve_in_thread, stop
+from tests.fixtures.waiting import eventually
 from tests.workflow.record_history import save_history
 from workers import registry
 from workers.main import build_worker
@@ -105,6 +106,10 @@ class Feed:
 
     def of(self, op_id: str) -> list[dict]:
         return [u for u in self.updates if u["id"] == op_id]
+
+    def completed(self, op_id: str) -> bool:
+        """The operation's last update so far says ``completed`` (its final NOTIFY has arrived)."""
+        return [u["stage"] for u in self.of(op_id)][-1:] == ["completed"]
 
 
 async def _feed(ws_url: str, token: str):
@@ -178,7 +183,7 @@ async def test_btc_detected_before_kyc_waits_then_completes_when_kyc_is_approved
             await save_history(temporal_client, op.workflow_id, "deposit_awaiting_kyc")
         assert (done.waiting_for, done.error) == (None, None)
         assert await worker_deps.contracts.token.balance(user.stellar_address) == 45_000
-        await asyncio.sleep(0.5)  # the last NOTIFY reaches the socket
+        await eventually(lambda: feed.completed(op_id), timeout=10, what="the last update on the socket")
     finally:
         collecting.cancel()
         await ws.close()
@@ -211,26 +216,27 @@ async def test_posted_before_kyc_waits_through_review_then_completes_on_approval
         assert submitted.status_code == 202, submitted.text
         record_id = submitted.json()["record_id"]
 
-        async def reviewing() -> bool:  # the KYC workflow tells the deposit that a review is pending
-            return (await _operation(api_client, user, op_id)).get("waiting_reason") == "kyc_pending"
+        seen: list[dict] = []
 
-        deadline = time.monotonic() + 20
-        while not await reviewing():
-            assert time.monotonic() < deadline, await _operation(api_client, user, op_id)
-            await asyncio.sleep(0.2)
+        async def reviewing() -> bool:  # the KYC workflow tells the deposit that a review is pending
+            seen[:] = [await _operation(api_client, user, op_id)]
+            return seen[0].get("waiting_reason") == "kyc_pending"
+
+        await eventually(reviewing, timeout=20, interval=0.2, what=lambda: f"a pending review; saw {seen}")
 
         decision = {"decision": "approve", "reason": "documents verified"}
-        deadline = time.monotonic() + 20
-        while True:
-            decided = await api_client.post(f"/api/admin/kyc/{record_id}/decision", json=decision, headers=officer.headers)
-            if decided.status_code == 202:
-                break
-            assert decided.json()["code"] == "not_awaiting_decision" and time.monotonic() < deadline
-            await asyncio.sleep(0.2)
+
+        async def decided() -> bool:
+            answer = await api_client.post(f"/api/admin/kyc/{record_id}/decision", json=decision, headers=officer.headers)
+            if answer.status_code != 202 and answer.json()["code"] != "not_awaiting_decision":
+                pytest.fail(f"the decision was refused: {answer.text}")  # fails at once, not retried
+            return answer.status_code == 202
+
+        await eventually(decided, timeout=20, interval=0.2, what="the KYC workflow to accept the decision")
         done = await wait_for(op_id, status="completed", timeout=30)
         assert done.waiting_for is None
         assert await worker_deps.contracts.token.balance(user.stellar_address) == 2_000_000
-        await asyncio.sleep(0.5)
+        await eventually(lambda: feed.completed(op_id), timeout=10, what="the last update on the socket")
     finally:
         collecting.cancel()
         await ws.close()

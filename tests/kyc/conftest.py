@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,18 +12,7 @@ from stellar_sdk import Keypair
 
 from db.models import KycRecord, User
 from domain.roles import Role
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.1) -> Any:
-    """Await ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s (last value {value!r})")
-        await asyncio.sleep(interval)
+from tests.fixtures.waiting import eventually  # noqa: F401 (the KYC tests import it from here)
 
 
 @pytest.fixture

@@ -3,32 +3,23 @@ every transfer between two users is stored once and applied once to their balanc
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from sqlalchemy import func, select
 
+from chains.soroban.outcomes import InvokeResult
 from contracts.event_monitor import EventMonitorInput
-from db.models import ChainEvent
+from db.models import ChainEvent, EventCursor
+from tests.fixtures.waiting import eventually
 from tests.reserves.conftest import db_balance, maybe_record
 from workflows.event_monitor import EventMonitorWorkflow
 
 TRANSFER = 10
 
 
-async def _transfers(worker_deps, sender, receiver, n: int) -> list[str]:
+async def _transfers(worker_deps, sender, receiver, n: int) -> list[InvokeResult]:
     token = worker_deps.contracts.token
-    return [
-        (await token.transfer(sender.address, receiver.address, TRANSFER, signer=sender.keypair)).tx_hash
-        for _ in range(n)
-    ]
-
-
-async def _wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
+    return [await token.transfer(sender.address, receiver.address, TRANSFER, signer=sender.keypair) for _ in range(n)]
 
 
 async def test_restart_mid_stream_loses_and_duplicates_nothing(
@@ -36,23 +27,31 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     alice = await chain_user(minted=1_000, db_balance=1_000)
     bob = await chain_user(minted=0, db_balance=0)
-    await asyncio.sleep(0.2)  # let the ledger move past the mint, which the monitor must not see
+    # The transfers must land after the mint's ledger, which the monitor must not see.
+    await eventually(lambda: _latest_ledger_after(worker_deps, alice.mint_ledger), timeout=20,
+                     what=f"a ledger after the mint's ({alice.mint_ledger})")
     inp = EventMonitorInput(
         name=f"test-monitor-{uuid.uuid4().hex[:8]}", page_size=2, poll_seconds=0.1, pages_per_run=3,
         start_ledger=alice.mint_ledger + 1,
     )
-    hashes = await _transfers(worker_deps, alice, bob, 6)
+    transfers = await _transfers(worker_deps, alice, bob, 6)
     handle = await temporal_client.start_workflow(
         EventMonitorWorkflow.run, inp, id=inp.name, task_queue=engine_worker.task_queue
     )
-    await _wait_for(lambda: _bob_has(sessions, bob, TRANSFER))  # some pages in, maybe not all
+    await eventually(lambda: _bob_has(sessions, bob, TRANSFER), timeout=20,
+                     what="the first transfer applied")  # some pages in, maybe not all
     await handle.terminate("simulated crash mid-stream")
-    hashes += await _transfers(worker_deps, alice, bob, 4)
+    transfers += await _transfers(worker_deps, alice, bob, 4)
     handle = await temporal_client.start_workflow(
         EventMonitorWorkflow.run, inp, id=inp.name, task_queue=engine_worker.task_queue
     )
-    await _wait_for(lambda: _bob_has(sessions, bob, TRANSFER * 10))
-    await asyncio.sleep(0.5)  # a duplicate application would show up here
+    await eventually(lambda: _bob_has(sessions, bob, TRANSFER * 10), timeout=20, what="all ten transfers applied")
+    # A duplicate application would come from a page read again: wait until the monitor has read
+    # every ledger up to the last transfer's, so any duplicate has been applied before the check.
+    last_ledger = max(transfer.ledger for transfer in transfers)
+    await eventually(lambda: _scanned_through(sessions, inp.name, last_ledger), timeout=20,
+                     what=f"the monitor's cursor past ledger {last_ledger}")
+    hashes = [transfer.tx_hash for transfer in transfers]
     assert await db_balance(sessions, bob.user_id) == TRANSFER * 10
     assert await db_balance(sessions, alice.user_id) == 1_000 - TRANSFER * 10
     async with sessions() as session:
@@ -68,6 +67,16 @@ async def test_restart_mid_stream_loses_and_duplicates_nothing(
 
 async def _bob_has(sessions, bob, amount: int) -> bool:
     return await db_balance(sessions, bob.user_id) >= amount
+
+
+async def _latest_ledger_after(worker_deps, ledger: int) -> bool:
+    return (await worker_deps.contracts.token.client.server.get_latest_ledger()).sequence > ledger
+
+
+async def _scanned_through(sessions, name: str, ledger: int) -> bool:
+    async with sessions() as session:
+        cursor = await session.get(EventCursor, name)
+    return cursor is not None and cursor.last_ledger >= ledger
 
 
 async def _record_a_continued_run(client, workflow_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from db.models import AuditLog
@@ -50,7 +51,6 @@ class TestPause:
 def test_system_paused_maps_to_503() -> None:
     from api.errors import DOMAIN_STATUS
 
-    try:
+    with pytest.raises(SystemPaused) as paused:
         PauseState(minting=True, reason="x").check_minting()
-    except SystemPaused as exc:
-        assert DOMAIN_STATUS[exc.code] == 503
+    assert DOMAIN_STATUS[paused.value.code] == 503

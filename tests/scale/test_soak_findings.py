@@ -21,6 +21,7 @@ from config.settings import load_settings
 from db import migrate
 from db.session import make_async_engine, make_sessionmaker
 from tests.fixtures.postgres import create_database, drop_database
+from tests.fixtures.waiting import eventually
 
 RECEIPT = 160_000
 
@@ -49,13 +50,11 @@ async def custody_seen_while_a_receipt_commits(books_url: str, read) -> int:
         scanner.execute("LOCK TABLE ledger_code_totals IN ACCESS EXCLUSIVE MODE")  # the read waits here
         task = asyncio.create_task(read())
         with psycopg.connect(books_url, autocommit=True) as probe:
-            for _ in range(200):
-                waiting = probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                        "AND query LIKE '%ledger_code_totals%'").fetchone()[0]
-                if waiting:
-                    break
-                await asyncio.sleep(0.05)
-            assert waiting, "the read never reached the receipts statement"
+            def waiting() -> int:
+                return probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND query LIKE '%ledger_code_totals%'").fetchone()[0]
+
+            await eventually(waiting, timeout=10, interval=0.05, what="the read to reach the receipts statement")
         scanner.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) VALUES ('seen', %s, 1)",
                         (RECEIPT,))
         scanner.execute("INSERT INTO ledger_code_totals (code, debits_pending, debits_posted, credits_pending, "

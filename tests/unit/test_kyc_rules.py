@@ -151,7 +151,9 @@ def test_cipher_rejects_tampering_and_moved_ciphertexts() -> None:
     envelope = cipher.encrypt({"a": 1}, record_id="r1")
     with pytest.raises(DecryptionFailed):
         cipher.decrypt(envelope, record_id="r2")
-    flipped = dict(envelope, ct=base64.b64encode(b"x" + base64.b64decode(envelope["ct"])[1:]).decode())
+    raw = base64.b64decode(envelope["ct"])
+    # XOR, so the first byte always changes (overwriting it with b"x" left it as it was 1 time in 256)
+    flipped = dict(envelope, ct=base64.b64encode(bytes([raw[0] ^ 0x01]) + raw[1:]).decode())
     with pytest.raises(DecryptionFailed):
         cipher.decrypt(flipped, record_id="r1")
     with pytest.raises(DecryptionFailed):

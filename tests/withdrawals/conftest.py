@@ -30,7 +30,7 @@ from db.queries.operations import NewDeposit
 from db.queries.payouts import WithdrawalPayout, withdrawal_payout
 from domain.bitcoin_address import Network, script_pubkey_address
 from domain.roles import Role
-from tests.kyc.conftest import eventually
+from tests.fixtures.waiting import eventually
 
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600
 
@@ -196,10 +196,8 @@ def read(sessions, settings):
                 ok = op is not None and (not stages or op.stage in stages) and (status is None or op.status == status)
                 return op if ok else None
 
-            try:
-                return await eventually(check, timeout=timeout, interval=0.1)
-            except pytest.fail.Exception:
-                pytest.fail(f"operation never reached stage={stage} status={status}; saw {seen}")
+            return await eventually(check, timeout=timeout, interval=0.1,
+                                    what=lambda: f"operation to reach stage={stage} status={status}; saw {seen}")
 
     return Reader()
 

@@ -3,7 +3,6 @@ still completes with exactly one burn and exactly one payout."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from db.models import ChainSubmission
 from tests.fixtures.stack import assert_books_whole
+from tests.fixtures.waiting import eventually
 from tests.fixtures.worker_process import WorkerProcess, worker_env
 from tests.withdrawals.conftest import recipient_address
 
@@ -64,10 +64,7 @@ async def test_sigkill_at_every_stage_burns_once_and_pays_once(
                     async with sessions() as s:
                         return await s.scalar(select(ChainSubmission).where(ChainSubmission.idempotency_key == key)) is not None
 
-                deadline = asyncio.get_running_loop().time() + 60
-                while not await stored():
-                    assert asyncio.get_running_loop().time() < deadline
-                    await asyncio.sleep(0.02)
+                await eventually(stored, timeout=60, interval=0.02, what=f"the envelope of {key} stored")
             await worker_process.kill()
     finally:
         faults.inclusion_delay_ledgers = 0

@@ -11,7 +11,7 @@ from activities.withdrawals import WithdrawalActivities
 from chains.bitcoin.setup import signing_secret
 from chains.bitcoin.signers import ExternalSigner, HotSigner
 from domain.roles import Role
-from tests.kyc.conftest import eventually
+from tests.fixtures.waiting import eventually
 from tests.withdrawals.conftest import recipient_address
 from workers.withdrawals_registry import WORKFLOWS
 

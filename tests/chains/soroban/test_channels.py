@@ -37,6 +37,7 @@ from custody_sandbox.soroban import (
 )
 from db.queries import chain_submissions
 from db.session import make_async_engine, make_sessionmaker
+from tests.fixtures.waiting import eventually
 
 from .conftest import FAR_FUTURE, LEDGER_INTERVAL_SECONDS
 
@@ -190,7 +191,7 @@ async def test_the_sandbox_closes_ledgers_at_its_interval(paced_sandbox) -> None
             await server.close()
 
     first = await latest()
-    await asyncio.sleep(5 * PACED_LEDGER_SECONDS)
+    await asyncio.sleep(5 * PACED_LEDGER_SECONDS)  # the point of the test: let five intervals pass, then count
     closed = await latest() - first
     # Never faster than the interval (6 at most: one boundary each side); a close slowed by a
     # loaded machine is skipped, never made up in a burst, so one fewer is allowed.
@@ -206,7 +207,7 @@ async def test_the_ledger_interval_can_change_while_serving(paced_sandbox) -> No
             assert http.post("/sandbox/ledger-interval", json={"seconds": 0.2}).json() == {"seconds": 0.2}
             try:
                 first, started = (await server.get_latest_ledger()).sequence, time.monotonic()
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(2.0)  # the point of the test: let time pass at the new pace, then count
                 closed = (await server.get_latest_ledger()).sequence - first
                 elapsed = time.monotonic() - started
                 # Never faster than 0.2 s; a close slowed by a loaded machine is skipped, so the
@@ -371,13 +372,11 @@ async def test_a_never_sent_envelope_frees_its_channel_only_once_provably_dead(
                 other_key, contract="integration_router", function="execute_bitcoin_deposit",
                 invoke=mint(Contracts.for_client(second), user, 22_000, os.urandom(32)),
             )
-        deadline = time.monotonic() + 30
-        while True:  # wait past the time bound and past the auth entries' expiration ledger
+        async def provably_dead() -> bool:  # past the time bound and past the auth entries' expiration ledger
             latest = await second.server.get_latest_ledger()
-            if int(latest.close_time) > dead.max_time and latest.sequence > dead_auth_expiry(dead.envelope_xdr):
-                break
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
+            return int(latest.close_time) > dead.max_time and latest.sequence > dead_auth_expiry(dead.envelope_xdr)
+
+        await eventually(provably_dead, timeout=30, interval=0.2, what="the dead envelope's time bound and auth expiry")
         second._leasing._next_stuck_check = 0  # look again at once
         await ChainSubmitter(lease_sessions, second).submit_once(
             other_key, contract="integration_router", function="execute_bitcoin_deposit",
