@@ -46,7 +46,7 @@ LAYERS: tuple[Layer, ...] = (
     _layer("workflows", "domain", "contracts"),
     _layer("workers", "workflows", "activities", "contracts", "config", "db", "chains", "domain"),
     _layer("services", "db", "domain", "config", "contracts", "chains"),
-    _layer("api", "services", "domain", "config", "contracts", "db.session"),
+    _layer("api", "services", "domain", "config", "contracts", "db"),
     _layer("cli", "config", "db", "domain", "chains", "contracts", "activities", "workflows", "workers",
            "services", "api", "custody_sandbox"),
     _layer("custody_sandbox", "chains.soroban.error_codes", path="sandbox/custody_sandbox"),
