@@ -35,7 +35,6 @@ from chains.bitcoin.wallet import CustodyWallet
 from config.settings import Settings
 from contracts import payouts as t
 from contracts.starters import start_payout
-from contracts.workflow_ids import payout_workflow_id as payout_workflow_id
 from db.models import PayoutItem
 from db.models.base import utcnow
 from db.queries import payouts as pq

@@ -53,6 +53,7 @@ from api.app import create_app
 from api.auth.services import AuthServices
 from chains.bitcoin.setup import new_account
 from config.settings import Settings, load_settings
+from contracts.baseline import BaselineInput
 from contracts.search_attributes import ALL
 from custody_sandbox.soroban import OPERATOR_SECRET_FILE
 from db import migrate
@@ -62,7 +63,7 @@ from services.state import AppState
 from tests.fixtures.chains import free_port
 from tests.fixtures.postgres import create_database, drop_database
 from workers import registry
-from workflows.baseline import BaselineInput, BaselineWorkflow
+from workflows.baseline import BaselineWorkflow
 
 SETUP_LEDGER_SECONDS = 0.2  # registering users and funding channels need not wait for 5 s ledgers
 

@@ -11,8 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.baseline import WORKFLOW, NoopInput, noop
-    from contracts.baseline import BaselineInput as BaselineInput
+    from contracts.baseline import WORKFLOW, BaselineInput, NoopInput, noop
 
 NOOP_START_TO_CLOSE = timedelta(seconds=10)
 

@@ -15,7 +15,6 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from contracts.event_monitor import WORKFLOW, EventMonitorInput, PollEventsInput, poll_contract_events
-    from contracts.workflow_ids import EVENT_MONITOR_ID as EVENT_MONITOR_ID
 
 POLL_START_TO_CLOSE = timedelta(seconds=60)
 # Never gives up: a monitor behind retention keeps alerting until an operator backfills.

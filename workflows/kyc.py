@@ -28,8 +28,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import kyc as t
-    from contracts.kyc import KycState as KycState
-    from contracts.kyc import KycWorkflowInput as KycWorkflowInput
+    from contracts.kyc import KycState, KycWorkflowInput
     from contracts.operations import GET_STATE_QUERY, OperatorAction
     from domain.decisions import DecisionKind
     from domain.kyc import (

@@ -19,7 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from contracts import deposits as scan
     from contracts import reserves as t
     from contracts.reserves import ProofInput, ProofResult, ProofStepInput, SnapshotInput
-    from contracts.workflow_ids import proof_workflow_id as proof_workflow_id
 
 SCAN_START_TO_CLOSE = timedelta(minutes=10)
 SCAN_HEARTBEAT = timedelta(seconds=60)

@@ -13,11 +13,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from contracts import kyc as t
+from contracts.kyc import KycWorkflowInput
 from db.encryption import RecordCipher
 from db.models import AuditLog, KycRecord
 from domain.kyc import KycStatus
 from tests.kyc.conftest import eventually, passport
-from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
+from workflows.kyc import KycApprovalWorkflow
 from workflows.operator_control import OperatorAction
 
 pytestmark = pytest.mark.usefixtures("custody_worker")

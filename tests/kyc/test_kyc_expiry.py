@@ -11,11 +11,12 @@ from stellar_sdk import Keypair
 from temporalio.worker import Worker
 
 from activities.kyc_notify import KycNotifications
+from contracts.kyc import KycWorkflowInput
 from db.encryption import RecordCipher
 from db.models import KycRecord, User
 from tests.workflow.record_history import save_history
 from workers.registry import kyc_activities
-from workflows.kyc import KycApprovalWorkflow, KycWorkflowInput
+from workflows.kyc import KycApprovalWorkflow
 
 
 async def test_expiry_timer_marks_the_record_expired_and_revokes_on_chain(

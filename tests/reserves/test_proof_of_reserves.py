@@ -7,10 +7,11 @@ import uuid
 
 from activities.proof_key import load_signing_key
 from contracts.reserves import ProofInput
+from contracts.workflow_ids import proof_workflow_id
 from domain.proof_document import public_key_hex, verify_proof_file
 from domain.roles import Role
 from tests.reserves.conftest import maybe_record
-from workflows.proof_of_reserves import ProofOfReservesWorkflow, proof_workflow_id
+from workflows.proof_of_reserves import ProofOfReservesWorkflow
 
 
 async def test_proof_is_published_and_each_user_can_verify_their_leaf(

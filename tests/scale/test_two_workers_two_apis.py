@@ -13,9 +13,9 @@ import pytest
 
 from cli.soak_checks import operations, run_checks, settle
 from cli.soak_load import Clients
+from contracts.workflow_ids import EVENT_MONITOR_ID
 from workers.registry import WorkerDeps
 from workers.schedules import scheduled_workflows
-from workflows.event_monitor import EVENT_MONITOR_ID
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chains.bitcoin.deposits import DepositOutcome, verify_deposit
+from chains.bitcoin.deposits import verify_deposit
 from domain.bitcoin_address import Network, WrongNetworkAddress
+from domain.deposit_watch import DepositOutcome
 
 
 async def _verify(esplora, txid: str, address: str, claimed: int, **kwargs):
