@@ -17,12 +17,13 @@ from domain.operations import OperationType
 async def load_operation(session: AsyncSession, operation_id: str, *, for_update: bool = False) -> Operation:
     """The withdrawal's row.
 
-    Raises ApplicationError ``OperationMissing``, retryable: the API commits the row right after
-    starting the workflow, so the first activities may run before the commit.
+    Raises ApplicationError ``OperationMissing`` (non-retryable, as for deposits): the API commits
+    the row before it starts the workflow, so a missing row is never a matter of waiting.
     """
     op = await operations.get_by_id(session, operation_id=uuid.UUID(operation_id), for_update=for_update)
     if op is None or op.operation_type != OperationType.WITHDRAWAL.value:
-        raise ApplicationError(f"withdrawal {operation_id} does not exist", type="OperationMissing")
+        raise ApplicationError(f"withdrawal {operation_id} does not exist", type="OperationMissing",
+                               non_retryable=True)
     return op
 
 
