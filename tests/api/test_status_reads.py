@@ -31,6 +31,7 @@ from db.queries import operations
 from domain.roles import Role
 from services.state import AppState
 from tests.fixtures.identity import Account, MakeUser
+from tests.fixtures.waiting import eventually
 
 #: Longest a NOTIFY may take to reach the other app here (a loaded 2-core machine); it is
 #: milliseconds when idle. Tests wait *for the notification*, never a fixed time.
@@ -58,10 +59,8 @@ class Replica:
 
     async def notified(self, before: int) -> None:
         """Wait until this replica has handled a notification after the count ``before``."""
-        deadline = time.monotonic() + NOTIFY_TIMEOUT_SECONDS
-        while self.cache.notifications <= before:
-            assert time.monotonic() < deadline, "no auth_changes notification arrived"
-            await asyncio.sleep(0.005)
+        await eventually(lambda: self.cache.notifications > before, timeout=NOTIFY_TIMEOUT_SECONDS, interval=0.005,
+                         what="an auth_changes notification")
 
 
 @pytest.fixture
@@ -186,12 +185,16 @@ class TestRevocation:
 
         pollers = [asyncio.create_task(poll(acc)) for acc in (victim, bystander) * 4]
         try:
-            await asyncio.sleep(0.3)
+            # The victim is served from the cache before the revocation …
+            await eventually(lambda: any(code == 200 for _, code in outcomes), interval=0.01,
+                             what="a 200 for the victim before the revocation")
             watcher = asyncio.create_task(watch(b.cache.notifications))
             await sql(sessions, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)",
                       j=jti, u=victim.id, e=datetime.now(UTC) + timedelta(hours=1))
             await watcher
-            await asyncio.sleep(0.5)
+            # … and polled again after it was delivered, by every poller.
+            await eventually(lambda: sum(started > delivered_at[0] for started, _ in outcomes) >= 20, interval=0.01,
+                             what="the victim's requests after the notification")
         finally:
             stop.set()
             await asyncio.gather(*pollers)
@@ -248,10 +251,8 @@ class TestListenerLoss:
         assert await b.status(victim_op, victim) == 200 and b.cache.revoked(_jti(b, victim)) is False
         pid = b.listener.backend_pid
         await sql(sessions, "SELECT pg_terminate_backend(:p)", p=pid)
-        deadline = time.monotonic() + NOTIFY_TIMEOUT_SECONDS
-        while b.cache.live:
-            assert time.monotonic() < deadline, "the listener did not notice its connection died"
-            await asyncio.sleep(0.005)
+        await eventually(lambda: not b.cache.live, timeout=NOTIFY_TIMEOUT_SECONDS, interval=0.005,
+                         what="the listener noticing its connection died")
         assert b.cache.sizes() == (0, 0)
         # Revoked while nobody listens: the notification is lost, the refusal must not be.
         await sql(sessions, "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES (:j, :u, :e)",
