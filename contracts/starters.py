@@ -119,21 +119,25 @@ async def start_withdrawal(
 
 async def start_kyc_approval(
     client: Client, inp: kyc.KycWorkflowInput, *, task_queue: str, workflow_id: str | None = None
-) -> WorkflowHandle[Any, Any]:
-    """Start the approval of one KYC record (``kyc-<user id>-<record id>``, or the recorded id).
-
-    Raises:
-        WorkflowAlreadyStartedError: a run with the id exists (default policies).
+) -> WorkflowHandle[Any, Any] | None:
+    """Make sure the approval of one KYC record (``kyc-<user id>-<record id>``, or the recorded
+    id) runs; None when it ran already. A running one is reused (the submission and its retry
+    converge on it); a closed one is never started again (a record is decided once).
     """
-    return await client.start_workflow(
-        kyc.WORKFLOW,
-        inp,
-        id=workflow_id or kyc_workflow_id(inp.user_id, inp.record_id),
-        task_queue=task_queue,
-        search_attributes=operation_attributes(
-            KYC_OPERATION_TYPE, stage=KycStage.SCREENING.value, user_id=inp.user_id,
-        ),
-    )
+    try:
+        return await client.start_workflow(
+            kyc.WORKFLOW,
+            inp,
+            id=workflow_id or kyc_workflow_id(inp.user_id, inp.record_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=operation_attributes(
+                KYC_OPERATION_TYPE, stage=KycStage.SCREENING.value, user_id=inp.user_id,
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return None
 
 
 async def start_payout(

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.common import WorkflowIDReusePolicy
 
 from contracts import kyc as kyc_contract
 from contracts import kyc as kyc_types
 from contracts.kyc import KycWorkflowInput
+from contracts.starters import start_kyc_approval
+from contracts.workflow_ids import kyc_workflow_id
 from db.audit import record_audit
 from db.encryption import RecordCipher
 from db.models import KycRecord
@@ -32,7 +33,6 @@ from domain.errors import Conflict, InvalidField, NotFound
 from domain.kyc import (
     COUNTRY_FIELD,
     KycDecision,
-    KycStage,
     KycStatus,
     TierBelowCurrent,
     TierNotOffered,
@@ -46,9 +46,7 @@ from services.state import AppState
 from services.temporal_gateway import (
     TemporalUnavailable,
     UpdateRefused,
-    WorkflowAlreadyClosed,
     WorkflowNotRunning,
-    operation_search_attributes,
 )
 
 log = logging.getLogger(__name__)
@@ -77,11 +75,6 @@ class KycStatusView:
     limits: dict[str, LimitView | None]
     missing_fields: list[str]
     action: str | None
-
-
-def kyc_workflow_id(user_id: uuid.UUID, record_id: uuid.UUID) -> str:
-    """``kyc-<user id>-<record id>`` (docs/DESIGN.md §5)."""
-    return f"kyc-{user_id}-{record_id}"
 
 
 def cipher_for(state: AppState) -> RecordCipher:
@@ -177,20 +170,11 @@ async def _start_workflow(state: AppState, record: KycRecord) -> None:
     Raises:
         TemporalUnavailable.
     """
-    user_id = str(record.user_id)
-    try:
-        await state.temporal.start(
-            kyc_contract.WORKFLOW,
-            KycWorkflowInput(record_id=str(record.id), user_id=user_id, tier=record.tier,
-                             validity_days=state.settings.kyc.approval_validity_days),
-            workflow_id=record.workflow_id or kyc_workflow_id(record.user_id, record.id),
-            task_queue=state.settings.temporal.task_queue,
-            reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=operation_search_attributes(
-                operation_type="kyc", stage=KycStage.SCREENING.value, user_id=user_id),
-        )
-    except WorkflowAlreadyClosed:
-        return
+    inp = KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,
+                           validity_days=state.settings.kyc.approval_validity_days)
+    task_queue = state.settings.temporal.task_queue
+    await state.temporal.call(lambda client: start_kyc_approval(client, inp, task_queue=task_queue,
+                                                                workflow_id=record.workflow_id))
 
 
 async def status(session: AsyncSession, state: AppState, actor: Actor) -> KycStatusView:

@@ -29,7 +29,6 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
-    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -39,7 +38,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import TemporalSettings
-from contracts import search_attributes as sa
 from domain.errors import Conflict, Unavailable
 
 UNAVAILABLE_DETAIL = "the workflow service is unavailable; try again"
@@ -92,20 +90,6 @@ class UpdateRefused(Conflict):
             failure_type=getattr(cause, "type", None),
             details=list(getattr(cause, "details", ()) or ()),
         )
-
-
-def operation_search_attributes(
-    *, operation_type: str, stage: str, user_id: str, amount_sats: int | None = None
-) -> TypedSearchAttributes:
-    """The operator's search attributes of a workflow at its start (docs/DESIGN.md §5)."""
-    pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(sa.OPERATION_TYPE, operation_type),
-        SearchAttributePair(sa.STAGE, stage),
-        SearchAttributePair(sa.USER_ID, user_id),
-    ]
-    if amount_sats is not None:
-        pairs.append(SearchAttributePair(sa.AMOUNT_SATS, amount_sats))
-    return TypedSearchAttributes(pairs)
 
 
 class TemporalGateway:

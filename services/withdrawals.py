@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.common import WorkflowIDReusePolicy
 
 from contracts import withdrawals as withdrawal_contract
+from contracts.starters import start_withdrawal
 from contracts.withdrawals import INVALID_SIGNED_PSBT, SignedPsbtInput, WithdrawalInput
 from contracts.workflow_ids import withdrawal_workflow_id
 from db.audit import record_audit
@@ -34,7 +34,7 @@ from db.queries.limits import check_and_hold, usage_entries
 from domain.bitcoin_address import parse_address
 from domain.errors import Conflict, NotFound, Refused
 from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy
-from domain.operations import OperationStage, OperationStatus, OperationType
+from domain.operations import OperationStatus, OperationType
 from domain.user_waits import kyc_action, lowest_tier_for, window_frees_at
 from domain.withdrawals import (
     ApprovalDecision,
@@ -47,9 +47,7 @@ from services.state import AppState
 from services.temporal_gateway import (
     TemporalUnavailable,
     UpdateRefused,
-    WorkflowAlreadyClosed,
     WorkflowNotRunning,
-    operation_search_attributes,
 )
 from services.tokens import router_allowance
 
@@ -211,18 +209,11 @@ async def _start(state: AppState, op: Operation) -> None:
     """
     if op.operation_type != OperationType.WITHDRAWAL.value or OperationStatus(op.status).is_final:
         return
+    inp = WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0)
+    task_queue = state.settings.temporal.task_queue
     try:
-        await state.temporal.start(
-            withdrawal_contract.WORKFLOW, WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
-            workflow_id=op.workflow_id or withdrawal_workflow_id(op.id), task_queue=state.settings.temporal.task_queue,
-            reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=operation_search_attributes(
-                operation_type=OperationType.WITHDRAWAL.value, stage=OperationStage.RECEIVED.value,
-                user_id=str(op.user_id), amount_sats=op.amount or 0,
-            ),
-        )
-    except WorkflowAlreadyClosed:
-        return
+        await state.temporal.call(lambda client: start_withdrawal(client, inp, task_queue=task_queue,
+                                                                  workflow_id=op.workflow_id))
     except TemporalUnavailable as exc:
         keyed = op.idempotency_key != f"withdrawal:{op.id}"  # the key of a request sent without one
         resume = ("repeat the request with the same Idempotency-Key to go on" if keyed else

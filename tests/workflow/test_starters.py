@@ -56,7 +56,7 @@ async def test_withdrawal_and_kyc_starters(temporal_client: Client, task_queue: 
         "BtcTxId": None, "AmountSats": 5_000,
     })
     kyc = await starters.start_kyc_approval(temporal_client, KycWorkflowInput(record, user, 2), task_queue=task_queue)
-    assert kyc.id == f"kyc-{user}-{record}"
+    assert kyc is not None and kyc.id == f"kyc-{user}-{record}"
     assert await _described(kyc, (sa.OPERATION_TYPE, sa.STAGE, sa.USER_ID)) == ("KycApprovalWorkflow", {
         "CustodyOperationType": "kyc", "CustodyStage": "screening", "CustodyUserId": user,
     })
