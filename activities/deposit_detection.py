@@ -43,7 +43,7 @@ from config.settings import Settings
 from contracts import deposits as t
 from contracts.starters import start_deposit, start_withdrawal
 from contracts.withdrawals import WithdrawalInput
-from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id
+from contracts.workflow_ids import InvalidOutpoint, deposit_idempotency_key, deposit_workflow_id
 from db import ledger
 from db.audit import record_audit
 from db.models import CustodyUtxo, Payout, PayoutVersion, SystemState, User
@@ -417,9 +417,12 @@ class DepositDetection:
         started = 0
         for op in stuck:
             txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]
-            started += int(await start_deposit(
-                activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
-                task_queue=activity.info().task_queue) is not None)
+            try:
+                started += int(await start_deposit(
+                    activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
+                    task_queue=activity.info().task_queue) is not None)
+            except (InvalidOutpoint, ValueError) as exc:  # a row no retry can start must not stop the others
+                log.error("deposit %s cannot be started (outpoint %r): %s", op.id, op.outpoint, exc)
         return started + await self._heal_withdrawals(cutoff)
 
     async def _heal_withdrawals(self, cutoff: datetime) -> int:

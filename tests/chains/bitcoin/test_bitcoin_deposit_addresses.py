@@ -1,14 +1,36 @@
-"""Deposit-address assignment on real Postgres: one address per user, distinct across users, race-free."""
+"""Deposit-address assignment on real Postgres: one address per user, distinct across users, race-free.
+
+A database of its own: this module's wallet is not the session's, and the session's block scans
+watch look-ahead addresses of the session's wallet at the same derivation paths."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Iterator
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from config.settings import load_settings
 from db.queries.deposit_addresses import assign_deposit_address, get_by_address
+from db.session import make_async_engine, make_sessionmaker
 from domain.bitcoin_address import Network, parse_address
+from tests.fixtures.postgres import migrated_database
+
+
+@pytest.fixture(scope="module")
+def addresses_db_url() -> Iterator[str]:
+    with migrated_database("custody_addresses") as url:
+        yield url
+
+
+@pytest.fixture
+async def sessions(addresses_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_async_engine(load_settings(database={"url": addresses_db_url}).database)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
 
 
 async def _create_users(sessions, count: int) -> list[uuid.UUID]:
