@@ -58,6 +58,8 @@ from domain.operations import OperationStage, OperationType
 from domain.utxo_set import ChainView, UtxoState
 
 log = logging.getLogger(__name__)
+#: How far back the heal looks for withdrawals whose start failed (under Temporal's 1-day minimum retention).
+HEAL_WITHDRAWALS_WITHIN = timedelta(hours=12)
 MAX_BLOCKS_PER_RUN = 50
 #: Blocks whose hashes are kept to find a fork point (deeper reorgs raise an alert).
 KEEP_BLOCKS = 500
@@ -429,10 +431,11 @@ class DepositDetection:
         """Start the workflow of a withdrawal recorded (its amount held) whose start failed after
         the API committed it: one sent without an ``Idempotency-Key`` has no retry to resume it."""
         async with self._sessions() as session:
-            stuck = [
-                op for op in await operations.list_unfinished(session, operation_type=OperationType.WITHDRAWAL)
-                if op.stage == OperationStage.RECEIVED.value and op.created_at < cutoff
-            ]
+            # Younger than Temporal's minimum namespace retention (1 day), so a run that closed
+            # (an operator terminated it) is still on record and REJECT_DUPLICATE refuses a rerun.
+            stuck = await operations.list_stuck_at(
+                session, operation_type=OperationType.WITHDRAWAL, stage=OperationStage.RECEIVED,
+                created_before=cutoff, created_after=utcnow() - HEAL_WITHDRAWALS_WITHIN)
         started = 0
         for op in stuck:
             started += int(await start_withdrawal(

@@ -37,11 +37,16 @@ class PauseChange:
 async def change_pause(
     session: AsyncSession, state: AppState, actor: Actor, new: PauseState, *, action: str
 ) -> PauseChange:
-    """Set the engine's pause flags to ``new`` (audited as ``action``), commit, then start the
-    router's change.
+    """Set the engine's pause flags to ``new`` (audited as ``action``) and start the router's change.
+
+    The order leaves the safe side standing when the start fails: a pause commits the engine's
+    flag first (the engine stops at once, the router follows when the request is repeated); a
+    resume starts the router's change first and commits after it (a failed start changes
+    nothing, so the engine never runs against a router that is still paused).
 
     Raises:
-        TemporalUnavailable: the engine flag is changed; repeat the request to change the router.
+        TemporalUnavailable: a pause's engine flag is changed (repeat the request to change the
+            router); a resume changed nothing.
     """
     old = await get_pause(session)
     await set_pause(session, state=new, actor_id=actor.user.id)
@@ -50,14 +55,20 @@ async def change_pause(
         old_values=old.__dict__, new_values=new.__dict__, ip_address=actor.ip_address, user_agent=actor.user_agent,
     )
     chain_input = ChainPauseInput(key=f"admin:{audit.id}", paused=new.minting or new.withdrawals, reason=new.reason or "")
-    await session.commit()  # the engine flag holds whatever happens to the start
+    pausing = chain_input.paused
+    if pausing:
+        await session.commit()  # the engine flag holds whatever happens to the start
     try:
         workflow_id = await state.temporal.start(CHAIN_PAUSE_WORKFLOW, chain_input,
                                                  workflow_id=chain_pause_workflow_id(audit.id),
                                                  task_queue=state.settings.temporal.task_queue)
     except TemporalUnavailable as exc:
+        if not pausing:
+            raise  # rolled back: still paused on both sides
         raise TemporalUnavailable("the engine's pause flags are changed, the router's are not: the workflow service "
                                   "is unavailable; repeat the request") from exc
+    if not pausing:
+        await session.commit()
     return PauseChange(new, workflow_id)
 
 

@@ -13,6 +13,7 @@ moves no money: the burn and the payout are the workflow's.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ from services.temporal_gateway import (
 )
 from services.tokens import router_allowance
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class WithdrawalOrder:
@@ -78,8 +81,10 @@ async def request(
             ``amount`` and ``allowance``), ``insufficient_balance``, ``idempotency_key_reused``.
         Refused: ``insufficient_kyc_tier`` / ``limit_exceeded`` (with the limit),
             ``asap_not_offered`` / ``custody_address`` (with ``field``).
-        Unavailable: ``soroban_unavailable``; ``temporal_unavailable`` (recorded and held: retry
-            with the same ``Idempotency-Key``).
+        Unavailable: ``soroban_unavailable``; ``temporal_unavailable`` for a request with an
+            ``Idempotency-Key`` (recorded and held: retry with the same key). Without a key the
+            recorded withdrawal is returned instead (a retry would be a second withdrawal) and
+            the scheduled scan's heal starts its workflow.
         BelowMinimum (``amount_below_minimum``), WrongToken, address errors, SystemPaused.
     """
     key = f"withdrawal:{actor.user.id}:{client_key}" if client_key else None
@@ -88,7 +93,14 @@ async def request(
         return existing
     op = await _record(session, state, actor, order, key)
     await session.commit()  # the workflow reads the row: it must be visible before the start
-    await _start(state, op)  # a concurrent duplicate's row: starting it again changes nothing
+    try:
+        await _start(state, op)  # a concurrent duplicate's row: starting it again changes nothing
+    except TemporalUnavailable:
+        if key is not None:
+            raise  # the client's retry with its key starts it
+        # Sent without a key, a retry would be a second withdrawal: the recorded one is accepted
+        # and the scheduled scan's heal starts its workflow once the workflow service is back.
+        log.warning("withdrawal %s recorded; its workflow starts with the next scan", op.id)
     return op
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import namedtuple_row
@@ -108,6 +109,27 @@ async def held_outpoints(session: AsyncSession, *, outpoints: list[str]) -> set[
 async def list_unfinished_deposits(session: AsyncSession, *, limit: int = 500) -> list[Operation]:
     """Deposits not yet final, oldest first (the scan makes sure each has a running workflow)."""
     return await list_unfinished(session, operation_type=OperationType.DEPOSIT, limit=limit)
+
+
+async def list_stuck_at(
+    session: AsyncSession, *, operation_type: OperationType, stage: OperationStage, created_before: datetime,
+    created_after: datetime, limit: int = 500,
+) -> list[Operation]:
+    """Unfinished operations of ``operation_type`` still at ``stage``, created in the window
+    ``(created_after, created_before)``, oldest first."""
+    stmt = (
+        select(Operation)
+        .where(
+            Operation.operation_type == operation_type.value,
+            Operation.stage == stage.value,
+            Operation.created_at < created_before,
+            Operation.created_at > created_after,
+            Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
+        )
+        .order_by(Operation.created_at)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def list_unfinished(session: AsyncSession, *, operation_type: OperationType, limit: int = 500) -> list[Operation]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from db.queries.system_state import get_pause
+from db.queries.system_state import get_pause, set_pause
 from domain.pause import PauseState
 from domain.roles import Role
 from tests.api.temporal_down import temporal_down
@@ -31,3 +31,20 @@ async def test_the_engine_pauses_at_once_and_the_repeat_starts_the_router_change
         await temporal_client.get_workflow_handle(resumed.json()["chain_workflow_id"]).result()
     async with sessions() as s:
         assert await get_pause(s) == PauseState()
+
+
+async def test_a_resume_whose_start_fails_changes_nothing(api_client, app_state, make_user, sessions) -> None:
+    """A resume starts the router's change before it commits: with Temporal down the engine stays
+    paused with the router, instead of running against a router that is still paused."""
+    admin = await make_user(Role.ADMIN)
+    async with sessions() as s, s.begin():
+        await set_pause(s, state=PauseState(True, True, "drill"), actor_id=None)
+    try:
+        with temporal_down(app_state):
+            resumed = await api_client.post("/api/admin/system/resume", headers=admin.headers)
+        assert (resumed.status_code, resumed.json()["code"]) == (503, "temporal_unavailable"), resumed.text
+        async with sessions() as s:
+            assert (await get_pause(s)) == PauseState(True, True, "drill")  # nothing changed
+    finally:
+        async with sessions() as s, s.begin():
+            await set_pause(s, state=PauseState(), actor_id=None)

@@ -61,7 +61,8 @@ async def test_a_failed_start_loses_nothing_and_the_retry_starts_it_once(
 async def test_a_failed_start_without_a_key_is_started_by_the_scheduled_scan(
     api_client, app_state, holder, read, sessions, temporal_client, settings,
 ) -> None:
-    """Sent without an Idempotency-Key there is no retry to resume it: the scan's heal starts it."""
+    """Sent without an Idempotency-Key, a retry would be a second withdrawal: the recorded one is
+    accepted (202) and the scheduled scan's heal starts its workflow."""
     import uuid
 
     from contracts.deposits import ScanInput
@@ -70,9 +71,12 @@ async def test_a_failed_start_without_a_key_is_started_by_the_scheduled_scan(
     h = await holder([ABOVE + 100_000])
     with temporal_down(app_state):
         down = await api_client.post(URL, headers=h.headers, json={"token_amount": ABOVE, "btc_address": recipient_address()})
-    assert (down.status_code, down.json()["code"]) == (503, "temporal_unavailable"), down.text
+    assert down.status_code == 202, down.text  # accepted: a client retrying a 503 would withdraw twice
     op_id = down.json()["operation_id"]
-    assert (await read.balance(h.account.id)).reserved_balance == ABOVE  # held, and nothing runs yet
+    assert (await read.balance(h.account.id)).reserved_balance == ABOVE  # held once, and nothing runs yet
+    with pytest.raises(RPCError) as absent:
+        await temporal_client.get_workflow_handle(f"withdrawal-{op_id}").describe()
+    assert absent.value.status == RPCStatusCode.NOT_FOUND
 
     result = await temporal_client.execute_workflow(
         DepositScanWorkflow.run, ScanInput(grace_seconds=0), id=f"deposit-scan-test-{uuid.uuid4()}",
