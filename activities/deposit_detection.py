@@ -412,10 +412,9 @@ class DepositDetection:
     async def _heal(self, grace: timedelta) -> int:
         cutoff = utcnow() - grace
         async with self._sessions() as session:
-            stuck = [
-                op for op in await operations.list_unfinished_deposits(session)
-                if op.stage == OperationStage.RECEIVED.value and op.created_at < cutoff and op.outpoint
-            ]
+            stuck = [op for op in await operations.list_stuck_at(
+                session, operation_type=OperationType.DEPOSIT, stage=OperationStage.RECEIVED, created_before=cutoff,
+            ) if op.outpoint]
         started = 0
         for op in stuck:
             txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]

@@ -57,6 +57,20 @@ def operation_attributes(
     return TypedSearchAttributes(pairs)
 
 
+async def _ensure_running(
+    client: Client, workflow: str, arg: Any, *, reuse_closed: WorkflowIDReusePolicy, **options: Any
+) -> WorkflowHandle[Any, Any] | None:
+    """Start ``workflow`` or join the run already going with its id (USE_EXISTING); None when a
+    closed run with the id forbids a new one under ``reuse_closed``."""
+    try:
+        return await client.start_workflow(
+            workflow, arg, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=reuse_closed,
+            **options,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+
+
 async def start_deposit(
     client: Client, inp: deposits.DepositInput, *, task_queue: str
 ) -> WorkflowHandle[Any, deposits.DepositResult] | None:
@@ -70,23 +84,15 @@ async def start_deposit(
     Raises:
         InvalidOutpoint: malformed txid or vout.
     """
-    try:
-        return await client.start_workflow(
-            deposits.WORKFLOW,
-            inp,
-            id=deposit_workflow_id(inp.txid, inp.vout),
-            task_queue=task_queue,
-            result_type=deposits.DepositResult,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=operation_attributes(
-                OperationType.DEPOSIT.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
-                btc_txid=inp.txid, amount_sats=inp.amount_sats,
-            ),
-            static_summary=f"deposit {inp.amount_sats} sats, operation {inp.operation_id}",
-        )
-    except WorkflowAlreadyStartedError:
-        return None
+    return await _ensure_running(
+        client, deposits.WORKFLOW, inp, reuse_closed=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        id=deposit_workflow_id(inp.txid, inp.vout), task_queue=task_queue, result_type=deposits.DepositResult,
+        search_attributes=operation_attributes(
+            OperationType.DEPOSIT.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
+            btc_txid=inp.txid, amount_sats=inp.amount_sats,
+        ),
+        static_summary=f"deposit {inp.amount_sats} sats, operation {inp.operation_id}",
+    )
 
 
 async def start_withdrawal(
@@ -99,22 +105,15 @@ async def start_withdrawal(
     scan's heal of a start that failed after the commit converge on one run; a closed run is
     never started again (a withdrawal's workflow runs once).
     """
-    try:
-        return await client.start_workflow(
-            withdrawals.WORKFLOW,
-            inp,
-            id=workflow_id or withdrawal_workflow_id(inp.operation_id),
-            task_queue=task_queue,
-            result_type=withdrawals.WithdrawalResult,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=operation_attributes(
-                OperationType.WITHDRAWAL.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
-                amount_sats=inp.amount_sats,
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return None
+    return await _ensure_running(
+        client, withdrawals.WORKFLOW, inp, reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id=workflow_id or withdrawal_workflow_id(inp.operation_id), task_queue=task_queue,
+        result_type=withdrawals.WithdrawalResult,
+        search_attributes=operation_attributes(
+            OperationType.WITHDRAWAL.value, stage=OperationStage.RECEIVED.value, user_id=inp.user_id,
+            amount_sats=inp.amount_sats,
+        ),
+    )
 
 
 async def start_kyc_approval(
@@ -124,20 +123,11 @@ async def start_kyc_approval(
     id) runs; None when it ran already. A running one is reused (the submission and its retry
     converge on it); a closed one is never started again (a record is decided once).
     """
-    try:
-        return await client.start_workflow(
-            kyc.WORKFLOW,
-            inp,
-            id=workflow_id or kyc_workflow_id(inp.user_id, inp.record_id),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=operation_attributes(
-                KYC_OPERATION_TYPE, stage=KycStage.SCREENING.value, user_id=inp.user_id,
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        return None
+    return await _ensure_running(
+        client, kyc.WORKFLOW, inp, reuse_closed=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id=workflow_id or kyc_workflow_id(inp.user_id, inp.record_id), task_queue=task_queue,
+        search_attributes=operation_attributes(KYC_OPERATION_TYPE, stage=KycStage.SCREENING.value, user_id=inp.user_id),
+    )
 
 
 async def start_payout(

@@ -106,43 +106,22 @@ async def held_outpoints(session: AsyncSession, *, outpoints: list[str]) -> set[
     return {r for r in rows.scalars() if r is not None}
 
 
-async def list_unfinished_deposits(session: AsyncSession, *, limit: int = 500) -> list[Operation]:
-    """Deposits not yet final, oldest first (the scan makes sure each has a running workflow)."""
-    return await list_unfinished(session, operation_type=OperationType.DEPOSIT, limit=limit)
-
-
 async def list_stuck_at(
     session: AsyncSession, *, operation_type: OperationType, stage: OperationStage, created_before: datetime,
-    created_after: datetime, limit: int = 500,
+    created_after: datetime | None = None, limit: int = 500,
 ) -> list[Operation]:
-    """Unfinished operations of ``operation_type`` still at ``stage``, created in the window
-    ``(created_after, created_before)``, oldest first."""
-    stmt = (
-        select(Operation)
-        .where(
-            Operation.operation_type == operation_type.value,
-            Operation.stage == stage.value,
-            Operation.created_at < created_before,
-            Operation.created_at > created_after,
-            Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
-        )
-        .order_by(Operation.created_at)
-        .limit(limit)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-async def list_unfinished(session: AsyncSession, *, operation_type: OperationType, limit: int = 500) -> list[Operation]:
-    """Operations of ``operation_type`` not yet final, oldest first."""
-    stmt = (
-        select(Operation)
-        .where(
-            Operation.operation_type == operation_type.value,
-            Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
-        )
-        .order_by(Operation.created_at)
-        .limit(limit)
-    )
+    """Unfinished operations of ``operation_type`` still at ``stage``, created before
+    ``created_before`` (and after ``created_after`` when given), oldest first: the scan's heal
+    of starts that failed. Filtered here, so a backlog at later stages never hides one."""
+    conditions = [
+        Operation.operation_type == operation_type.value,
+        Operation.stage == stage.value,
+        Operation.created_at < created_before,
+        Operation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]),
+    ]
+    if created_after is not None:
+        conditions.append(Operation.created_at > created_after)
+    stmt = select(Operation).where(*conditions).order_by(Operation.created_at).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
