@@ -57,11 +57,22 @@ NON_RETRYABLE_TYPES: list[str] = [
 
 @dataclass(frozen=True)
 class WithdrawalInput:
-    """Start argument of ``WithdrawalWorkflow`` (id ``withdrawal-<operation id>``)."""
+    """Start argument of ``WithdrawalWorkflow`` (id ``withdrawal-<operation id>``).
+
+    ``in_batch`` and the fields after it are set only by the workflow itself when it continues as
+    new while following its payout batch (a long wait for signers or depth): the new run goes
+    straight back to the batch, burned already (``stellar_tx_hash``), in the payout ``payout_id``
+    if one took it (None: still queued), with that payout's ``btc_txid`` if broadcast. (Flat
+    fields: the workflow sandbox decodes its input and resolves no nested forward references.)
+    """
 
     operation_id: str
     user_id: str
     amount_sats: int
+    in_batch: bool = False
+    stellar_tx_hash: str | None = None
+    payout_id: str | None = None
+    btc_txid: str | None = None
 
 
 @dataclass(frozen=True)

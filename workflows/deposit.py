@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.deposit_watch import DepositOutcome, DepthWatch, read_depth
     from domain.deposits import DepositFailure
     from domain.operations import OperationStage, OperationStatus
+    from domain.polling import next_pause, unchanged_after
     from workflows.money_control import PLAN_TIMEOUT, MoneyControl
     from workflows.operator_control import Activity, OnPark, OperatorCancelled
 
@@ -126,6 +127,8 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
         """Poll until the output is ``required`` blocks deep; raise _ClaimFailed when disproved."""
         plan = self._plan_()
         watch = DepthWatch()
+        seen: tuple[object, ...] | None = None
+        unchanged = 0
         while True:
             obs = await self._call(
                 t.observe_deposit,
@@ -146,7 +149,10 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
                 await self._stage(OperationStage.AWAITING_CONFIRMATIONS, confirmations=depth)
             if reading.deep_enough:
                 return obs
-            await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
+            # A transaction can sit in the mempool for days: back off while nothing moves.
+            now = (obs.outcome, obs.confirmations, obs.tip_height)
+            unchanged, seen = unchanged_after(seen, now, unchanged), now
+            await workflow.sleep(timedelta(seconds=next_pause(plan.poll_interval_seconds, unchanged)))
 
     async def _policy(self, inp: t.DepositInput) -> None:
         """Run the policy check; while minting is paused, wait and ask again.
@@ -158,6 +164,7 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
         plan = self._plan_()
         waited: bool = False
         deadline: datetime | None = None
+        paused_rounds = 0  # a pause can last days: back off (domain.polling) to keep the history short
         while True:
             self._kyc_changed = False  # a signal that arrives during the check below still counts
             result = await self._call(t.check_deposit_policy, t.PolicyInput(inp.operation_id, project=self._lean))
@@ -183,7 +190,8 @@ class DepositWorkflow(MoneyControl[t.DepositPlan]):
                 self.error = "system_paused"
                 if not self._lean:
                     await self._update(t.OperationUpdate(inp.operation_id, error="system_paused"))
-            await workflow.sleep(timedelta(seconds=plan.poll_interval_seconds))
+            await workflow.sleep(timedelta(seconds=next_pause(plan.poll_interval_seconds, paused_rounds)))
+            paused_rounds += 1
 
     async def _wait_on_user(
         self, inp: t.DepositInput, result: t.PolicyResult, deadline: datetime | None

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import payouts as t
     from contracts.operations import GET_STATE_QUERY
     from domain.payout_steering import PayoutStatus
+    from domain.polling import next_pause, unchanged_after
     from domain.withdrawal_stages import PAYOUT_ENDED, PayoutStage
     from workflows.operator_control import Activity, ArgT, OperatorCancelled, OperatorControl, ResultT, failure_type
 
@@ -40,6 +41,8 @@ PLAN_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval
 NON_RETRYABLE = [t.INVALID_SIGNATURES, t.NOT_AWAITING_SIGNATURES, "payout_rejected", "withdrawal_state_conflict"]
 #: Rounds of the loop before the workflow continues as new (keeps its history short).
 ROUNDS_PER_RUN = 2_000
+#: Patch: the loop also continues as new when the server suggests it (a long history).
+SUGGESTED_CONTINUE_AS_NEW = "suggested-continue-as-new"
 
 
 @workflow.defn(name=t.WORKFLOW)
@@ -62,8 +65,12 @@ class PayoutWorkflow(OperatorControl):
         ref = t.PayoutRef(inp.payout_id)
         self._plan = await workflow.execute_activity(t.plan_payout_flow, ref, start_to_close_timeout=PLAN_TIMEOUT,
                                                      retry_policy=PLAN_RETRY)
+        unchanged = 0
         for _ in range(ROUNDS_PER_RUN):
+            if workflow.info().is_continue_as_new_suggested() and workflow.patched(SUGGESTED_CONTINUE_AS_NEW):
+                break
             p = await self._call(t.follow_payout, ref)
+            unchanged = unchanged_after(self._progress, p, unchanged)
             self._progress = p
             if p.status in PAYOUT_ENDED:
                 self.set_stage(PayoutStage(p.status))
@@ -92,7 +99,7 @@ class PayoutWorkflow(OperatorControl):
                     continue
             else:
                 self.set_stage(PayoutStage.AWAITING_PAYOUT_CONFIRMATIONS)
-            await self._wait(lambda: self._bump is not None)
+            await self._wait(lambda: self._bump is not None, unchanged=unchanged)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(inp)
 
@@ -105,8 +112,11 @@ class PayoutWorkflow(OperatorControl):
         """A wait condition: a signature arrived after the ``seen``-th one."""
         return lambda: self._signatures != seen
 
-    async def _wait(self, condition: Callable[[], bool], *, long: bool = False) -> None:
-        pause = self._plan_().poll_interval_seconds * (10 if long else 1)
+    async def _wait(self, condition: Callable[[], bool], *, long: bool = False, unchanged: int = 0) -> None:
+        """Wait for ``condition`` or the next poll: 10 intervals for people (``long``), else an
+        interval backed off by the rounds that saw no change (:func:`domain.polling.next_pause`)."""
+        poll = self._plan_().poll_interval_seconds
+        pause = poll * 10 if long else next_pause(poll, unchanged)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=timedelta(seconds=pause))
 

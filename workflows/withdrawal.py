@@ -27,6 +27,7 @@ the pre-batch path; batches take signatures on ``PayoutWorkflow``); signals ``re
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import DecisionKind
     from domain.operations import OperationStage as S
     from domain.operations import OperationStatus
+    from domain.polling import next_pause, unchanged_after
     from domain.withdrawal_stages import batch_stage, final_stage
     from domain.withdrawals import ApprovalDecision, UserCancel, validate_decision
     from workflows.money_control import MoneyControl
@@ -47,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
 
 #: Patch: the payout is a batch's (join_payout_batch) instead of one of the withdrawal's own.
 PAYOUT_BATCHES = "payout-batches"
+#: Patch: a withdrawal following its batch continues as new when its history grows long.
+BATCH_CONTINUE_AS_NEW = "batch-continue-as-new"
 
 
 class _Ended(Exception):
@@ -84,14 +88,20 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
         self._inp = inp
         ref = t.OperationRef(inp.operation_id)
         await self._read_plan(t.plan_withdrawal, inp, show_park=False)
-        try:
-            await self._before_burn(ref)
-        except _Ended as ended:
-            await self._release(ended)
-            return await self._result()
-        if workflow.patched(PAYOUT_BATCHES):
+        known: str | None = None
+        if inp.in_batch:  # continued as new while following its batch: burned already
+            self._burn_started = True
+            self.stellar_tx_hash, self.btc_txid = inp.stellar_tx_hash, inp.btc_txid
+            self.status, known = OperationStatus.PROCESSING.value, inp.payout_id
+        else:
             try:
-                depth = await self._join_batch(ref)
+                await self._before_burn(ref)
+            except _Ended as ended:
+                await self._release(ended)
+                return await self._result()
+        if inp.in_batch or workflow.patched(PAYOUT_BATCHES):
+            try:
+                depth = await self._join_batch(ref, known)
             except (_Ended, OperatorCancelled) as stopped:
                 await self._compensate(ref, stopped)
                 return await self._result()
@@ -109,8 +119,11 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
     async def _before_burn(self, ref: t.OperationRef) -> None:
         try:
             await self._stage(S.KYC_CHECK, OperationStatus.PROCESSING)
+            paused_rounds = 0  # a pause can last days: back off (domain.polling) to keep the history short
             while (await self._call(t.check_withdrawal_policy, ref, fail_on=t.REFUSALS)).paused:  # wait while paused
-                await self._wait_or_user_cancel(timedelta(seconds=self._plan_().poll_interval_seconds))
+                pause = next_pause(self._plan_().poll_interval_seconds, paused_rounds)
+                await self._wait_or_user_cancel(timedelta(seconds=pause))
+                paused_rounds += 1
             self._check_user_cancel()
             await self._stage(S.RESERVING)
             await self._call(t.hold_withdrawal_balance, ref, fail_on=t.REFUSALS)
@@ -200,8 +213,12 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
     def _cancel_asked(self) -> bool:
         return self._user_cancel is not None or (self._action is not None and self._action[0] == "cancel")
 
-    async def _join_batch(self, ref: t.OperationRef) -> pt.ItemState:
+    async def _join_batch(self, ref: t.OperationRef, known: str | None) -> pt.ItemState:
         """Queue for a batch and follow it until the payout settled; returns the settled state.
+
+        ``known``: the payout this withdrawal is in, if a previous run saw it. Polls back off
+        while nothing changes (:func:`domain.polling.next_pause`); a run whose history grew long
+        (the server suggests it) continues as new at a quiet point between polls.
 
         Raises:
             _Ended: the payout cannot include this withdrawal (``payout_failed``), or the user
@@ -209,9 +226,12 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
             OperatorCancelled: an operator cancelled before the batch was signed.
         """
         plan = self._plan_()
-        known: str | None = None
-        self._batch_cancellable = True
+        self._batch_cancellable = known is None  # a first join queues it; a resumed run asks first
+        seen: tuple[object, ...] | None = None
+        unchanged = 0
         while True:
+            if workflow.info().is_continue_as_new_suggested() and workflow.patched(BATCH_CONTINUE_AS_NEW):
+                await self._continue_in_batch(known)
             try:
                 state = await self._call(pt.join_payout_batch, pt.JoinInput(ref.operation_id, known),
                                          fail_on=(t.PAYOUT_UNBUILDABLE,))
@@ -229,8 +249,10 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
             if state.status == pt.CANCELLED:  # taken out of its batch (by a compensation elsewhere)
                 self._batch_cancellable = False
                 raise _Ended(OperationStatus.CANCELLED, "cancelled_by_operator")
-            if state.status not in (pt.QUEUED, pt.AWAITING_SIGNATURE):
-                self._batch_cancellable, self._parked = False, False
+            # Cancellable while its payout is unsigned (an abandoned payout queues its items again).
+            self._batch_cancellable = state.status in (pt.QUEUED, pt.AWAITING_SIGNATURE)
+            if not self._batch_cancellable:
+                self._parked = False
             if state.txid and state.txid != self.btc_txid and state.status in (pt.BROADCAST, pt.CONFIRMED):
                 self.btc_txid = state.txid
                 if workflow.info().typed_search_attributes.get(sa.STAGE) is not None:
@@ -243,9 +265,11 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
                 await self._stage(stage, confirmations=state.confirmations if stage == S.AWAITING_PAYOUT_CONFIRMATIONS
                                   else None, required=plan.payout_confirmations if stage ==
                                   S.AWAITING_PAYOUT_CONFIRMATIONS else None)
-            pause = plan.poll_interval_seconds
-            if state.status == pt.QUEUED and state.due_in_seconds is not None:
-                pause = max(pause, min(state.due_in_seconds, 4 * pause))  # a fuller batch may close sooner
+            now = (state.status, state.payout_id, state.txid, state.confirmations)
+            unchanged, seen = unchanged_after(seen, now, unchanged), now
+            pause = next_pause(plan.poll_interval_seconds, unchanged)
+            if state.status == pt.QUEUED and state.due_in_seconds is not None:  # be there when it closes
+                pause = min(pause, max(state.due_in_seconds, plan.poll_interval_seconds))
             if self._batch_cancellable:
                 self._parked, self._action = True, None  # waiting for the batch: a cancel is taken
             try:
@@ -254,6 +278,15 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
             except TimeoutError:
                 continue
             await self._leave_batch(ref)
+
+    async def _continue_in_batch(self, known: str | None) -> None:
+        """Continue as new, still in the batch: the new run's input carries what this one knows."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._cancel_asked():
+            return  # a cancel arrived meanwhile: this run handles it first
+        assert self._inp is not None
+        workflow.continue_as_new(dataclasses.replace(
+            self._inp, in_batch=True, stellar_tx_hash=self.stellar_tx_hash, payout_id=known, btc_txid=self.btc_txid))
 
     async def _leave_batch(self, ref: t.OperationRef) -> None:
         """A cancel before the batch is signed: leave it, then end cancelled (compensated)."""
