@@ -67,7 +67,8 @@ class PayoutWorkflow(OperatorControl):
                                                      retry_policy=PLAN_RETRY)
         unchanged = 0
         for _ in range(ROUNDS_PER_RUN):
-            if workflow.info().is_continue_as_new_suggested() and workflow.patched(SUGGESTED_CONTINUE_AS_NEW):
+            if workflow.info().is_continue_as_new_suggested() and self._bump is None \
+                    and workflow.patched(SUGGESTED_CONTINUE_AS_NEW):  # (an operator's bump is taken first)
                 break
             p = await self._call(t.follow_payout, ref)
             unchanged = unchanged_after(self._progress, p, unchanged)

@@ -282,7 +282,7 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
     async def _continue_in_batch(self, known: str | None) -> None:
         """Continue as new, still in the batch: the new run's input carries what this one knows."""
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._cancel_asked():
+        if self._batch_cancellable and self._cancel_asked():
             return  # a cancel arrived meanwhile: this run handles it first
         assert self._inp is not None
         workflow.continue_as_new(dataclasses.replace(

@@ -101,3 +101,37 @@ async def test_a_withdrawal_waiting_long_for_its_signers_continues_as_new_and_is
     assert len(paid) == 1  # one output to the recipient, whatever the runs
     report = await run_check(stack.settings)
     assert report.ok, report.problems
+
+
+async def test_a_user_cancel_after_the_withdrawal_continued_as_new_leaves_the_batch_and_credits_back(
+    stack: Stack,
+) -> None:
+    bob = await stack.person()
+    operator = await stack.person(tier=None, role=Role.OPERATOR)
+    await stack.deposit(bob, 200_000)
+    await stack.approve_router(bob, 100_000)
+    to = foreign_address()
+    op_id = (await stack.withdraw(bob, 100_000, to)).json()["operation_id"]
+    await stack.wait(op_id, stage="signing")
+    batch = await _payout_of(stack, operator, op_id)
+
+    async def resumed():
+        runs = await _runs(stack, f"withdrawal-{op_id}")
+        return len(runs) >= 2 and any(w.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+                                      for w in runs) or None
+
+    await eventually(resumed, timeout=120, what="a later run of the withdrawal follows the batch")
+    # The resumed run only knows what the previous one handed over; the user's cancel still works.
+    cancel = await stack.api.post(f"/api/integration/operations/{op_id}/cancel", headers=bob.headers,
+                                  json={"reason": "changed my mind"})
+    assert cancel.status_code == 202, cancel.text
+    done = await stack.wait(op_id, status="cancelled")
+    assert done.error == "cancelled_by_user"
+    old = (await stack.api.get(f"/api/admin/payouts/{batch['payout_id']}", headers=operator.headers)).json()
+    assert old["status"] == "abandoned"
+    async with httpx.AsyncClient(base_url=stack.esplora_url) as http:
+        assert (await http.get(f"/address/{to}/txs")).json() == []  # never paid
+    balance = (await stack.api.get("/api/tokens/balances", headers=bob.headers)).json()["balances"][0]["balance"]
+    assert balance == 200_000  # re-minted and credited back, once
+    report = await run_check(stack.settings)
+    assert report.ok, report.problems
