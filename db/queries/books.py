@@ -49,28 +49,39 @@ async def _items(session: AsyncSession, sql: str, limit: int, **params) -> Items
     return Items([(str(r[0]), int(r[1]), str(r[2] or "")) for r in rows], int(rows[0][3]) if rows else 0)
 
 
+async def _uncredited_items(
+    session: AsyncSession, *, columns: str, held_in: str, limit: int, group_by: str | None = None
+) -> Items:
+    """Items among the live custody outputs not credited yet whose ``held_in`` matches ``held_in``
+    (an SQL condition); ``columns`` selects ``ref, amount, detail``. ``held_in <> 'istsi_backing'``
+    lets the read go through the partial index ``ix_custody_utxos_uncredited`` instead of over
+    every credited output."""
+    grouped = f" GROUP BY {group_by}" if group_by else ""
+    return await _items(session, (
+        f"SELECT {columns} FROM custody_utxos WHERE {held_in} AND held_in <> 'istsi_backing' "
+        f"AND state IN ('seen','confirmed','reserved'){grouped}"), limit)
+
+
 async def deposits_in_flight(session: AsyncSession, *, limit: int) -> Items:
     """Deposits whose BTC is in custody and not credited yet (per operation)."""
-    return await _items(session, (
-        "SELECT operation_id::text AS ref, SUM(value_sats) AS amount, string_agg(outpoint, ',') AS detail "
-        "FROM custody_utxos WHERE held_in = 'deposits_in_flight' AND held_in <> 'istsi_backing' "
-        "AND state IN ('seen','confirmed','reserved') "
-        "GROUP BY operation_id"), limit)
+    return await _uncredited_items(
+        session, columns="operation_id::text AS ref, SUM(value_sats) AS amount, string_agg(outpoint, ',') AS detail",
+        held_in="held_in = 'deposits_in_flight'", group_by="operation_id", limit=limit)
 
 
 async def pending_receipts(session: AsyncSession, *, limit: int) -> Items:
     """BTC received for users that is not a deposit yet (per user)."""
-    return await _items(session, (
-        "SELECT substring(held_in from 18) AS ref, SUM(value_sats) AS amount, count(*)::text || ' outputs' AS detail "
-        "FROM custody_utxos WHERE held_in LIKE 'pending_receipts:%' AND held_in <> 'istsi_backing' "
-        "AND state IN ('seen','confirmed','reserved') "
-        "GROUP BY held_in"), limit)
+    return await _uncredited_items(
+        session,
+        columns="substring(held_in from 18) AS ref, SUM(value_sats) AS amount, count(*)::text || ' outputs' AS detail",
+        held_in="held_in LIKE 'pending_receipts:%'", group_by="held_in", limit=limit)
 
 
 async def unattributed_receipts(session: AsyncSession, *, limit: int) -> Items:
-    return await _items(session, (
-        "SELECT outpoint AS ref, value_sats AS amount, address AS detail FROM custody_utxos "
-        "WHERE held_in = 'unattributed_receipts' AND held_in <> 'istsi_backing' AND state IN ('seen','confirmed','reserved')"), limit)
+    """BTC paid to a custody address no user owns (per output)."""
+    return await _uncredited_items(
+        session, columns="outpoint AS ref, value_sats AS amount, address AS detail",
+        held_in="held_in = 'unattributed_receipts'", limit=limit)
 
 
 async def reorg_holds(session: AsyncSession, *, limit: int) -> Items:

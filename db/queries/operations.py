@@ -44,6 +44,25 @@ class NewDeposit:
     """A deposit of several small receipts: every outpoint it credits (``outpoint`` is the last)."""
 
 
+def received_operation(
+    operation_type: OperationType, *, user_id: uuid.UUID, amount: int, token_address: str, workflow_id: str,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """The columns of an operation as it is recorded: ``pending`` at stage ``received``, for
+    ``amount`` (satoshis, or token units one to one) minted to or burned from ``token_address``.
+    Deposits and withdrawals add their own columns (outpoint, metadata) to these."""
+    return {
+        "user_id": user_id,
+        "operation_type": operation_type.value,
+        "status": OperationStatus.PENDING.value,
+        "stage": OperationStage.RECEIVED.value,
+        "amount": amount,
+        "token_address": token_address,
+        "workflow_id": workflow_id,
+        "idempotency_key": idempotency_key,
+    }
+
+
 async def insert_deposit(session: AsyncSession, new: NewDeposit) -> Operation | None:
     """Insert a ``pending`` deposit; None when the outpoint or idempotency key is already taken.
 
@@ -55,16 +74,12 @@ async def insert_deposit(session: AsyncSession, new: NewDeposit) -> Operation | 
         insert(Operation)
         .values(
             id=uuid.uuid4(),
-            user_id=new.user_id,
-            operation_type=OperationType.DEPOSIT.value,
-            status=OperationStatus.PENDING.value,
-            stage=OperationStage.RECEIVED.value,
-            amount=new.amount_sats,
-            token_address=new.token_address,
+            **received_operation(
+                OperationType.DEPOSIT, user_id=new.user_id, amount=new.amount_sats, token_address=new.token_address,
+                workflow_id=new.workflow_id, idempotency_key=new.idempotency_key,
+            ),
             btc_tx_hash=new.txid,
             outpoint=f"{new.txid}:{new.vout}",
-            workflow_id=new.workflow_id,
-            idempotency_key=new.idempotency_key,
             meta={"vout": new.vout, "stellar_address": new.stellar_address, "source": new.source,
                   **({"outpoints": new.outpoints} if new.outpoints else {})},
         )

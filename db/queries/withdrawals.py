@@ -22,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import ledger
 from db.models import Operation
 from db.models.payout import CHANGE_INDEX_SEQUENCE
+from db.queries.operations import received_operation
 from domain import entries as e
 from domain.chart import balance
 from domain.ledger import LedgerError, Result
-from domain.operations import OperationStage, OperationStatus, OperationType
+from domain.operations import OperationType
 from domain.withdrawals import InsufficientBalance
 
 
@@ -68,14 +69,10 @@ async def insert_with_hold(session: AsyncSession, new: NewWithdrawal) -> Operati
     """
     op = Operation(
         id=new.operation_id,
-        user_id=new.user_id,
-        operation_type=OperationType.WITHDRAWAL.value,
-        status=OperationStatus.PENDING.value,
-        stage=OperationStage.RECEIVED.value,
-        amount=new.amount_sats,
-        token_address=new.token_address,
-        workflow_id=new.workflow_id,
-        idempotency_key=new.idempotency_key,
+        **received_operation(
+            OperationType.WITHDRAWAL, user_id=new.user_id, amount=new.amount_sats, token_address=new.token_address,
+            workflow_id=new.workflow_id, idempotency_key=new.idempotency_key,
+        ),
         meta={"btc_address": new.btc_address, "stellar_address": new.stellar_address, "reserved": True,
               **({"payout_priority": new.payout_priority} if new.payout_priority != "batch" else {})},
     )

@@ -17,38 +17,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.helpers import operation_notify_function
+
 revision: str = "0006_deposits"
 down_revision: str | Sequence[str] | None = "0005_system_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_NOTIFY_FUNCTION = """
-CREATE FUNCTION notify_operation_update() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP = 'INSERT'
-       OR NEW.status IS DISTINCT FROM OLD.status
-       OR NEW.stage IS DISTINCT FROM OLD.stage
-       OR NEW.confirmations IS DISTINCT FROM OLD.confirmations
-       OR NEW.error IS DISTINCT FROM OLD.error THEN
-        PERFORM pg_notify('operation_updates', json_build_object(
-            'id', NEW.id,
-            'user_id', NEW.user_id,
-            'operation_type', NEW.operation_type,
-            'status', NEW.status,
-            'stage', NEW.stage,
-            'amount', NEW.amount,
-            'confirmations', NEW.confirmations,
-            'required_confirmations', NEW.required_confirmations,
-            'btc_tx_hash', NEW.btc_tx_hash,
-            'stellar_tx_hash', NEW.stellar_tx_hash,
-            'error', NEW.error,
-            'updated_at', NEW.updated_at
-        )::text);
-    END IF;
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql
-"""
+_NOTIFY_FUNCTION = operation_notify_function()
 
 
 def upgrade() -> None:

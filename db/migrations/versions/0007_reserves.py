@@ -10,18 +10,16 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from db.migrations.helpers import NEW_UUID, NOW, ZERO
+
 revision: str = "0007_reserves"
 down_revision: str | Sequence[str] | None = "0005_system_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_NOW = sa.text("now()")
-_UUID = sa.text("gen_random_uuid()")
-_ZERO = sa.text("0")
-
 
 def _sats(name: str, nullable: bool = False) -> sa.Column:
-    return sa.Column(name, sa.BigInteger(), server_default=None if nullable else _ZERO, nullable=nullable)
+    return sa.Column(name, sa.BigInteger(), server_default=None if nullable else ZERO, nullable=nullable)
 
 
 def upgrade() -> None:
@@ -38,7 +36,7 @@ def upgrade() -> None:
         sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("engine_originated", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("applied", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_chain_events_ledger", "chain_events", ["ledger"], unique=False)
@@ -48,22 +46,22 @@ def upgrade() -> None:
         sa.Column("cursor", sa.String(), nullable=False),
         sa.Column("last_ledger", sa.BigInteger(), nullable=False),
         sa.Column("latest_ledger", sa.BigInteger(), nullable=False),
-        sa.Column("oldest_ledger", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("oldest_ledger", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "reconciliation_runs",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("workflow_id", sa.String(), nullable=True),
         sa.Column("status", sa.String(), server_default=sa.text("'running'"), nullable=False),
         sa.Column("btc_height", sa.BigInteger(), nullable=True),
         sa.Column("stellar_ledger", sa.BigInteger(), nullable=True),
         sa.Column("figures", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("users_checked", sa.Integer(), server_default=_ZERO, nullable=False),
+        sa.Column("users_checked", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("max_severity", sa.String(), server_default=sa.text("'none'"), nullable=False),
         sa.Column("paused", sa.Boolean(), server_default=sa.text("false"), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -72,7 +70,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "reconciliation_discrepancies",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("run_id", sa.UUID(), nullable=False),
         sa.Column("check_name", sa.String(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=True),
@@ -81,7 +79,7 @@ def upgrade() -> None:
         _sats("diff_sats"),
         _sats("diff_bps"),
         sa.Column("severity", sa.String(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["reconciliation_runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -90,7 +88,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "reserve_proofs",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("status", sa.String(), server_default=sa.text("'building'"), nullable=False),
         sa.Column("btc_height", sa.BigInteger(), nullable=False),
         sa.Column("stellar_ledger", sa.BigInteger(), nullable=False),
@@ -110,7 +108,7 @@ def upgrade() -> None:
         sa.Column("published_tx_hash", sa.String(), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.String(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(

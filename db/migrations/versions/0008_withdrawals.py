@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from db.migrations.helpers import ZERO
+
 revision: str = "0008_withdrawals"
 down_revision: str | Sequence[str] | None = "0005_system_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-_ZERO = sa.text("0")
 
 
 def upgrade() -> None:
@@ -32,10 +32,10 @@ def upgrade() -> None:
         sa.Column("operation_id", sa.UUID(), nullable=False),
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("recipient_address", sa.String(), nullable=False),
-        sa.Column("amount_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("fee_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("fee_rate_sat_vb", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("change_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("amount_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("fee_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("fee_rate_sat_vb", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("change_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("change_index", sa.Integer(), nullable=False),
         sa.Column("inputs", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("psbt", sa.Text(), nullable=False),

@@ -25,14 +25,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.helpers import NEW_UUID, NOW, ZERO, ledger_counters
+
 revision: str = "0010_books"
 down_revision: str | Sequence[str] | None = "0009_merge_heads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-_NOW = sa.text("now()")
-_UUID = sa.text("gen_random_uuid()")
-_ZERO = sa.text("0")
 
 APPLY_TRANSFER = r"""
 CREATE FUNCTION ledger_apply_transfer() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -178,15 +176,12 @@ def upgrade() -> None:
         sa.Column("key", sa.String(), nullable=False),
         sa.Column("ledger", sa.SmallInteger(), nullable=False),
         sa.Column("code", sa.String(), nullable=False),
-        sa.Column("flags", sa.Integer(), server_default=_ZERO, nullable=False),
+        sa.Column("flags", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=True),
         sa.Column("token_address", sa.String(), nullable=True),
-        sa.Column("debits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("debits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("credits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("credits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        *ledger_counters(),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("key"),
         sa.CheckConstraint(
@@ -212,10 +207,10 @@ def upgrade() -> None:
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("ledger", sa.SmallInteger(), nullable=False),
         sa.Column("code", sa.String(), nullable=False),
-        sa.Column("flags", sa.Integer(), server_default=_ZERO, nullable=False),
+        sa.Column("flags", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("pending_id", sa.String(), nullable=True),
         sa.Column("operation_id", sa.UUID(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["debit_account"], ["ledger_accounts.key"]),
         sa.ForeignKeyConstraint(["credit_account"], ["ledger_accounts.key"]),
         sa.ForeignKeyConstraint(["pending_id"], ["ledger_transfers.id"]),
@@ -242,7 +237,7 @@ def upgrade() -> None:
         sa.Column("branch", sa.SmallInteger(), nullable=False),
         sa.Column("derivation_index", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("address"),
         sa.UniqueConstraint("branch", "derivation_index", name="uq_custody_addresses_path"),
@@ -264,11 +259,11 @@ def upgrade() -> None:
         sa.Column("change_of", sa.UUID(), nullable=True),
         sa.Column("held_in", sa.String(), nullable=True),
         sa.Column("operation_id", sa.UUID(), nullable=True),
-        sa.Column("epoch", sa.Integer(), server_default=_ZERO, nullable=False),
+        sa.Column("epoch", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("seen_at_height", sa.Integer(), nullable=True),
         sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["address"], ["custody_addresses.address"]),
         sa.ForeignKeyConstraint(["reserved_by"], ["payouts.id"]),
         sa.ForeignKeyConstraint(["change_of"], ["payouts.id"]),
@@ -285,18 +280,18 @@ def upgrade() -> None:
         "scanned_blocks",
         sa.Column("height", sa.Integer(), nullable=False),
         sa.Column("block_hash", sa.String(), nullable=False),
-        sa.Column("scanned_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("scanned_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.PrimaryKeyConstraint("height"),
     )
     op.create_table(
         "reconciliation_items",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("run_id", sa.UUID(), nullable=False),
         sa.Column("kind", sa.String(), nullable=False),
         sa.Column("reference", sa.String(), nullable=False),
-        sa.Column("amount_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("amount_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("detail", sa.String(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["reconciliation_runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -18,68 +18,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.helpers import operation_notify_function
+
 revision: str = "0010_journeys"
 down_revision: str | Sequence[str] | None = "0009_merge_heads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_NOTIFY_FUNCTION = """
-CREATE OR REPLACE FUNCTION notify_operation_update() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP = 'INSERT'
-       OR NEW.status IS DISTINCT FROM OLD.status
-       OR NEW.stage IS DISTINCT FROM OLD.stage
-       OR NEW.confirmations IS DISTINCT FROM OLD.confirmations
-       OR NEW.error IS DISTINCT FROM OLD.error
-       OR NEW.waiting_for IS DISTINCT FROM OLD.waiting_for THEN
-        PERFORM pg_notify('operation_updates', json_build_object(
-            'id', NEW.id,
-            'user_id', NEW.user_id,
-            'operation_type', NEW.operation_type,
-            'status', NEW.status,
-            'stage', NEW.stage,
-            'amount', NEW.amount,
-            'confirmations', NEW.confirmations,
-            'required_confirmations', NEW.required_confirmations,
-            'btc_tx_hash', NEW.btc_tx_hash,
-            'stellar_tx_hash', NEW.stellar_tx_hash,
-            'error', NEW.error,
-            'waiting_for', NEW.waiting_for,
-            'updated_at', NEW.updated_at
-        )::text);
-    END IF;
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql
-"""
-
-_NOTIFY_FUNCTION_0006 = """
-CREATE OR REPLACE FUNCTION notify_operation_update() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP = 'INSERT'
-       OR NEW.status IS DISTINCT FROM OLD.status
-       OR NEW.stage IS DISTINCT FROM OLD.stage
-       OR NEW.confirmations IS DISTINCT FROM OLD.confirmations
-       OR NEW.error IS DISTINCT FROM OLD.error THEN
-        PERFORM pg_notify('operation_updates', json_build_object(
-            'id', NEW.id,
-            'user_id', NEW.user_id,
-            'operation_type', NEW.operation_type,
-            'status', NEW.status,
-            'stage', NEW.stage,
-            'amount', NEW.amount,
-            'confirmations', NEW.confirmations,
-            'required_confirmations', NEW.required_confirmations,
-            'btc_tx_hash', NEW.btc_tx_hash,
-            'stellar_tx_hash', NEW.stellar_tx_hash,
-            'error', NEW.error,
-            'updated_at', NEW.updated_at
-        )::text);
-    END IF;
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql
-"""
+# The trigger now also watches and carries waiting_for; the downgrade restores 0006's.
+_NOTIFY_FUNCTION = operation_notify_function(replace=True, added=("waiting_for",))
+_NOTIFY_FUNCTION_0006 = operation_notify_function(replace=True)
 
 
 def upgrade() -> None:

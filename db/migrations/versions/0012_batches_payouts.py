@@ -24,15 +24,13 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from db.migrations.helpers import FALSE, NEW_UUID, NOW, ZERO
+
 revision: str = "0012_batches_payouts"
 down_revision: str | Sequence[str] | None = "0011_merge_books_journeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_NOW = sa.text("now()")
-_UUID = sa.text("gen_random_uuid()")
-_ZERO = sa.text("0")
-_FALSE = sa.text("false")
 _STATES_OLD = "'seen', 'confirmed', 'reserved', 'spent', 'vanished'"
 _STATES_NEW = _STATES_OLD + ", 'superseded'"
 
@@ -40,7 +38,7 @@ _STATES_NEW = _STATES_OLD + ", 'superseded'"
 def upgrade() -> None:
     op.create_table(
         "payout_versions",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("payout_id", sa.UUID(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(), nullable=False),
@@ -51,17 +49,17 @@ def upgrade() -> None:
         sa.Column("tx_hex", sa.Text(), nullable=True),
         sa.Column("inputs", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("outputs", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("change_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("change_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("change_index", sa.Integer(), nullable=False),
         sa.Column("change_vout", sa.Integer(), nullable=True),
-        sa.Column("fee_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("fee_rate_sat_vb", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("fee_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("fee_rate_sat_vb", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("vsize_vb", sa.Integer(), nullable=False),
-        sa.Column("extra_fee_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("extra_fee_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("signatures_required", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.Column("broadcast_height", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["payout_id"], ["payouts.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("txid"),
@@ -75,20 +73,20 @@ def upgrade() -> None:
     )
     op.create_table(
         "payout_items",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("operation_id", sa.UUID(), nullable=False),
         sa.Column("payout_id", sa.UUID(), nullable=True),
         sa.Column("status", sa.String(), nullable=False),
         sa.Column("recipient_address", sa.String(), nullable=False),
-        sa.Column("amount_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("amount_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("fee_share_sats", sa.BigInteger(), nullable=True),
         sa.Column("recipient_sats", sa.BigInteger(), nullable=True),
         sa.Column("vout", sa.Integer(), nullable=True),
-        sa.Column("asap", sa.Boolean(), server_default=_FALSE, nullable=False),
-        sa.Column("queued_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("asap", sa.Boolean(), server_default=FALSE, nullable=False),
+        sa.Column("queued_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.Column("error", sa.String(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["operation_id"], ["operations.id"]),
         sa.ForeignKeyConstraint(["payout_id"], ["payouts.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -103,13 +101,13 @@ def upgrade() -> None:
     op.create_index("ix_payout_items_payout", "payout_items", ["payout_id"], unique=False)
     op.create_table(
         "payout_signatures",
-        sa.Column("id", sa.UUID(), server_default=_UUID, nullable=False),
+        sa.Column("id", sa.UUID(), server_default=NEW_UUID, nullable=False),
         sa.Column("version_id", sa.UUID(), nullable=False),
         sa.Column("key_index", sa.Integer(), nullable=False),
         sa.Column("fingerprint", sa.String(), nullable=False),
         sa.Column("signer", sa.String(), nullable=False),
         sa.Column("user_id", sa.UUID(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_NOW, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.ForeignKeyConstraint(["version_id"], ["payout_versions.id"]),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -142,10 +140,10 @@ def upgrade() -> None:
     op.alter_column("payouts", "txid", existing_type=sa.String(), nullable=True)
     for column in ("recipient_address", "change_sats", "change_index", "inputs", "psbt", "tx_hex"):
         op.drop_column("payouts", column)
-    op.add_column("payouts", sa.Column("asap", sa.Boolean(), server_default=_FALSE, nullable=False))
-    op.add_column("payouts", sa.Column("current_version", sa.Integer(), server_default=_ZERO, nullable=False))
+    op.add_column("payouts", sa.Column("asap", sa.Boolean(), server_default=FALSE, nullable=False))
+    op.add_column("payouts", sa.Column("current_version", sa.Integer(), server_default=ZERO, nullable=False))
     op.add_column("payouts", sa.Column("confirmed_version", sa.Integer(), nullable=True))
-    op.add_column("payouts", sa.Column("confirmations", sa.Integer(), server_default=_ZERO, nullable=False))
+    op.add_column("payouts", sa.Column("confirmations", sa.Integer(), server_default=ZERO, nullable=False))
     op.execute("UPDATE payouts SET confirmed_version = 0 WHERE status = 'confirmed'")
 
     op.add_column("custody_utxos", sa.Column("reserved_version", sa.Integer(), nullable=True))
@@ -174,7 +172,7 @@ def downgrade() -> None:
     for column in ("confirmations", "confirmed_version", "current_version", "asap"):
         op.drop_column("payouts", column)
     op.add_column("payouts", sa.Column("recipient_address", sa.String(), nullable=True))
-    op.add_column("payouts", sa.Column("change_sats", sa.BigInteger(), server_default=_ZERO, nullable=False))
+    op.add_column("payouts", sa.Column("change_sats", sa.BigInteger(), server_default=ZERO, nullable=False))
     op.add_column("payouts", sa.Column("change_index", sa.Integer(), nullable=True))
     op.add_column("payouts", sa.Column("inputs", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
     op.add_column("payouts", sa.Column("psbt", sa.Text(), nullable=True))

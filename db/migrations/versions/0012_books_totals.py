@@ -20,50 +20,22 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from db.migrations.helpers import (
+    BUCKET_ARGS_0012,
+    UTXO_BUCKET_FUNCTION_0012,
+    ZERO,
+    ledger_counters,
+    utxo_totals_fill,
+    utxo_totals_follow_function,
+)
+
 revision: str = "0012_books_totals"
 down_revision: str | Sequence[str] | None = "0011_merge_books_journeys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_ZERO = sa.text("0")
-
-UTXO_TOTALS = r"""
-CREATE FUNCTION custody_utxo_bucket(state text, reorg_held boolean, change_of uuid, payout_signed boolean)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT state || CASE
-        WHEN reorg_held THEN '\:held'
-        WHEN state = 'seen' AND change_of IS NOT NULL THEN '\:change'
-        WHEN state = 'reserved' AND payout_signed THEN '\:signed'
-        ELSE '' END
-$$;
-
-CREATE FUNCTION custody_utxo_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    old_bucket text;
-    new_bucket text;
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_bucket := custody_utxo_bucket(OLD.state, OLD.reorg_held, OLD.change_of, OLD.payout_signed);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_bucket := custody_utxo_bucket(NEW.state, NEW.reorg_held, NEW.change_of, NEW.payout_signed);
-    END IF;
-    IF TG_OP = 'UPDATE' AND old_bucket = new_bucket AND OLD.value_sats = NEW.value_sats THEN
-        RETURN NULL;
-    END IF;
-    IF old_bucket IS NOT NULL THEN
-        UPDATE custody_utxo_totals SET value_sats = value_sats - OLD.value_sats, outputs = outputs - 1
-            WHERE bucket = old_bucket;
-    END IF;
-    IF new_bucket IS NOT NULL THEN
-        INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) VALUES (new_bucket, NEW.value_sats, 1)
-        ON CONFLICT (bucket) DO UPDATE SET value_sats = custody_utxo_totals.value_sats + EXCLUDED.value_sats,
-                                           outputs = custody_utxo_totals.outputs + 1;
-    END IF;
-    RETURN NULL;
-END
-$$;
-"""
+# custody_utxo_bucket, and the trigger function that keeps custody_utxo_totals by it.
+UTXO_TOTALS = UTXO_BUCKET_FUNCTION_0012 + utxo_totals_follow_function(BUCKET_ARGS_0012)
 
 CODE_TOTALS = r"""
 CREATE FUNCTION ledger_code_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -97,17 +69,14 @@ def upgrade() -> None:
     op.create_table(
         "custody_utxo_totals",
         sa.Column("bucket", sa.String(), nullable=False),
-        sa.Column("value_sats", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("outputs", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        sa.Column("value_sats", sa.BigInteger(), server_default=ZERO, nullable=False),
+        sa.Column("outputs", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.PrimaryKeyConstraint("bucket"),
     )
     op.create_table(
         "ledger_code_totals",
         sa.Column("code", sa.String(), nullable=False),
-        sa.Column("debits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("debits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("credits_pending", sa.BigInteger(), server_default=_ZERO, nullable=False),
-        sa.Column("credits_posted", sa.BigInteger(), server_default=_ZERO, nullable=False),
+        *ledger_counters(),
         sa.PrimaryKeyConstraint("code"),
     )
     # In-flight items (deposits, receipts, unattributed) are found without reading credited outputs.
@@ -115,9 +84,7 @@ def upgrade() -> None:
                     postgresql_where=sa.text("held_in <> 'istsi_backing'"))
     op.execute(UTXO_TOTALS)
     op.execute(CODE_TOTALS)
-    op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
-               "SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed), SUM(value_sats), count(*) "
-               "FROM custody_utxos GROUP BY 1")
+    op.execute(utxo_totals_fill(BUCKET_ARGS_0012))
     op.execute("INSERT INTO ledger_code_totals SELECT code, SUM(debits_pending), SUM(debits_posted), "
                "SUM(credits_pending), SUM(credits_posted) FROM ledger_accounts WHERE code = 'pending_receipts' GROUP BY code")
     op.execute("CREATE TRIGGER custody_utxo_totals_follow AFTER INSERT OR UPDATE OR DELETE ON custody_utxos "

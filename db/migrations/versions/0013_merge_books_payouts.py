@@ -16,6 +16,14 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from db.migrations.helpers import (
+    BUCKET_ARGS_0012,
+    BUCKET_ARGS_0013,
+    UTXO_BUCKET_FUNCTION_0012,
+    utxo_totals_fill,
+    utxo_totals_follow_function,
+)
+
 revision: str = "0013_merge_books_payouts"
 down_revision: str | Sequence[str] | None = ("0012_books_totals", "0012_batches_payouts")
 branch_labels: str | Sequence[str] | None = None
@@ -35,34 +43,7 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 $$;
 """
 
-FOLLOW = r"""
-CREATE OR REPLACE FUNCTION custody_utxo_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    old_bucket text;
-    new_bucket text;
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        old_bucket := custody_utxo_bucket(OLD.state, OLD.reorg_held, OLD.change_of, OLD.payout_signed, OLD.block_height);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        new_bucket := custody_utxo_bucket(NEW.state, NEW.reorg_held, NEW.change_of, NEW.payout_signed, NEW.block_height);
-    END IF;
-    IF TG_OP = 'UPDATE' AND old_bucket = new_bucket AND OLD.value_sats = NEW.value_sats THEN
-        RETURN NULL;
-    END IF;
-    IF old_bucket IS NOT NULL THEN
-        UPDATE custody_utxo_totals SET value_sats = value_sats - OLD.value_sats, outputs = outputs - 1
-            WHERE bucket = old_bucket;
-    END IF;
-    IF new_bucket IS NOT NULL THEN
-        INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) VALUES (new_bucket, NEW.value_sats, 1)
-        ON CONFLICT (bucket) DO UPDATE SET value_sats = custody_utxo_totals.value_sats + EXCLUDED.value_sats,
-                                           outputs = custody_utxo_totals.outputs + 1;
-    END IF;
-    RETURN NULL;
-END
-$$;
-"""
+FOLLOW = utxo_totals_follow_function(BUCKET_ARGS_0013, replace=True)
 
 UNSIGN = r"""
 CREATE FUNCTION custody_utxos_unsign() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -76,11 +57,10 @@ $$;
 """
 
 
-def _recount() -> None:
+def _recount(bucket_args: Sequence[str]) -> None:
+    """Sum the UTXO set into ``custody_utxo_totals`` again, by the buckets ``bucket_args`` make."""
     op.execute("DELETE FROM custody_utxo_totals")
-    op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
-               "SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed, block_height), "
-               "SUM(value_sats), count(*) FROM custody_utxos GROUP BY 1")
+    op.execute(utxo_totals_fill(bucket_args))
 
 
 def upgrade() -> None:
@@ -93,25 +73,13 @@ def upgrade() -> None:
     op.execute("UPDATE custody_utxos u SET payout_signed = EXISTS (SELECT 1 FROM payout_versions v "
                "WHERE v.payout_id = u.reserved_by AND v.version >= COALESCE(u.reserved_version, 0) "
                "AND v.status IN ('signed', 'broadcast', 'replaced')) WHERE u.reserved_by IS NOT NULL")
-    _recount()
+    _recount(BUCKET_ARGS_0013)
 
 
 def downgrade() -> None:
     op.execute("DROP TRIGGER custody_utxos_unsign ON custody_utxos")
     op.execute("DROP FUNCTION custody_utxos_unsign()")
-    op.execute(r"""
-CREATE FUNCTION custody_utxo_bucket(state text, reorg_held boolean, change_of uuid, payout_signed boolean)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT state || CASE
-        WHEN reorg_held THEN '\:held'
-        WHEN state = 'seen' AND change_of IS NOT NULL THEN '\:change'
-        WHEN state = 'reserved' AND payout_signed THEN '\:signed'
-        ELSE '' END
-$$;
-""")
-    op.execute(FOLLOW.replace(", OLD.block_height", "").replace(", NEW.block_height", ""))
+    op.execute(UTXO_BUCKET_FUNCTION_0012)
+    op.execute(utxo_totals_follow_function(BUCKET_ARGS_0012, replace=True))
     op.execute("DROP FUNCTION custody_utxo_bucket(text, boolean, uuid, boolean, integer)")
-    op.execute("DELETE FROM custody_utxo_totals")
-    op.execute("INSERT INTO custody_utxo_totals (bucket, value_sats, outputs) "
-               "SELECT custody_utxo_bucket(state, reorg_held, change_of, payout_signed), SUM(value_sats), count(*) "
-               "FROM custody_utxos GROUP BY 1")
+    _recount(BUCKET_ARGS_0012)
