@@ -92,8 +92,20 @@ class SpendableUtxo:
         return f"{self.txid}:{self.vout}"
 
 
+class SpendsUtxos:
+    """What a planned transaction that spends custody outputs (``inputs``) knows about them; the
+    plans (dataclasses) declare ``inputs`` as their field."""
+
+    inputs: tuple[SpendableUtxo, ...]
+
+    @property
+    def input_sats(self) -> int:
+        """What the inputs hold together, in satoshis."""
+        return sum(u.amount_sats for u in self.inputs)
+
+
 @dataclass(frozen=True)
-class PayoutPlan:
+class PayoutPlan(SpendsUtxos):
     """Inputs, fee and change of one payout. ``change_sats`` is 0 when no change output is made."""
 
     inputs: tuple[SpendableUtxo, ...]
@@ -102,10 +114,6 @@ class PayoutPlan:
     change_sats: int
     fee_rate_sat_vb: int
     vsize_vb: int
-
-    @property
-    def input_sats(self) -> int:
-        return sum(u.amount_sats for u in self.inputs)
 
 
 def min_output_sats(script_type: ScriptType, dust_limit_sats: int = DUST_LIMIT_SATS) -> int:

@@ -35,6 +35,7 @@ from domain.bitcoin_payout import (
     DustOutput,
     InsufficientFunds,
     SpendableUtxo,
+    SpendsUtxos,
     estimate_vsize,
     min_output_sats,
     output_vbytes,
@@ -78,7 +79,7 @@ class BatchOutput:
 
 
 @dataclass(frozen=True)
-class BatchPlan:
+class BatchPlan(SpendsUtxos):
     """Inputs, outputs (in batch order), change and fee of one batch transaction."""
 
     inputs: tuple[SpendableUtxo, ...]
@@ -87,10 +88,6 @@ class BatchPlan:
     fee_sats: int
     fee_rate_sat_vb: int
     vsize_vb: int
-
-    @property
-    def input_sats(self) -> int:
-        return sum(u.amount_sats for u in self.inputs)
 
     @property
     def amount_sats(self) -> int:
