@@ -57,16 +57,26 @@ def operation_attributes(
     return TypedSearchAttributes(pairs)
 
 
+async def _start_or_join(client: Client, workflow: str, arg: Any, **options: Any) -> WorkflowHandle[Any, Any]:
+    """Start ``workflow`` by name with ``arg``, or join the run already going with its id
+    (USE_EXISTING); ``options`` are ``Client.start_workflow``'s (``id``, ``task_queue`` …).
+
+    Raises:
+        WorkflowAlreadyStartedError: a closed run with the id forbids a new one under the
+            ``id_reuse_policy`` in ``options`` (Temporal's default: ALLOW_DUPLICATE).
+    """
+    return await client.start_workflow(
+        workflow, arg, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, **options
+    )
+
+
 async def _ensure_running(
     client: Client, workflow: str, arg: Any, *, reuse_closed: WorkflowIDReusePolicy, **options: Any
 ) -> WorkflowHandle[Any, Any] | None:
     """Start ``workflow`` or join the run already going with its id (USE_EXISTING); None when a
     closed run with the id forbids a new one under ``reuse_closed``."""
     try:
-        return await client.start_workflow(
-            workflow, arg, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=reuse_closed,
-            **options,
-        )
+        return await _start_or_join(client, workflow, arg, id_reuse_policy=reuse_closed, **options)
     except WorkflowAlreadyStartedError:
         return None
 
@@ -144,13 +154,13 @@ async def start_payout(
     Raises:
         WorkflowAlreadyStartedError: a closed run forbids a new one under ``id_reuse_policy``.
     """
-    return await client.start_workflow(
+    return await _start_or_join(
+        client,
         payouts.WORKFLOW,
         inp,
         id=payout_workflow_id(inp.payout_id),
         task_queue=task_queue,
         result_type=payouts.PayoutResult,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=id_reuse_policy,
         start_signal=payouts.BUMP_SIGNAL if bump is not None else None,
         start_signal_args=[bump] if bump is not None else [],
@@ -167,13 +177,9 @@ async def start_proof_of_reserves(
     """
     if inp.proof_id is None:
         raise ValueError("an on-demand proof needs its proof_id")
-    return await client.start_workflow(
-        reserves.WORKFLOW,
-        inp,
-        id=proof_workflow_id(inp.proof_id),
-        task_queue=task_queue,
+    return await _start_or_join(
+        client, reserves.WORKFLOW, inp, id=proof_workflow_id(inp.proof_id), task_queue=task_queue,
         result_type=reserves.ProofResult,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
@@ -181,12 +187,9 @@ async def start_chain_pause(
     client: Client, inp: reconciliation.ChainPauseInput, *, task_queue: str, audit_id: object
 ) -> WorkflowHandle[Any, str | None]:
     """Mirror an admin's pause or resume onto the router (``chain-pause-<audit row id>``)."""
-    return await client.start_workflow(
-        reconciliation.CHAIN_PAUSE_WORKFLOW,
-        inp,
-        id=chain_pause_workflow_id(str(audit_id)),
+    return await _start_or_join(
+        client, reconciliation.CHAIN_PAUSE_WORKFLOW, inp, id=chain_pause_workflow_id(str(audit_id)),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
@@ -194,10 +197,4 @@ async def start_event_monitor(
     client: Client, inp: event_monitor.EventMonitorInput, *, task_queue: str
 ) -> WorkflowHandle[Any, None]:
     """Start the singleton ``event-monitor`` unless it runs already (USE_EXISTING)."""
-    return await client.start_workflow(
-        event_monitor.WORKFLOW,
-        inp,
-        id=EVENT_MONITOR_ID,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    return await _start_or_join(client, event_monitor.WORKFLOW, inp, id=EVENT_MONITOR_ID, task_queue=task_queue)

@@ -92,8 +92,20 @@ class SpendableUtxo:
         return f"{self.txid}:{self.vout}"
 
 
+class SpendsUtxos:
+    """What a planned transaction that spends custody outputs (``inputs``) knows about them; the
+    plans (dataclasses) declare ``inputs`` as their field."""
+
+    inputs: tuple[SpendableUtxo, ...]
+
+    @property
+    def input_sats(self) -> int:
+        """What the inputs hold together, in satoshis."""
+        return sum(u.amount_sats for u in self.inputs)
+
+
 @dataclass(frozen=True)
-class PayoutPlan:
+class PayoutPlan(SpendsUtxos):
     """Inputs, fee and change of one payout. ``change_sats`` is 0 when no change output is made."""
 
     inputs: tuple[SpendableUtxo, ...]
@@ -102,10 +114,6 @@ class PayoutPlan:
     change_sats: int
     fee_rate_sat_vb: int
     vsize_vb: int
-
-    @property
-    def input_sats(self) -> int:
-        return sum(u.amount_sats for u in self.inputs)
 
 
 def min_output_sats(script_type: ScriptType, dust_limit_sats: int = DUST_LIMIT_SATS) -> int:
@@ -150,6 +158,36 @@ def clamp_fee_rate(
     return min(max(rate, floor_sat_vb), cap_sat_vb)
 
 
+def largest_first(utxos: Sequence[SpendableUtxo]) -> list[SpendableUtxo]:
+    """The order coin selection takes inputs in: largest amount first, ties by outpoint, so a
+    plan is the same whatever order the UTXOs were read in."""
+    return sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout))
+
+
+def select_exact_or_change(
+    utxos: Sequence[SpendableUtxo], *, amount_sats: int, min_change_sats: int
+) -> tuple[tuple[SpendableUtxo, ...], int]:
+    """Inputs, taken :func:`largest_first`, until they hold exactly ``amount_sats`` (no change) or
+    exceed it by at least ``min_change_sats`` (a change output that is not dust); the fee comes out
+    of ``amount_sats``, not on top of it.
+
+    Returns:
+        The chosen inputs and the change, in satoshis (0: no change output).
+
+    Raises:
+        InsufficientFunds: every UTXO together cannot cover ``amount_sats`` with a non-dust change.
+    """
+    chosen: list[SpendableUtxo] = []
+    total = 0
+    for utxo in largest_first(utxos):
+        chosen.append(utxo)
+        total += utxo.amount_sats
+        change = total - amount_sats
+        if change == 0 or change >= min_change_sats:
+            return tuple(chosen), change
+    raise InsufficientFunds(f"{total} sats in {len(chosen)} UTXOs cannot pay {amount_sats} sats")
+
+
 def plan_payout(
     *,
     amount_sats: int,
@@ -181,7 +219,7 @@ def plan_payout(
         raise DustOutput(f"{amount_sats} sats is below the dust limit for {recipient_type}")
     chosen: list[SpendableUtxo] = []
     total = 0
-    for utxo in sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout)):
+    for utxo in largest_first(utxos):
         chosen.append(utxo)
         total += utxo.amount_sats
         with_change = estimate_vsize(len(chosen), [recipient_type, ScriptType.P2WPKH])

@@ -33,11 +33,12 @@ from domain.bitcoin_address import ScriptType
 from domain.bitcoin_payout import (
     DUST_LIMIT_SATS,
     DustOutput,
-    InsufficientFunds,
     SpendableUtxo,
+    SpendsUtxos,
     estimate_vsize,
     min_output_sats,
     output_vbytes,
+    select_exact_or_change,
 )
 from domain.custody_script import P2WPKH_CUSTODY, CustodyScript
 
@@ -78,7 +79,7 @@ class BatchOutput:
 
 
 @dataclass(frozen=True)
-class BatchPlan:
+class BatchPlan(SpendsUtxos):
     """Inputs, outputs (in batch order), change and fee of one batch transaction."""
 
     inputs: tuple[SpendableUtxo, ...]
@@ -87,10 +88,6 @@ class BatchPlan:
     fee_sats: int
     fee_rate_sat_vb: int
     vsize_vb: int
-
-    @property
-    def input_sats(self) -> int:
-        return sum(u.amount_sats for u in self.inputs)
 
     @property
     def amount_sats(self) -> int:
@@ -144,25 +141,18 @@ def plan_batch(
         raise ValueError(f"a batch pays 1 to {MAX_BATCH_OUTPUTS} withdrawals")
     total = sum(r.amount_sats for r in recipients)
     min_change = min_output_sats(custody.output_type, dust_limit_sats)
-    chosen: list[SpendableUtxo] = []
-    covered = 0
-    for utxo in sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout)):
-        chosen.append(utxo)
-        covered += utxo.amount_sats
-        change = covered - total
-        if change == 0 or change >= min_change:
-            types = [r.script_type for r in recipients] + ([custody.output_type] if change else [])
-            vsize = estimate_vsize(len(chosen), types, input_weight_wu=custody.input_weight_wu)
-            fee = fee_rate_sat_vb * vsize
-            shares = fee_shares(fee_sats=fee, fee_rate_sat_vb=fee_rate_sat_vb,
-                                output_vbytes_each=[output_vbytes(r.script_type) for r in recipients])
-            outputs = tuple(BatchOutput(r.item_id, r.script_type, r.amount_sats, s)
-                            for r, s in zip(recipients, shares, strict=True))
-            dust = [o.item_id for o in outputs if o.receives_sats < min_output_sats(o.script_type, dust_limit_sats)]
-            if dust:
-                raise DustShares(dust)
-            return BatchPlan(tuple(chosen), outputs, change, fee, fee_rate_sat_vb, vsize)
-    raise InsufficientFunds(f"{covered} sats in {len(chosen)} UTXOs cannot pay {total} sats")
+    chosen, change = select_exact_or_change(utxos, amount_sats=total, min_change_sats=min_change)
+    types = [r.script_type for r in recipients] + ([custody.output_type] if change else [])
+    vsize = estimate_vsize(len(chosen), types, input_weight_wu=custody.input_weight_wu)
+    fee = fee_rate_sat_vb * vsize
+    shares = fee_shares(fee_sats=fee, fee_rate_sat_vb=fee_rate_sat_vb,
+                        output_vbytes_each=[output_vbytes(r.script_type) for r in recipients])
+    outputs = tuple(BatchOutput(r.item_id, r.script_type, r.amount_sats, s)
+                    for r, s in zip(recipients, shares, strict=True))
+    dust = [o.item_id for o in outputs if o.receives_sats < min_output_sats(o.script_type, dust_limit_sats)]
+    if dust:
+        raise DustShares(dust)
+    return BatchPlan(chosen, outputs, change, fee, fee_rate_sat_vb, vsize)
 
 
 # ---- when a batch closes --------------------------------------------------------------------

@@ -11,8 +11,13 @@ warning >= 100, critical >= 300, emergency >= 500 bps).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
+
+#: A ladder's band type (:class:`ReserveStatus` or :class:`Severity`).
+_Band = TypeVar("_Band")
 
 
 class ReserveStatus(StrEnum):
@@ -72,16 +77,20 @@ def ratio_bps(reserves_sats: int, supply_units: int) -> int | None:
     return reserves_sats * 10_000 // supply_units
 
 
+def _band(value: int, lines: Sequence[int], bands: Sequence[_Band]) -> _Band:
+    """``bands[i]`` for the first of ``lines`` (bps, checked in order) that ``value`` reaches
+    (``value >= lines[i]``); the last band, one more than there are lines, when it reaches none."""
+    return next((band for line, band in zip(lines, bands, strict=False) if value >= line), bands[-1])
+
+
 def reserve_status(ratio: int | None, thresholds: RatioThresholds = RatioThresholds()) -> ReserveStatus:
     """Status of a ratio: ``ok`` (>= warning line or no liabilities), ``warning`` (< warning),
     ``critical`` (< critical), ``breach`` (< minimum, i.e. not fully backed)."""
-    if ratio is None or ratio >= thresholds.warning_bps:
+    if ratio is None:
         return ReserveStatus.OK
-    if ratio >= thresholds.critical_bps:
-        return ReserveStatus.WARNING
-    if ratio >= thresholds.minimum_bps:
-        return ReserveStatus.CRITICAL
-    return ReserveStatus.BREACH
+    lines = (thresholds.warning_bps, thresholds.critical_bps, thresholds.minimum_bps)
+    bands = (ReserveStatus.OK, ReserveStatus.WARNING, ReserveStatus.CRITICAL, ReserveStatus.BREACH)
+    return _band(ratio, lines, bands)
 
 
 def discrepancy_bps(expected: int, actual: int) -> int:
@@ -102,13 +111,9 @@ def severity(bps: int, thresholds: SeverityThresholds = SeverityThresholds()) ->
     """Band of a discrepancy in bps (``none`` only for 0)."""
     if bps <= 0:
         return Severity.NONE
-    if bps >= thresholds.emergency_bps:
-        return Severity.EMERGENCY
-    if bps >= thresholds.critical_bps:
-        return Severity.CRITICAL
-    if bps >= thresholds.warning_bps:
-        return Severity.WARNING
-    return Severity.MINOR
+    lines = (thresholds.emergency_bps, thresholds.critical_bps, thresholds.warning_bps)
+    bands = (Severity.EMERGENCY, Severity.CRITICAL, Severity.WARNING, Severity.MINOR)
+    return _band(bps, lines, bands)
 
 
 def worst(severities: list[Severity]) -> Severity:

@@ -32,11 +32,11 @@ from domain.bitcoin_address import ScriptType
 from domain.bitcoin_payout import (
     DUST_LIMIT_SATS,
     DustOutput,
-    InsufficientFunds,
     PayoutPlan,
     SpendableUtxo,
     estimate_vsize,
     min_output_sats,
+    select_exact_or_change,
 )
 from domain.custody_script import P2WPKH_CUSTODY, CustodyScript
 from domain.decisions import DecisionKind, InvalidDecision
@@ -150,22 +150,15 @@ def plan_withdrawal_payout(
         InsufficientFunds: the UTXOs cannot cover ``amount_sats`` with a non-dust change.
         DustOutput: after the fee the recipient would receive less than its dust limit.
     """
-    chosen: list[SpendableUtxo] = []
-    total = 0
     min_change = min_output_sats(ScriptType.P2WPKH, dust_limit_sats)
-    for utxo in sorted(utxos, key=lambda u: (-u.amount_sats, u.txid, u.vout)):
-        chosen.append(utxo)
-        total += utxo.amount_sats
-        change = total - amount_sats
-        if change == 0 or change >= min_change:
-            outputs = [recipient_type] + ([ScriptType.P2WPKH] if change else [])
-            vsize = estimate_vsize(len(chosen), outputs)
-            fee = fee_rate_sat_vb * vsize
-            receives = amount_sats - fee
-            if receives < min_output_sats(recipient_type, dust_limit_sats):
-                raise DustOutput(f"{amount_sats} sats minus a {fee}-sat fee is below the dust limit")
-            return PayoutPlan(tuple(chosen), receives, fee, change, fee_rate_sat_vb, vsize)
-    raise InsufficientFunds(f"{total} sats in {len(chosen)} UTXOs cannot pay {amount_sats} sats")
+    chosen, change = select_exact_or_change(utxos, amount_sats=amount_sats, min_change_sats=min_change)
+    outputs = [recipient_type] + ([ScriptType.P2WPKH] if change else [])
+    vsize = estimate_vsize(len(chosen), outputs)
+    fee = fee_rate_sat_vb * vsize
+    receives = amount_sats - fee
+    if receives < min_output_sats(recipient_type, dust_limit_sats):
+        raise DustOutput(f"{amount_sats} sats minus a {fee}-sat fee is below the dust limit")
+    return PayoutPlan(chosen, receives, fee, change, fee_rate_sat_vb, vsize)
 
 
 def router_withdrawal_id(operation_id: str | uuid.UUID) -> bytes:
