@@ -41,6 +41,7 @@ from db.queries import payouts as pq
 from db.queries.operations import snapshot
 from db.session import transaction
 from domain.payout_batches import QueuedWithdrawal, due_batches, seconds_until_due
+from domain.withdrawals import PayoutPriority
 
 log = logging.getLogger(__name__)
 PAYOUT_UNBUILDABLE = "payout_unbuildable"
@@ -119,7 +120,7 @@ class PayoutBatchActivities:
                 op = await load_operation(session, inp.operation_id, for_update=True)
                 meta = op.meta or {}
                 item = await pq.enqueue(session, operation_id=op.id, recipient_address=meta["btc_address"],
-                                        amount_sats=op.amount or 0, asap=meta.get("payout_priority") == "asap")
+                                        amount_sats=op.amount or 0, asap=meta.get("payout_priority") == PayoutPriority.ASAP)
                 if not meta.get("payout_queued"):
                     before = snapshot(op)
                     op.meta = {**meta, "payout_queued": True}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from domain.amounts import WITHDRAWAL_BELOW_MINIMUM, BelowMinimum
 from domain.bitcoin_address import ScriptType
@@ -51,6 +52,15 @@ _WORST_RECIPIENT = ScriptType.P2TR
 CANCELLABLE_STAGES = frozenset(
     {OperationStage.RECEIVED, OperationStage.KYC_CHECK, OperationStage.RESERVING, OperationStage.AWAITING_APPROVAL}
 )
+
+
+class PayoutPriority(StrEnum):
+    """How a withdrawal asks to be paid (``priority`` of ``POST /api/integration/token-withdrawal``)."""
+
+    BATCH = "batch"
+    """With the next payout batch, sharing its fee (the default)."""
+    ASAP = "asap"
+    """At once in a payout of its own, bearing its whole fee (``withdrawals.asap_allowed``)."""
 
 
 class WithdrawalError(DomainError):

@@ -125,13 +125,16 @@ async def submit_signatures(session: AsyncSession, state: AppState, actor: Actor
     """
     payout = await _payout(session, payout_id)
     version = version if version is not None else await awaiting_version(session, payout)
-    inp = pt.SignaturesInput(str(payout.id), version, psbt, str(actor.user.id))
+    key = payout.id
+    inp = pt.SignaturesInput(str(key), version, psbt, str(actor.user.id))
+    # Reads only: give the connection back before a wait of up to 20 s (loaded rows expire here).
+    await session.rollback()
     deadline = time.monotonic() + NOT_READY_WAIT_SECONDS
     while True:
         try:
             return await state.temporal.update(
-                payout_workflow_id(payout.id), pt.SUBMIT_SIGNATURES_UPDATE, inp,
-                update_id=f"signatures-{payout.id}-{uuid.uuid4().hex[:8]}", result_type=pt.SignaturesResult)
+                payout_workflow_id(key), pt.SUBMIT_SIGNATURES_UPDATE, inp,
+                update_id=f"signatures-{key}-{uuid.uuid4().hex[:8]}", result_type=pt.SignaturesResult)
         except UpdateRefused as exc:
             # A batch cut a moment ago, or another signer's PSBT being merged: wait it out.
             if exc.failure_type == pt.NOT_READY and time.monotonic() < deadline:

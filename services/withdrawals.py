@@ -40,6 +40,7 @@ from domain.user_waits import kyc_action, lowest_tier_for, window_frees_at
 from domain.withdrawals import (
     ApprovalDecision,
     DecisionKind,
+    PayoutPriority,
     UserCancel,
     check_request,
 )
@@ -118,7 +119,7 @@ async def _record(
     token = settings.soroban.contracts.istsi_token
     check_request(amount_sats=order.amount_sats, minimum_sats=settings.withdrawals.minimum_sats,
                   token_address=order.token_address, istsi_token=token)
-    if order.priority == "asap" and not settings.withdrawals.asap_allowed:
+    if order.priority == PayoutPriority.ASAP and not settings.withdrawals.asap_allowed:
         raise Refused("withdrawals are paid in batches only; leave priority as batch", code="asap_not_offered",
                       extra={"field": "priority"})
     address = parse_address(order.btc_address, settings.bitcoin.network).address

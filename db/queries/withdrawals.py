@@ -27,7 +27,7 @@ from domain import entries as e
 from domain.chart import balance
 from domain.ledger import LedgerError, Result
 from domain.operations import OperationType
-from domain.withdrawals import InsufficientBalance
+from domain.withdrawals import InsufficientBalance, PayoutPriority
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class NewWithdrawal:
     token_address: str
     idempotency_key: str
     workflow_id: str
-    payout_priority: str = "batch"
+    payout_priority: str = PayoutPriority.BATCH
     """``batch`` (the next batch) or ``asap`` (a payout of its own, now)."""
 
 
@@ -74,7 +74,7 @@ async def insert_with_hold(session: AsyncSession, new: NewWithdrawal) -> Operati
             workflow_id=new.workflow_id, idempotency_key=new.idempotency_key,
         ),
         meta={"btc_address": new.btc_address, "stellar_address": new.stellar_address, "reserved": True,
-              **({"payout_priority": new.payout_priority} if new.payout_priority != "batch" else {})},
+              **({"payout_priority": new.payout_priority} if new.payout_priority != PayoutPriority.BATCH else {})},
     )
     session.add(op)
     await session.flush()
