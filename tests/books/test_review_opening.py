@@ -21,7 +21,7 @@ from db import ledger, migrate
 from db.books_check import check_books
 from db.session import make_async_engine, make_sessionmaker
 from domain import entries as e
-from tests.books.test_opening_scan import TOKEN, esplora_url  # noqa: F401 (fixture)
+from tests.books.test_opening_scan import TOKEN, esplora_url, seed_completed_deposit  # noqa: F401 (fixture)
 from tests.fixtures.postgres import create_database, drop_database
 
 
@@ -86,13 +86,8 @@ async def test_a_whole_custody_with_a_signed_unsent_payout_opens_without_a_diffe
 
     def seed(conn) -> None:
         wd = uuid.uuid4()
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'a@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 100000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 150000, %s, now())", (user, outpoint))
+        seed_completed_deposit(conn, user=user, email="a@x.io", address=address, outpoint=outpoint,
+                               sats=150_000, balance=100_000)
         conn.execute("INSERT INTO operations (id, user_id, operation_type, status, amount, token_address, "
                      "stellar_tx_hash, metadata) VALUES (%s, %s, 'withdrawal', 'processing', 50000, %s, 'ab', "
                      "'{\"reserved\": false}')", (wd, user, TOKEN))
@@ -125,14 +120,8 @@ async def test_a_receipt_nobody_claimed_before_the_upgrade_is_the_users_pending_
         await http.post("/sandbox/mine", json={"blocks": 1})
 
     def seed(conn) -> None:
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'o@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
-                     (user, f"{deposit['txid']}:{deposit['vout']}"))
+        seed_completed_deposit(conn, user=user, email="o@x.io", address=address,
+                               outpoint=f"{deposit['txid']}:{deposit['vout']}", sats=300_000, balance=300_000)
 
     figures = await _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client)
     state, held_in, _ = figures["rows"][f"{stray['txid']}:{stray['vout']}"]
@@ -158,14 +147,8 @@ async def test_the_scanner_survives_an_upgrade_with_a_custody_output_in_the_memp
         await http.post("/sandbox/faucet", json={"address": address, "sats": 20_000})  # in the mempool
 
     def seed(conn) -> None:
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'm@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
-                     (user, f"{deposit['txid']}:{deposit['vout']}"))
+        seed_completed_deposit(conn, user=user, email="m@x.io", address=address,
+                               outpoint=f"{deposit['txid']}:{deposit['vout']}", sats=300_000, balance=300_000)
 
     figures = await _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client, scans=3)
     assert not figures["errors"], f"scans after the upgrade failed: {figures['errors']}"
