@@ -56,11 +56,14 @@ async def _upgrade_and_scan(settings, wallet, seed, esplora_base, temporal_clien
 
 
 @pytest.fixture
-def old_db():
+def old_db(esplora_url):  # noqa: F811
+    """Settings of a database migrated to 0009 (before the books) whose chain is ``esplora_url``,
+    and its custody wallet."""
     name = f"custody_review_opening_{uuid.uuid4().hex[:8]}"
     url = create_database(name)
     descriptor, _ = new_account("regtest")
-    settings = load_settings(database={"url": url}, bitcoin={"custody_descriptor": descriptor})
+    settings = load_settings(database={"url": url},
+                             bitcoin={"custody_descriptor": descriptor, "esplora_url": esplora_url})
     migrate.upgrade(settings, "0009_merge_heads")
     yield settings, CustodyWallet(descriptor, "regtest")
     drop_database(name)
@@ -77,7 +80,6 @@ async def test_a_whole_custody_with_a_signed_unsent_payout_opens_without_a_diffe
     the payout settles, the set loses the coin, the change arrives as an *unattributed receipt*
     and the set no longer equals ``custody_btc``."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         coin = (await http.post("/sandbox/faucet", json={"address": address, "sats": 150_000})).json()
@@ -112,7 +114,6 @@ async def test_a_receipt_nobody_claimed_before_the_upgrade_is_the_users_pending_
     claims as ``istsi_backing`` and the surplus into ``suspense_btc``: the user's BTC stays
     stranded, now under the operators' suspense."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         deposit = (await http.post("/sandbox/faucet", json={"address": address, "sats": 300_000})).json()
@@ -139,7 +140,6 @@ async def test_the_scanner_survives_an_upgrade_with_a_custody_output_in_the_memp
     operation. Every later run fails the same way: the scanner never advances again, and no
     deposit is detected, no reorg followed, no output confirmed."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         deposit = (await http.post("/sandbox/faucet", json={"address": address, "sats": 300_000})).json()
