@@ -54,7 +54,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,39 +257,31 @@ Get = Callable[[str, dict[str, str]], Awaitable[int]]
 @asynccontextmanager
 async def http_clients(kind: str, base_url: str, count: int) -> AsyncIterator[list[Get]]:
     """``count`` HTTP/1.1 clients of one keep-alive connection each."""
-    if kind == "aiohttp":
-        import aiohttp
+    async with AsyncExitStack() as opened:
+        if kind == "aiohttp":
+            import aiohttp
 
-        sessions = [aiohttp.ClientSession(base_url, connector=aiohttp.TCPConnector(limit=1), skip_auto_headers=("User-Agent",))
-                    for _ in range(count)]
+            def getter(session: aiohttp.ClientSession) -> Get:
+                async def get(path: str, headers: dict[str, str]) -> int:
+                    async with session.get(path, headers=headers) as response:
+                        await response.read()
+                        return response.status
+                return get
 
-        def getter(session: aiohttp.ClientSession) -> Get:
-            async def get(path: str, headers: dict[str, str]) -> int:
-                async with session.get(path, headers=headers) as response:
-                    await response.read()
-                    return response.status
-            return get
+            yield [getter(await opened.enter_async_context(aiohttp.ClientSession(
+                base_url, connector=aiohttp.TCPConnector(limit=1), skip_auto_headers=("User-Agent",))))
+                for _ in range(count)]
+        else:
+            import httpx
 
-        try:
-            yield [getter(s) for s in sessions]
-        finally:
-            for s in sessions:
-                await s.close()
-    else:
-        import httpx
+            def getter_httpx(client: httpx.AsyncClient) -> Get:
+                async def get(path: str, headers: dict[str, str]) -> int:
+                    return (await client.get(path, headers=headers)).status_code
+                return get
 
-        clients = [httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1)) for _ in range(count)]
-
-        def getter_httpx(client: httpx.AsyncClient) -> Get:
-            async def get(path: str, headers: dict[str, str]) -> int:
-                return (await client.get(path, headers=headers)).status_code
-            return get
-
-        try:
-            yield [getter_httpx(c) for c in clients]
-        finally:
-            for c in clients:
-                await c.aclose()
+            yield [getter_httpx(await opened.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=httpx.Limits(max_connections=1))))
+                for _ in range(count)]
 
 
 async def load(gets: list[Get], request: Callable[[int], tuple[str, dict[str, str]]], seconds: float,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from api.schemas.amounts import Sats
+from api.schemas.operations import OperationAccepted
 from api.schemas.users import stellar_address_or_none
 from contracts.workflow_ids import MAX_VOUT
-from db.models import Operation
 
 TxId = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
 
@@ -32,16 +31,8 @@ class DepositRequest(BaseModel):
         return stellar_address_or_none(value)
 
 
-class DepositAccepted(BaseModel):
+class DepositAccepted(OperationAccepted):
     """202 answer: the operation to follow (``GET /api/integration/operations/{id}``)."""
-
-    operation_id: uuid.UUID
-    status: str
-    workflow_id: str
-
-    @classmethod
-    def of(cls, op: Operation) -> DepositAccepted:
-        return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
 
 
 class PendingReceiptOut(BaseModel):

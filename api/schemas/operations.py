@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from db.models import Operation
+
+
+class OperationAccepted(BaseModel):
+    """What a 202 answer names of the operation it started: its id, status and workflow."""
+
+    operation_id: uuid.UUID
+    status: str
+    workflow_id: str
+
+    @classmethod
+    def of(cls, op: Operation) -> Self:
+        return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
 
 
 class StageChange(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.amounts import Sats
-from db.models import Operation
+from api.schemas.operations import OperationAccepted
 from db.queries.payouts import WithdrawalPayout
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
@@ -29,16 +29,8 @@ class WithdrawalRequest(BaseModel):
                              "transaction of its own, bearing its whole fee")
 
 
-class WithdrawalAccepted(BaseModel):
+class WithdrawalAccepted(OperationAccepted):
     """202 answer: the operation to follow (``GET /api/integration/operations/{id}``)."""
-
-    operation_id: uuid.UUID
-    status: str
-    workflow_id: str
-
-    @classmethod
-    def of(cls, op: Operation) -> WithdrawalAccepted:
-        return cls(operation_id=op.id, status=op.status, workflow_id=op.workflow_id or "")
 
 
 class DecisionIn(BaseModel):

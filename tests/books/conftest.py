@@ -4,32 +4,25 @@ not share the session database's global totals."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.settings import load_settings
-from db import migrate
-from db.session import make_async_engine, make_sessionmaker
-from tests.fixtures.postgres import create_database, drop_database
+from tests.fixtures.postgres import migrated_database, sessions_for
 
 
 @pytest.fixture(scope="module")
-def books_db_url():
-    name = f"custody_books_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    migrate.upgrade(load_settings(database={"url": url}))
-    yield url
-    drop_database(name)
+def books_db_url() -> Iterator[str]:
+    with migrated_database("custody_books") as url:
+        yield url
 
 
 @pytest.fixture
 async def books(books_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_async_engine(load_settings(database={"url": books_db_url}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with sessions_for(books_db_url) as sessions:
+        yield sessions
 
 
 async def make_user(sessions) -> str:

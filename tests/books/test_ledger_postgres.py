@@ -123,22 +123,23 @@ step = st.tuples(st.sampled_from(["receipt", "credit", "post", "void", "hold", "
                  st.integers(min_value=0, max_value=3), st.integers(min_value=1, max_value=3000))
 
 
+# The steps that move one operation's money for one user: (operation id, user, amount) -> transfers.
+OPERATION_STEPS = {
+    "credit": e.deposit_credit_pending,
+    "post": e.deposit_credit_posted,
+    "void": e.deposit_credit_voided,
+    "hold": e.withdrawal_hold,
+    "burn": e.withdrawal_burn,
+    "release": e.withdrawal_release,
+}
+
+
 def transfers_for(kind: str, n: int, amount: int, users: list[str], tag: str) -> list[Transfer]:
     user, op = users[n % len(users)], str(uuid.uuid5(uuid.NAMESPACE_OID, f"{tag}-{n}"))
     if kind == "receipt":
         return e.receipt(f"{tag}:{n}:{amount}", amount, e.IN_FLIGHT)
-    if kind == "credit":
-        return e.deposit_credit_pending(op, user, amount)
-    if kind == "post":
-        return e.deposit_credit_posted(op, user, amount)
-    if kind == "void":
-        return e.deposit_credit_voided(op, user, amount)
-    if kind == "hold":
-        return e.withdrawal_hold(op, user, amount)
-    if kind == "burn":
-        return e.withdrawal_burn(op, user, amount)
-    if kind == "release":
-        return e.withdrawal_release(op, user, amount)
+    if kind in OPERATION_STEPS:
+        return OPERATION_STEPS[kind](op, user, amount)
     return e.chain_transfer(f"{tag}-{n}-{amount}", e.user_istsi(user), e.EXTERNAL, amount)
 
 

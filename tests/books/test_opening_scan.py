@@ -29,6 +29,19 @@ from tests.fixtures.postgres import create_database, drop_database
 TOKEN = "CBC3UQAWM4BGLS6ETJHZL2FO4ZMPC7ZVV2QOWLV6PZ42XLN65MBTO5BI"
 
 
+def seed_completed_deposit(conn: psycopg.Connection, *, user: uuid.UUID, email: str, address: str, outpoint: str,
+                           sats: int, balance: int) -> None:
+    """Rows of a database from before the books (revision 0009): a user with ``address`` as deposit
+    address (index 0), ``balance`` units of ``TOKEN`` and a completed deposit of ``sats`` at ``outpoint``."""
+    conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, %s, 'x')", (user, email))
+    conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
+                 (user, address))
+    conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, %s)",
+                 (user, TOKEN, balance))
+    conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
+                 "VALUES (%s, 'deposit', 'completed', %s, %s, now())", (user, sats, outpoint))
+
+
 @pytest.fixture
 def esplora_url():
     from custody_sandbox.esplora import create_app
@@ -52,14 +65,8 @@ async def test_the_first_scan_opens_custody_from_the_chain(esplora_url, temporal
             await http.post("/sandbox/faucet", json={"address": address, "sats": 5_000})  # never claimed
             await http.post("/sandbox/mine", json={"blocks": 1})
         with psycopg.connect(settings.database.libpq_url()) as conn:  # a database from before the books
-            conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'o@x.io', 'x')", (user,))
-            conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                         (user, address))
-            conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
-                         (user, TOKEN))
-            conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                         "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
-                         (user, f"{deposit['txid']}:{deposit['vout']}"))
+            seed_completed_deposit(conn, user=user, email="o@x.io", address=address,
+                                   outpoint=f"{deposit['txid']}:{deposit['vout']}", sats=300_000, balance=300_000)
         migrate.upgrade(settings)
         engine = make_async_engine(settings.database)
         sessions = make_sessionmaker(engine)

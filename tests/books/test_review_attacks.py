@@ -50,6 +50,30 @@ async def _payout_of(stack: Stack, operation_id: str) -> PayoutVersion:
     return version
 
 
+async def _deep_deposit(stack: Stack, p, sats: int, blocks: int) -> tuple[str, str, int]:
+    """A POSTed deposit mined ``blocks`` deep, completed; returns (operation id, txid, vout)."""
+    txid, vout = await stack.pay(p.deposit_address, sats)
+    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=p.headers,
+                                  json={"btc_amount": sats, "btc_tx_hash": txid, "vout": vout})
+    assert posted.status_code == 202, posted.text
+    dep = posted.json()["operation_id"]
+    await stack.wait(dep, stage="awaiting_confirmations")
+    await stack.mine(blocks)
+    await stack.wait(dep, status="completed")
+    return dep, txid, vout
+
+
+async def _withdrawn(stack: Stack, p, sats: int) -> str:
+    """``p`` approves the router and withdraws ``sats`` to a foreign address; returns the
+    withdrawal's operation id once its payout is broadcast."""
+    await stack.approve_router(p, sats)
+    response = await stack.withdraw(p, sats, foreign_address())
+    assert response.status_code == 202, response.text
+    wd = response.json()["operation_id"]
+    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    return wd
+
+
 async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_output(stack: Stack) -> None:
     """Coin selection took *any* confirmed output, including a deposit that is not credited yet
     (here: waiting for its owner's KYC). The guard then required that deposit's own output to be
@@ -70,11 +94,7 @@ async def test_a_deposit_waiting_for_kyc_is_credited_after_a_payout_spent_its_ou
     assert dep is not None
     await stack.wait(dep.id, stage="awaiting_kyc")
 
-    await stack.approve_router(alice, 50_000)
-    response = await stack.withdraw(alice, 50_000, foreign_address())
-    assert response.status_code == 202, response.text
-    wd = response.json()["operation_id"]
-    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    wd = await _withdrawn(stack, alice, 50_000)
     payout = await _payout_of(stack, wd)
     assert not any(i["outpoint"] == f"{txid}:{vout}" for i in payout.inputs), "the payout spent an uncredited receipt"
     await stack.mine(stack.settings.withdrawals.payout_confirmations)
@@ -100,20 +120,10 @@ async def test_a_reorged_deposit_whose_output_a_payout_had_chosen_has_its_credit
     """
     honest, alice = await stack.person(), await stack.person()
     await stack.deposit(honest, 600_000)
-    txid, vout = await stack.pay(alice.deposit_address, 700_000)
-    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
-                                  json={"btc_amount": 700_000, "btc_tx_hash": txid, "vout": vout})
-    dep = posted.json()["operation_id"]
-    await stack.wait(dep, stage="awaiting_confirmations")
-    await stack.mine(1)
-    await stack.wait(dep, status="completed")
+    dep, txid, vout = await _deep_deposit(stack, alice, 700_000, 1)
     await stack.scan()
 
-    await stack.approve_router(honest, 100_000)
-    response = await stack.withdraw(honest, 100_000, foreign_address())
-    assert response.status_code == 202, response.text
-    wd = response.json()["operation_id"]
-    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    wd = await _withdrawn(stack, honest, 100_000)
     assert [i["outpoint"] for i in (await _payout_of(stack, wd)).inputs] == [f"{txid}:{vout}"]
 
     await stack.reorg(1, drop_txids=[txid])  # alice's deposit is gone; the payout spending it too
@@ -134,17 +144,9 @@ async def test_the_unheld_credit_of_a_reorged_reserved_deposit_is_paid_from_othe
     honest, alice = await stack.person(), await stack.person()
     await stack.deposit(honest, 600_000)
     honest_coin = next(r.outpoint for r in await _rows_of(stack, honest.deposit_address))
-    txid, vout = await stack.pay(alice.deposit_address, 700_000)
-    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
-                                  json={"btc_amount": 700_000, "btc_tx_hash": txid, "vout": vout})
-    dep = posted.json()["operation_id"]
-    await stack.wait(dep, stage="awaiting_confirmations")
-    await stack.mine(1)
-    await stack.wait(dep, status="completed")
+    _, txid, _ = await _deep_deposit(stack, alice, 700_000, 1)
     await stack.scan()
-    await stack.approve_router(honest, 100_000)
-    wd = (await stack.withdraw(honest, 100_000, foreign_address())).json()["operation_id"]
-    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    await _withdrawn(stack, honest, 100_000)
     await stack.reorg(1, drop_txids=[txid])
     await stack.scan()
 
@@ -175,19 +177,9 @@ async def test_a_reorged_deposit_partly_withdrawn_before_is_an_unexplained_short
 
     honest, alice = await stack.person(), await stack.person()
     await stack.deposit(honest, 300_000)
-    txid, vout = await stack.pay(alice.deposit_address, 200_000)
-    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=alice.headers,
-                                  json={"btc_amount": 200_000, "btc_tx_hash": txid, "vout": vout})
-    dep = posted.json()["operation_id"]
-    await stack.wait(dep, stage="awaiting_confirmations")
-    await stack.mine(1)
-    await stack.wait(dep, status="completed")
+    dep, txid, vout = await _deep_deposit(stack, alice, 200_000, 1)
     await stack.scan()
-    await stack.approve_router(alice, 150_000)
-    response = await stack.withdraw(alice, 150_000, foreign_address())
-    assert response.status_code == 202, response.text
-    wd = response.json()["operation_id"]
-    await stack.wait(wd, stage="awaiting_payout_confirmations")
+    wd = await _withdrawn(stack, alice, 150_000)
     assert f"{txid}:{vout}" not in [i["outpoint"] for i in (await _payout_of(stack, wd)).inputs]
     await stack.mine(stack.settings.withdrawals.payout_confirmations)
     await stack.wait(wd, status="completed")
@@ -309,19 +301,6 @@ async def test_a_parked_mint_does_not_hide_tokens_minted_outside_the_engine(stac
         await stack.unpause()
 
 
-async def _deep_deposit(stack: Stack, p, sats: int, blocks: int) -> tuple[str, str]:
-    """A POSTed deposit mined ``blocks`` deep, completed; returns (operation id, txid)."""
-    txid, vout = await stack.pay(p.deposit_address, sats)
-    posted = await stack.api.post("/api/integration/bitcoin-deposit", headers=p.headers,
-                                  json={"btc_amount": sats, "btc_tx_hash": txid, "vout": vout})
-    assert posted.status_code == 202, posted.text
-    dep = posted.json()["operation_id"]
-    await stack.wait(dep, stage="awaiting_confirmations")
-    await stack.mine(blocks)
-    await stack.wait(dep, status="completed")
-    return dep, txid
-
-
 async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_coins(stack: Stack) -> None:
     """Alice's withdrawal of 5,500,000 of her 6,000,000 waits for an operator's approval (its
     hold is on her balance) when her deposit is reorged away. ``reorg_hold`` used to hold only
@@ -336,7 +315,7 @@ async def test_a_withdrawal_held_before_the_reorg_is_not_paid_from_other_users_c
     large = stack.settings.bitcoin.large_deposit_confirmations
     await _deep_deposit(stack, honest, 7_000_000, large)
     await stack.scan()  # the scanner knows the blocks the reorg will replace
-    dep, txid = await _deep_deposit(stack, alice, 6_000_000, large)
+    dep, txid, _ = await _deep_deposit(stack, alice, 6_000_000, large)
     await stack.scan()
     await stack.approve_router(alice, 5_500_000)
     response = await stack.withdraw(alice, 5_500_000, foreign_address())
@@ -373,7 +352,7 @@ async def test_a_reorg_below_the_scanners_first_block_still_holds_the_credit(sta
     set, its credit is never held and can be redeemed. (KEEP_BLOCKS later covers 500 blocks; the
     same happens to any reorg deeper than the blocks scanned since the bootstrap.)"""
     alice = await stack.person()
-    dep, txid = await _deep_deposit(stack, alice, 200_000, 1)
+    dep, txid, _ = await _deep_deposit(stack, alice, 200_000, 1)
     await stack.mine(2)
     await stack.scan()  # first scan of this stack: the cursor starts at the tip
     await stack.reorg(3, drop_txids=[txid])

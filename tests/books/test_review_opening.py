@@ -21,7 +21,7 @@ from db import ledger, migrate
 from db.books_check import check_books
 from db.session import make_async_engine, make_sessionmaker
 from domain import entries as e
-from tests.books.test_opening_scan import TOKEN, esplora_url  # noqa: F401 (fixture)
+from tests.books.test_opening_scan import TOKEN, esplora_url, seed_completed_deposit  # noqa: F401 (fixture)
 from tests.fixtures.postgres import create_database, drop_database
 
 
@@ -56,11 +56,14 @@ async def _upgrade_and_scan(settings, wallet, seed, esplora_base, temporal_clien
 
 
 @pytest.fixture
-def old_db():
+def old_db(esplora_url):  # noqa: F811
+    """Settings of a database migrated to 0009 (before the books) whose chain is ``esplora_url``,
+    and its custody wallet."""
     name = f"custody_review_opening_{uuid.uuid4().hex[:8]}"
     url = create_database(name)
     descriptor, _ = new_account("regtest")
-    settings = load_settings(database={"url": url}, bitcoin={"custody_descriptor": descriptor})
+    settings = load_settings(database={"url": url},
+                             bitcoin={"custody_descriptor": descriptor, "esplora_url": esplora_url})
     migrate.upgrade(settings, "0009_merge_heads")
     yield settings, CustodyWallet(descriptor, "regtest")
     drop_database(name)
@@ -77,7 +80,6 @@ async def test_a_whole_custody_with_a_signed_unsent_payout_opens_without_a_diffe
     the payout settles, the set loses the coin, the change arrives as an *unattributed receipt*
     and the set no longer equals ``custody_btc``."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         coin = (await http.post("/sandbox/faucet", json={"address": address, "sats": 150_000})).json()
@@ -86,13 +88,8 @@ async def test_a_whole_custody_with_a_signed_unsent_payout_opens_without_a_diffe
 
     def seed(conn) -> None:
         wd = uuid.uuid4()
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'a@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 100000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 150000, %s, now())", (user, outpoint))
+        seed_completed_deposit(conn, user=user, email="a@x.io", address=address, outpoint=outpoint,
+                               sats=150_000, balance=100_000)
         conn.execute("INSERT INTO operations (id, user_id, operation_type, status, amount, token_address, "
                      "stellar_tx_hash, metadata) VALUES (%s, %s, 'withdrawal', 'processing', 50000, %s, 'ab', "
                      "'{\"reserved\": false}')", (wd, user, TOKEN))
@@ -117,7 +114,6 @@ async def test_a_receipt_nobody_claimed_before_the_upgrade_is_the_users_pending_
     claims as ``istsi_backing`` and the surplus into ``suspense_btc``: the user's BTC stays
     stranded, now under the operators' suspense."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         deposit = (await http.post("/sandbox/faucet", json={"address": address, "sats": 300_000})).json()
@@ -125,14 +121,8 @@ async def test_a_receipt_nobody_claimed_before_the_upgrade_is_the_users_pending_
         await http.post("/sandbox/mine", json={"blocks": 1})
 
     def seed(conn) -> None:
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'o@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
-                     (user, f"{deposit['txid']}:{deposit['vout']}"))
+        seed_completed_deposit(conn, user=user, email="o@x.io", address=address,
+                               outpoint=f"{deposit['txid']}:{deposit['vout']}", sats=300_000, balance=300_000)
 
     figures = await _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client)
     state, held_in, _ = figures["rows"][f"{stray['txid']}:{stray['vout']}"]
@@ -150,7 +140,6 @@ async def test_the_scanner_survives_an_upgrade_with_a_custody_output_in_the_memp
     operation. Every later run fails the same way: the scanner never advances again, and no
     deposit is detected, no reorg followed, no output confirmed."""
     settings, wallet = old_db
-    settings = settings.model_copy(update={"bitcoin": settings.bitcoin.model_copy(update={"esplora_url": esplora_url})})
     user, address = uuid.uuid4(), wallet.receive_address(0)
     async with httpx.AsyncClient(base_url=esplora_url) as http:
         deposit = (await http.post("/sandbox/faucet", json={"address": address, "sats": 300_000})).json()
@@ -158,14 +147,8 @@ async def test_the_scanner_survives_an_upgrade_with_a_custody_output_in_the_memp
         await http.post("/sandbox/faucet", json={"address": address, "sats": 20_000})  # in the mempool
 
     def seed(conn) -> None:
-        conn.execute("INSERT INTO users (id, email, password_hash) VALUES (%s, 'm@x.io', 'x')", (user,))
-        conn.execute("INSERT INTO deposit_addresses (user_id, derivation_index, address) VALUES (%s, 0, %s)",
-                     (user, address))
-        conn.execute("INSERT INTO token_balances (user_id, token_address, balance) VALUES (%s, %s, 300000)",
-                     (user, TOKEN))
-        conn.execute("INSERT INTO operations (user_id, operation_type, status, amount, outpoint, completed_at) "
-                     "VALUES (%s, 'deposit', 'completed', 300000, %s, now())",
-                     (user, f"{deposit['txid']}:{deposit['vout']}"))
+        seed_completed_deposit(conn, user=user, email="m@x.io", address=address,
+                               outpoint=f"{deposit['txid']}:{deposit['vout']}", sats=300_000, balance=300_000)
 
     figures = await _upgrade_and_scan(settings, wallet, seed, esplora_url, temporal_client, scans=3)
     assert not figures["errors"], f"scans after the upgrade failed: {figures['errors']}"

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stellar_sdk import Keypair
 
-from db.models import Operation
+from db.models import ChainSubmission, Operation
 from db.queries import operations
 from domain.roles import Role
 from tests.fixtures.identity import Account
@@ -118,3 +119,16 @@ async def post_deposit(api_client: httpx.AsyncClient, depositor: Depositor, txid
                        **extra: object) -> httpx.Response:
     body = {"btc_amount": amount, "btc_tx_hash": txid, "vout": vout, **extra}
     return await api_client.post("/api/integration/bitcoin-deposit", json=body, headers=depositor.headers)
+
+
+async def operations_and_mints(sessions: async_sessionmaker[AsyncSession], txid: str,
+                               operation_id: uuid.UUID) -> tuple[int, int]:
+    """How many operations name the transaction ``txid``, and how many mints (chain submissions)
+    the operation ``operation_id`` made: ``(1, 1)`` for a deposit credited exactly once."""
+    async with sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(Operation).where(Operation.btc_tx_hash == txid))
+        mints = await session.scalar(
+            select(func.count()).select_from(ChainSubmission).where(
+                ChainSubmission.idempotency_key == f"mint:{operation_id}")
+        )
+    return count or 0, mints or 0

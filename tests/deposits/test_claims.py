@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id
-from db.models import AuditLog, ChainSubmission, Operation
+from db.models import AuditLog, Operation
 from db.queries import operations
 from db.queries.operations import NewDeposit
-from tests.deposits.conftest import post_deposit
+from tests.deposits.conftest import operations_and_mints, post_deposit
 
 pytestmark = pytest.mark.usefixtures("custody_worker", "minting_enabled")
 
@@ -29,12 +29,7 @@ async def test_hundred_concurrent_identical_posts_make_one_operation_and_one_min
     assert len(operation_ids) == 1
     await btc.mine(1)
     op = await wait_for(operation_ids.pop(), status="completed")
-    async with sessions() as session:
-        count = await session.scalar(select(func.count()).select_from(Operation).where(Operation.btc_tx_hash == txid))
-        mints = await session.scalar(
-            select(func.count()).select_from(ChainSubmission).where(ChainSubmission.idempotency_key == f"mint:{op.id}")
-        )
-    assert (count, mints) == (1, 1)
+    assert await operations_and_mints(sessions, txid, op.id) == (1, 1)
     assert await worker_deps.contracts.token.balance(depositor.stellar_address) == 40_000
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from config.settings import Settings
 from contracts.deposits import ScanInput, ScanResult
 from contracts.workflow_ids import DEPOSIT_SCAN_SCHEDULE_ID
-from db.models import ChainSubmission, Operation
-from tests.deposits.conftest import post_deposit
+from db.models import Operation
+from tests.deposits.conftest import operations_and_mints, post_deposit
 from workers.schedules import ensure_schedules, scheduled_workflows
 from workflows.deposit_scan import DepositScanWorkflow
 
@@ -39,12 +39,7 @@ async def test_a_deposit_nobody_posted_is_credited_once(
     await wait_for(op.id, status="completed")
     await _scan(temporal_client, settings)  # scanning again changes nothing
 
-    async with sessions() as session:
-        count = await session.scalar(select(func.count()).select_from(Operation).where(Operation.btc_tx_hash == txid))
-        mints = await session.scalar(
-            select(func.count()).select_from(ChainSubmission).where(ChainSubmission.idempotency_key == f"mint:{op.id}")
-        )
-    assert (count, mints) == (1, 1)
+    assert await operations_and_mints(sessions, txid, op.id) == (1, 1)
     assert await worker_deps.contracts.token.balance(depositor.stellar_address) == 27_000
 
 

@@ -21,7 +21,7 @@ from db.models import CustodyAddress, CustodyUtxo
 from domain import entries as e
 from domain.roles import Role
 from tests.books.test_books_acceptance import foreign_address
-from tests.fixtures.stack import Stack, eventually
+from tests.fixtures.stack import Person, Stack, eventually
 from tests.workflow.record_history import save_history
 
 pytestmark = pytest.mark.slow
@@ -82,7 +82,15 @@ async def _tx(stack: Stack, txid: str) -> dict | None:
         return r.json() if r.status_code == 200 else None
 
 
-async def _stuck_payout(stack: Stack, alice, operator, to: str) -> tuple[str, dict]:
+async def _stuck_payout(stack: Stack, to: str, *, reserve_sats: int) -> tuple[Person, str, dict]:
+    """An operator funds the fee reserve with ``reserve_sats``; a new user deposits 300,000 sats and
+    withdraws 120,000 to ``to`` at once (1 sat/vB), which the miners leave in the mempool. Returns
+    the operator, the withdrawal's operation id and its payout view."""
+    operator = await stack.person(tier=None, role=Role.OPERATOR)
+    await _fund_reserve(stack, operator, reserve_sats)
+    alice = await stack.person()
+    await stack.deposit(alice, 300_000)
+    await stack.approve_router(alice, 120_000)
     op_id = await _withdraw_asap(stack, alice, 120_000, to)
     await stack.wait(op_id, stage="awaiting_payout_confirmations")
     view = (await stack.api.get(f"/api/admin/operations/{op_id}/payout", headers=operator.headers)).json()
@@ -90,7 +98,24 @@ async def _stuck_payout(stack: Stack, alice, operator, to: str) -> tuple[str, di
     await stack.mine(1)
     assert (await _tx(stack, view["txid"]))["status"]["confirmed"] is False  # the miners leave it
     await stack.assert_quiet("a 1 sat/vB payout the miners leave in the mempool")
-    return op_id, view
+    return operator, op_id, view
+
+
+async def _bump_broadcast(stack: Stack, operator, payout_id: str, what: str) -> dict:
+    """The payout's detail once its bump (version 1) is broadcast."""
+
+    async def bumped():
+        d = await _detail(stack, operator, payout_id)
+        return d if d["current_version"] == 1 and d["versions"][1]["status"] == "broadcast" else None
+
+    return await eventually(bumped, timeout=60, what=lambda: what)
+
+
+async def _books_agree(stack: Stack, when: str) -> None:
+    """Reconciliation finds nothing ``when`` and ``custody ledger check`` passes."""
+    await stack.assert_quiet(when)
+    report = await run_check(stack.settings)
+    assert report.ok, report.problems
 
 
 async def _fee_books(stack: Stack, op_id: str, payout_id: str) -> dict[str, int]:
@@ -109,23 +134,14 @@ async def test_a_stuck_payout_is_replaced_at_a_higher_fee_and_the_original_never
     payout_stack: Stack, running_worker, stingy_miners,
 ) -> None:
     stack = payout_stack
-    operator = await stack.person(tier=None, role=Role.OPERATOR)
-    await _fund_reserve(stack, operator, 60_000)
-    alice = await stack.person()
-    await stack.deposit(alice, 300_000)
-    await stack.approve_router(alice, 120_000)
     to = foreign_address()
-    op_id, view = await _stuck_payout(stack, alice, operator, to)
+    operator, op_id, view = await _stuck_payout(stack, to, reserve_sats=60_000)
     payout_id, original = view["payout_id"], view["txid"]
 
     await _estimates(stack, 8)
     await stack.mine(stack.settings.bitcoin.fee_bump_after_blocks)  # still unconfirmed: the bump is due
 
-    async def replaced():
-        d = await _detail(stack, operator, payout_id)
-        return d if d["current_version"] == 1 and d["versions"][1]["status"] == "broadcast" else None
-
-    detail = await eventually(replaced, timeout=60, what=lambda: "a replacement is broadcast")
+    detail = await _bump_broadcast(stack, operator, payout_id, "a replacement is broadcast")
     replacement = detail["versions"][1]
     assert replacement["kind"] == "rbf" and replacement["fee_rate_sat_vb"] >= 8
     assert replacement["extra_fee_sats"] == replacement["fee_sats"] - detail["versions"][0]["fee_sats"] > 0
@@ -155,21 +171,14 @@ async def test_a_stuck_payout_is_replaced_at_a_higher_fee_and_the_original_never
     assert reserve["pending_sats"] == 0
     if os.environ.get("RECORD_HISTORIES"):  # the golden history of a bumped payout, for test_replay
         await save_history(stack.temporal, f"payout-{payout_id}", "payout_bumped")
-    await stack.assert_quiet("after the replacement confirmed")
-    report = await run_check(stack.settings)
-    assert report.ok, report.problems
+    await _books_agree(stack, "after the replacement confirmed")
 
 
 async def test_an_operator_bumps_a_stuck_payout_by_cpfp_through_the_admin_api(
     payout_stack: Stack, running_worker, stingy_miners,
 ) -> None:
     stack = payout_stack
-    operator = await stack.person(tier=None, role=Role.OPERATOR)
-    await _fund_reserve(stack, operator, 40_000)
-    alice = await stack.person()
-    await stack.deposit(alice, 300_000)
-    await stack.approve_router(alice, 120_000)
-    op_id, view = await _stuck_payout(stack, alice, operator, foreign_address())
+    operator, op_id, view = await _stuck_payout(stack, foreign_address(), reserve_sats=40_000)
     payout_id = view["payout_id"]
     refused = await stack.api.post(f"/api/admin/payouts/{payout_id}/bump", headers=operator.headers,
                                    json={"reason": "too much", "fee_rate_sat_vb": 10_000})
@@ -178,11 +187,7 @@ async def test_an_operator_bumps_a_stuck_payout_by_cpfp_through_the_admin_api(
                              json={"reason": "stuck at 1 sat/vB", "method": "cpfp", "fee_rate_sat_vb": 6})
     assert r.status_code == 202, r.text
 
-    async def child():
-        d = await _detail(stack, operator, payout_id)
-        return d if d["current_version"] == 1 and d["versions"][1]["status"] == "broadcast" else None
-
-    detail = await eventually(child, timeout=60, what=lambda: "a CPFP child is broadcast")
+    detail = await _bump_broadcast(stack, operator, payout_id, "a CPFP child is broadcast")
     kid = detail["versions"][1]
     assert kid["kind"] == "cpfp" and kid["parent_txid"] == view["txid"] and kid["fee_rate_sat_vb"] >= 6
     await stack.assert_quiet("a CPFP child in flight")
@@ -200,9 +205,7 @@ async def test_an_operator_bumps_a_stuck_payout_by_cpfp_through_the_admin_api(
     async with stack.sessions() as session:
         reserve = await ledger.account(session, e.FEE_RESERVE)
     assert reserve.debits_pending == 0
-    await stack.assert_quiet("after the CPFP package confirmed")
-    report = await run_check(stack.settings)
-    assert report.ok, report.problems
+    await _books_agree(stack, "after the CPFP package confirmed")
 
 
 async def test_when_the_recipient_already_spends_its_output_the_bump_is_a_cpfp_child(
@@ -217,14 +220,9 @@ async def test_when_the_recipient_already_spends_its_output_the_bump_is_a_cpfp_c
     from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
     stack = payout_stack
-    operator = await stack.person(tier=None, role=Role.OPERATOR)
-    await _fund_reserve(stack, operator, 40_000)
-    alice = await stack.person()
-    await stack.deposit(alice, 300_000)
-    await stack.approve_router(alice, 120_000)
     key = bip32.HDKey.from_seed(uuid.uuid4().bytes * 2).derive("m/84h/1h/0h/0/0")
     to = p2wpkh(key.key).address(NETWORKS["regtest"])
-    op_id, view = await _stuck_payout(stack, alice, operator, to)
+    operator, op_id, view = await _stuck_payout(stack, to, reserve_sats=40_000)
     # The recipient spends what it received, at 1 sat/vB (its child does not lift the package).
     value = 120_000 - view["fee_sats"]
     spend = Transaction(version=2, vin=[TransactionInput(bytes.fromhex(view["txid"]), view["vout"])],
@@ -239,16 +237,10 @@ async def test_when_the_recipient_already_spends_its_output_the_bump_is_a_cpfp_c
     await _estimates(stack, 8)
     await stack.mine(stack.settings.bitcoin.fee_bump_after_blocks)
 
-    async def bumped():
-        d = await _detail(stack, operator, view["payout_id"])
-        return d if d["current_version"] == 1 and d["versions"][1]["status"] == "broadcast" else None
-
-    detail = await eventually(bumped, timeout=60, what=lambda: "the due bump is broadcast")
+    detail = await _bump_broadcast(stack, operator, view["payout_id"], "the due bump is broadcast")
     assert detail["versions"][1]["kind"] == "cpfp"
     assert await _tx(stack, own) is not None  # the recipient's transaction was not evicted
     await stack.mine(stack.settings.withdrawals.payout_confirmations)
     op = await stack.wait(op_id, status="completed")
     assert op.btc_tx_hash == view["txid"]
-    await stack.assert_quiet("after an automatic CPFP")
-    report = await run_check(stack.settings)
-    assert report.ok, report.problems
+    await _books_agree(stack, "after an automatic CPFP")

@@ -18,12 +18,10 @@ from sqlalchemy import text
 from activities import liability_tree
 from activities.liability_tree import TreeNotBuildable, build_tree_in_postgres
 from activities.tree_hasher import HashWorkerDied, TreeHasher
-from config.settings import load_settings
 from db.queries import reserve_proofs as proofs
-from db.session import make_async_engine, make_sessionmaker
 from domain.merkle_batch import GROUP_LEAVES, GROUP_LEVELS, split_records
 from domain.merkle_sum import PADDING, StreamingBuilder, SumOutOfRange, build_tree, leaf, verify_inclusion
-from tests.fixtures.postgres import migrated_database
+from tests.fixtures.postgres import migrated_database, sessions_for
 
 BOUNDARIES = [0, 1, 2, 3, 5, GROUP_LEAVES - 1, GROUP_LEAVES, GROUP_LEAVES + 1, 2 * GROUP_LEAVES + 1, 3 * GROUP_LEAVES]
 
@@ -39,11 +37,8 @@ def run(url: str, body):
     """Run ``body(sessions)`` in a fresh event loop with its own engine (hypothesis drives sync tests)."""
 
     async def main():
-        engine = make_async_engine(load_settings(database={"url": url}).database)
-        try:
-            return await body(make_sessionmaker(engine))
-        finally:
-            await engine.dispose()
+        async with sessions_for(url) as sessions:
+            return await body(sessions)
 
     return asyncio.run(main())
 

@@ -11,16 +11,12 @@ be those of one moment.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import psycopg
 import pytest
 
 from activities.deposit_guards import consistent_solvency_view, solvency_view
-from config.settings import load_settings
-from db import migrate
-from db.session import make_async_engine, make_sessionmaker
-from tests.fixtures.postgres import create_database, drop_database
+from tests.fixtures.postgres import migrated_database, sessions_for
 from tests.fixtures.waiting import eventually
 
 RECEIPT = 160_000
@@ -28,18 +24,14 @@ RECEIPT = 160_000
 
 @pytest.fixture(scope="module")
 def books_url():
-    name = f"custody_findings_{uuid.uuid4().hex[:10]}"
-    url = create_database(name)
-    migrate.upgrade(load_settings(database={"url": url}))
-    yield url
-    drop_database(name)
+    with migrated_database("custody_findings") as url:
+        yield url
 
 
 @pytest.fixture
 async def sessions(books_url):
-    engine = make_async_engine(load_settings(database={"url": books_url}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with sessions_for(books_url) as sessions:
+        yield sessions
 
 
 async def custody_seen_while_a_receipt_commits(books_url: str, read) -> int:

@@ -20,7 +20,7 @@ from domain.kyc import (
     check_requested_tier,
     missing_for_registration,
 )
-from domain.limits import LimitedOperation, LimitPolicy, TierLimits
+from domain.limits import LimitedOperation
 from domain.operations import OperationStage
 from domain.sign_in_limits import LockoutPolicy, LockoutState, after_failure, lock_duration, retry_after_seconds
 from domain.user_waits import (
@@ -33,17 +33,10 @@ from domain.user_waits import (
     usage_of,
     window_frees_at,
 )
+from tests.fixtures.limits import BTC, limit_policy
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-BTC = 100_000_000
-POLICY = LimitPolicy(
-    min_tier={LimitedOperation.DEPOSIT: 1, LimitedOperation.WITHDRAWAL: 2},
-    tiers={
-        1: TierLimits(BTC // 100, BTC // 20, BTC // 2),
-        2: TierLimits(BTC // 10, BTC // 2, 5 * BTC),
-        3: TierLimits(BTC, 5 * BTC, 50 * BTC),
-    },
-)
+POLICY = limit_policy(highest_tier=3)
 
 
 class TestAmounts:

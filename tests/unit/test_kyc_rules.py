@@ -24,22 +24,14 @@ from domain.limits import (
     InsufficientTier,
     LimitedOperation,
     LimitExceeded,
-    LimitPolicy,
-    TierLimits,
     Usage,
     check_operation,
     view,
 )
 from domain.sanctions import SanctionsList, normalise_name
+from tests.fixtures.limits import BTC, limit_policy
 
-BTC = 100_000_000
-POLICY = LimitPolicy(
-    min_tier={LimitedOperation.DEPOSIT: 1, LimitedOperation.WITHDRAWAL: 2},
-    tiers={
-        1: TierLimits(BTC // 100, BTC // 20, BTC // 2),
-        2: TierLimits(BTC // 10, BTC // 2, 5 * BTC),
-    },
-)
+POLICY = limit_policy(highest_tier=2)
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ Validation is Bitcoin Core 27.x's (``mempool``), scripts judged by libbitcoinker
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -60,6 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from custody_sandbox.background import lifespan_running
 from custody_sandbox.esplora.chain import MiningPolicy
 from custody_sandbox.esplora.consensus import UndecodableTransaction, decode
 from custody_sandbox.esplora.errors import Rejected
@@ -150,14 +151,8 @@ def create_app(state_dir: Path | None = None, mine_interval_seconds: float | Non
         policy = chain.mining_policy
         return JSONResponse({"min_fee_rate_sat_vb": policy.min_fee_rate_sat_vb, "hold_txids": sorted(policy.hold_txids)})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette):
-        task = asyncio.create_task(_auto_mine(sandbox, mine_interval_seconds)) if mine_interval_seconds else None
-        try:
-            yield
-        finally:
-            if task:
-                task.cancel()
+    lifespan = lifespan_running(functools.partial(_auto_mine, sandbox, mine_interval_seconds)
+                                if mine_interval_seconds else None)
 
     routes = [
         *build_routes(chain),

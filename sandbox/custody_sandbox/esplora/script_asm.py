@@ -12,6 +12,9 @@ Source: rust-bitcoin ``blockdata/opcodes.rs`` and ``blockdata/script`` (fmt_asm)
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator
+
 _NAMED = {
     0x4F: "OP_PUSHNUM_NEG1", 0x50: "OP_RESERVED", 0x61: "OP_NOP", 0x62: "OP_VER", 0x63: "OP_IF", 0x64: "OP_NOTIF",
     0x65: "OP_VERIF", 0x66: "OP_VERNOTIF", 0x67: "OP_ELSE", 0x68: "OP_ENDIF", 0x69: "OP_VERIFY", 0x6A: "OP_RETURN",
@@ -43,34 +46,55 @@ def opcode_name(op: int) -> str:
     return f"OP_RETURN_{op}"  # 0xbb..0xfe: undefined, rendered as rust-bitcoin names them
 
 
-def script_asm(script: bytes) -> str:
-    """Disassemble ``script`` in rust-bitcoin's (hence Esplora's) notation; '' for an empty script."""
-    parts: list[str] = []
+class _Cut(enum.Enum):
+    """What the script's end cut off of its last push."""
+
+    LENGTH = "the length bytes of an OP_PUSHDATA1/2/4"
+    DATA = "the data"
+
+
+_PUSHDATA = {0x4C: ("OP_PUSHDATA1", 1), 0x4D: ("OP_PUSHDATA2", 2), 0x4E: ("OP_PUSHDATA4", 4)}  # name, length bytes
+
+
+def _ops(script: bytes) -> Iterator[tuple[int, bytes | None | _Cut]]:
+    """Each opcode byte of ``script`` in order with the data it pushes from the script (``b""`` for
+    OP_0, None for an opcode that pushes nothing from it); a push the script's end cuts short comes
+    last, with what was cut off instead of its data."""
     i, n = 0, len(script)
     while i < n:
         op = script[i]
         i += 1
+        if op > 0x4E:
+            yield op, None
+            continue
+        size = op
+        if op in _PUSHDATA:
+            width = _PUSHDATA[op][1]
+            if i + width > n:
+                yield op, _Cut.LENGTH
+                return
+            size = int.from_bytes(script[i : i + width], "little")
+            i += width
+        if i + size > n:
+            yield op, _Cut.DATA
+            return
+        yield op, script[i : i + size]
+        i += size
+
+
+def script_asm(script: bytes) -> str:
+    """Disassemble ``script`` in rust-bitcoin's (hence Esplora's) notation; '' for an empty script."""
+    parts: list[str] = []
+    for op, data in _ops(script):
         if op == 0:
             parts.append("OP_0")
-            continue
-        if op <= 0x4E:
-            if op < 0x4C:
-                name, size = f"OP_PUSHBYTES_{op}", op
-            else:
-                width = {0x4C: 1, 0x4D: 2, 0x4E: 4}[op]
-                name = {0x4C: "OP_PUSHDATA1", 0x4D: "OP_PUSHDATA2", 0x4E: "OP_PUSHDATA4"}[op]
-                if i + width > n:
-                    parts.append("<unexpected end>")
-                    break
-                size = int.from_bytes(script[i : i + width], "little")
-                i += width
-            if i + size > n:
-                parts.append(f"{name} <push past end>")
-                break
-            parts.append(f"{name} {script[i : i + size].hex()}")
-            i += size
-            continue
-        parts.append(opcode_name(op))
+        elif data is None:
+            parts.append(opcode_name(op))
+        elif data is _Cut.LENGTH:
+            parts.append("<unexpected end>")
+        else:
+            name = _PUSHDATA[op][0] if op in _PUSHDATA else f"OP_PUSHBYTES_{op}"
+            parts.append(f"{name} <push past end>" if data is _Cut.DATA else f"{name} {data.hex()}")
     return " ".join(parts)
 
 
@@ -80,28 +104,10 @@ def pushes(script: bytes) -> list[bytes] | None:
     OP_1..OP_16 and OP_1NEGATE count as pushes (Core's ``IsPushOnly``).
     """
     out: list[bytes] = []
-    i, n = 0, len(script)
-    while i < n:
-        op = script[i]
-        i += 1
-        if op == 0:
-            out.append(b"")
-        elif op < 0x4C:
-            if i + op > n:
-                return None
-            out.append(script[i : i + op])
-            i += op
-        elif op <= 0x4E:
-            width = {0x4C: 1, 0x4D: 2, 0x4E: 4}[op]
-            if i + width > n:
-                return None
-            size = int.from_bytes(script[i : i + width], "little")
-            i += width
-            if i + size > n:
-                return None
-            out.append(script[i : i + size])
-            i += size
-        elif op == 0x4F or 0x51 <= op <= 0x60:
+    for op, data in _ops(script):
+        if isinstance(data, bytes):
+            out.append(data)
+        elif data is None and (op == 0x4F or 0x51 <= op <= 0x60):
             out.append(bytes([0x81]) if op == 0x4F else bytes([op - 0x50]))
         else:
             return None
@@ -110,17 +116,4 @@ def pushes(script: bytes) -> list[bytes] | None:
 
 def opcodes(script: bytes) -> list[int]:
     """The opcode bytes of ``script`` in order, push data skipped (stops at a malformed push)."""
-    out: list[int] = []
-    i, n = 0, len(script)
-    while i < n:
-        op = script[i]
-        out.append(op)
-        i += 1
-        if 0 < op < 0x4C:
-            i += op
-        elif 0x4C <= op <= 0x4E:
-            width = {0x4C: 1, 0x4D: 2, 0x4E: 4}[op]
-            if i + width > n:
-                break
-            i += width + int.from_bytes(script[i : i + width], "little")
-    return out
+    return [op for op, _ in _ops(script)]

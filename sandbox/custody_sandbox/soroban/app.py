@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from dataclasses import asdict, fields
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from stellar_sdk import StrKey
 
+from custody_sandbox.background import lifespan_running
 from custody_sandbox.soroban import friendbot as friendbot_replies
 from custody_sandbox.soroban.bootstrap import CONTRACT_ADDRESSES, DEFAULT_MIN_CONFIRMATIONS, bootstrap
 from custody_sandbox.soroban.chain import Faults, SandboxState
@@ -130,16 +132,7 @@ def create_app(
     async def contracts_route(request: Request) -> Response:
         return JSONResponse({"operator": state.chain.operator, **CONTRACT_ADDRESSES})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
-        task = asyncio.create_task(_ledger_clock(state, clock)) if ledger_interval_seconds else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    lifespan = lifespan_running(functools.partial(_ledger_clock, state, clock) if ledger_interval_seconds else None)
 
     app = Starlette(
         routes=[

@@ -154,24 +154,21 @@ class AuthManager:
         inner: xdr.SorobanAddressCredentials,
         entry: xdr.SorobanAuthorizationEntry,
     ) -> xdr.HashIDPreimage:
+        signed = {  # what both preimages commit to; the one "with address" binds the address too
+            "network_id": xdr.Hash(self._network_id),
+            "nonce": inner.nonce,
+            "signature_expiration_ledger": inner.signature_expiration_ledger,
+            "invocation": entry.root_invocation,
+        }
         if creds.type == CredType.SOROBAN_CREDENTIALS_ADDRESS:
             return xdr.HashIDPreimage(
                 type=xdr.EnvelopeType.ENVELOPE_TYPE_SOROBAN_AUTHORIZATION,
-                soroban_authorization=xdr.HashIDPreimageSorobanAuthorization(
-                    network_id=xdr.Hash(self._network_id),
-                    nonce=inner.nonce,
-                    signature_expiration_ledger=inner.signature_expiration_ledger,
-                    invocation=entry.root_invocation,
-                ),
+                soroban_authorization=xdr.HashIDPreimageSorobanAuthorization(**signed),
             )
         return xdr.HashIDPreimage(
             type=xdr.EnvelopeType.ENVELOPE_TYPE_SOROBAN_AUTHORIZATION_WITH_ADDRESS,
             soroban_authorization_with_address=xdr.HashIDPreimageSorobanAuthorizationWithAddress(
-                network_id=xdr.Hash(self._network_id),
-                nonce=inner.nonce,
-                signature_expiration_ledger=inner.signature_expiration_ledger,
-                address=inner.address,
-                invocation=entry.root_invocation,
+                address=inner.address, **signed
             ),
         )
 

@@ -57,6 +57,13 @@ async def esplora(sandbox_app) -> AsyncIterator[EsploraClient]:
 
 
 @pytest.fixture
+async def http(sandbox_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the test's sandbox over its REST API (Esplora and sandbox-only endpoints)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox") as client:
+        yield client
+
+
+@pytest.fixture
 async def sandbox(sandbox_app) -> AsyncIterator[SandboxControl]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox_app), base_url="http://sandbox") as http:
         yield SandboxControl(http)

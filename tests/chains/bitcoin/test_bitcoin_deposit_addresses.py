@@ -13,11 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.settings import load_settings
 from db.queries.deposit_addresses import assign_deposit_address, get_by_address
-from db.session import make_async_engine, make_sessionmaker
 from domain.bitcoin_address import Network, parse_address
-from tests.fixtures.postgres import migrated_database
+from tests.fixtures.postgres import migrated_database, sessions_for
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +26,8 @@ def addresses_db_url() -> Iterator[str]:
 
 @pytest.fixture
 async def sessions(addresses_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_async_engine(load_settings(database={"url": addresses_db_url}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    async with sessions_for(addresses_db_url) as sessions:
+        yield sessions
 
 
 async def _create_users(sessions, count: int) -> list[uuid.UUID]:

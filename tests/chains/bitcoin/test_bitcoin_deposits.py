@@ -15,6 +15,15 @@ async def _verify(esplora, txid: str, address: str, claimed: int, **kwargs):
     )
 
 
+async def _mined_payment(sandbox, wallet, index: int, sats: int) -> tuple[str, str]:
+    """Pays ``sats`` to the wallet's receive address ``index`` and mines it into one block;
+    returns (address, txid)."""
+    address = wallet.receive_address(index)
+    txid = await sandbox.faucet(address, sats)
+    await sandbox.mine(1)
+    return address, txid
+
+
 async def test_unconfirmed_then_confirmed_with_depth(esplora, sandbox, wallet) -> None:
     address = wallet.receive_address(3)
     txid = await sandbox.faucet(address, 250_000)
@@ -41,18 +50,14 @@ async def test_no_output_to_this_user(esplora, sandbox, wallet) -> None:
 
 
 async def test_amount_mismatch_reports_real_amount(esplora, sandbox, wallet) -> None:
-    address = wallet.receive_address(4)
-    txid = await sandbox.faucet(address, 100_000)
-    await sandbox.mine(1)
+    address, txid = await _mined_payment(sandbox, wallet, 4, 100_000)
     result = await _verify(esplora, txid, address, 100_001)
     assert result.outcome is DepositOutcome.AMOUNT_MISMATCH
     assert result.amount_sats == 100_000
 
 
 async def test_reorg_that_removes_the_tx(esplora, sandbox, wallet) -> None:
-    address = wallet.receive_address(5)
-    txid = await sandbox.faucet(address, 300_000)
-    await sandbox.mine(1)
+    address, txid = await _mined_payment(sandbox, wallet, 5, 300_000)
     seen = await _verify(esplora, txid, address, 300_000)
     assert seen.outcome is DepositOutcome.CONFIRMED
     result = await sandbox.reorg(1, drop_txids=[txid])
@@ -63,9 +68,7 @@ async def test_reorg_that_removes_the_tx(esplora, sandbox, wallet) -> None:
 
 
 async def test_reorg_that_moves_the_tx_to_another_block(esplora, sandbox, wallet) -> None:
-    address = wallet.receive_address(6)
-    txid = await sandbox.faucet(address, 300_000)
-    await sandbox.mine(1)
+    address, txid = await _mined_payment(sandbox, wallet, 6, 300_000)
     seen = await _verify(esplora, txid, address, 300_000)
     result = await sandbox.reorg(1)
     assert seen.block_hash in result["orphaned"]
@@ -77,9 +80,7 @@ async def test_reorg_that_moves_the_tx_to_another_block(esplora, sandbox, wallet
 
 
 async def test_reorg_back_to_mempool_is_reorged_out(esplora, sandbox, wallet) -> None:
-    address = wallet.receive_address(7)
-    txid = await sandbox.faucet(address, 300_000)
-    await sandbox.mine(1)
+    address, txid = await _mined_payment(sandbox, wallet, 7, 300_000)
     seen = await _verify(esplora, txid, address, 300_000)
     await sandbox.reorg(1, include_mempool=False)
     result = await _verify(esplora, txid, address, 300_000, expected_block_hash=seen.block_hash)
@@ -87,9 +88,7 @@ async def test_reorg_back_to_mempool_is_reorged_out(esplora, sandbox, wallet) ->
 
 
 async def test_mempool_tx_that_vanishes_is_reorged_out(esplora, sandbox, wallet) -> None:
-    address = wallet.receive_address(8)
-    txid = await sandbox.faucet(address, 300_000)
-    await sandbox.mine(1)
+    address, txid = await _mined_payment(sandbox, wallet, 8, 300_000)
     await sandbox.reorg(1, drop_txids=[txid])
     result = await _verify(esplora, txid, address, 300_000, seen_before=True)
     assert result.outcome is DepositOutcome.REORGED_OUT

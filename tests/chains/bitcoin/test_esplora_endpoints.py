@@ -17,17 +17,6 @@ from tests.chains.bitcoin.test_esplora_validation import KEY, OTHER_SCRIPT, SCRI
 GENESIS = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
 
 
-@pytest.fixture
-def app():
-    return create_app()
-
-
-@pytest.fixture
-async def http(app):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
-        yield client
-
-
 async def test_block_zero_is_the_regtest_genesis_block(http) -> None:
     assert (await http.get("/block-height/0")).text == GENESIS
     block = (await http.get(f"/block/{GENESIS}")).json()

@@ -23,17 +23,6 @@ OTHER_SCRIPT = b"\x00\x14" + bytes.fromhex("751e76e8199196d454941c45d1b3a323f143
 RBF, FINAL = 0xFFFFFFFD, 0xFFFFFFFF
 
 
-@pytest.fixture
-def app():
-    return create_app()
-
-
-@pytest.fixture
-async def http(app):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as client:
-        yield client
-
-
 def _address() -> str:
     return Script(SCRIPT).address(__import__("embit.networks", fromlist=["NETWORKS"]).NETWORKS["regtest"])
 

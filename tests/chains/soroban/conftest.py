@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stellar_sdk import Keypair
 
 from chains.soroban import ContractAddresses, Contracts, SorobanClient
-from config.settings import load_settings
 from custody_sandbox.soroban import (
     CONTRACT_ADDRESSES,
     DEFAULT_PASSPHRASE,
@@ -26,7 +25,6 @@ from custody_sandbox.soroban import (
     SandboxServer,
     create_app,
 )
-from db.session import make_async_engine, make_sessionmaker
 
 LEDGER_INTERVAL_SECONDS = 0.05
 FAR_FUTURE = int(time.time()) + 365 * 24 * 3600
@@ -123,6 +121,7 @@ async def lease_db() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def lease_sessions(lease_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_async_engine(load_settings(database={"url": lease_db}).database)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
+    from tests.fixtures.postgres import sessions_for
+
+    async with sessions_for(lease_db) as sessions:
+        yield sessions

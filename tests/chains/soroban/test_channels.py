@@ -9,10 +9,11 @@ hash before its channel is used again, and no deposit is minted twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,23 @@ def channel_client(url: str, operator: Keypair, addresses, pool, *, ledger_secon
     )
 
 
+@contextlib.asynccontextmanager
+async def two_workers(
+    url: str, operator: Keypair, addresses, sessions, keys: list[Keypair], *, first_options: dict | None = None,
+    **options,
+) -> AsyncIterator[tuple[SorobanClient, SorobanClient]]:
+    """The clients of two workers, each with a pool of its own over the same channel accounts
+    ``keys``: ``options`` go to both, ``first_options`` to the first one only. Closed on exit."""
+    first_pool, second_pool = await make_pool(sessions, keys), await make_pool(sessions, keys)
+    first = channel_client(url, operator, addresses, first_pool, **{**options, **(first_options or {})})
+    second = channel_client(url, operator, addresses, second_pool, **options)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def channel_rows(sessions, keys: list[Keypair]) -> dict[str, dict]:
     async with sessions() as session:
         rows = (await session.execute(
@@ -104,6 +122,15 @@ def mint(contracts: Contracts, user: str, amount: int, txid: bytes, store_wrappe
         )
 
     return invoke
+
+
+async def submit_mint(sessions, client: SorobanClient, key: str, user: str, amount: int, txid: bytes,
+                      store_wrapper=None) -> dict:
+    """Submit once, under ``key``, through ``client``: the mint of ``amount`` to ``user`` for ``txid``."""
+    return await ChainSubmitter(sessions, client).submit_once(
+        key, contract="integration_router", function="execute_bitcoin_deposit",
+        invoke=mint(Contracts.for_client(client), user, amount, txid, store_wrapper),
+    )
 
 
 def crash_after(store):
@@ -275,35 +302,21 @@ async def test_a_crash_between_store_and_send_resends_the_stored_envelope_once(
 ) -> None:
     keys = funded(sandbox.url, 1)
     user, txid, key = verified_user.public_key, os.urandom(32), f"mint-{uuid.uuid4()}"
-    first = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys))
-    second = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys))
-    try:
+    async with two_workers(sandbox.url, operator, addresses, lease_sessions, keys) as (first, second):
         with pytest.raises(Crash):
-            await ChainSubmitter(lease_sessions, first).submit_once(
-                key, contract="integration_router", function="execute_bitcoin_deposit",
-                invoke=mint(Contracts.for_client(first), user, 40_000, txid, crash_after),
-            )
+            await submit_mint(lease_sessions, first, key, user, 40_000, txid, crash_after)
         row = await chain_submissions.get_by_key(lease_sessions, idempotency_key=key)
         assert row.status == "signed" and row.source_account == keys[0].public_key
         assert (await channel_rows(lease_sessions, keys))[keys[0].public_key]["tx_hash"] == row.tx_hash  # bound
         assert (await first.server.get_transaction(row.tx_hash)).status == GetTransactionStatus.NOT_FOUND
         assert await Contracts.for_client(first).token.balance(user) == 0
 
-        record = await ChainSubmitter(lease_sessions, second).submit_once(  # another worker retries
-            key, contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 40_000, txid),
-        )
+        record = await submit_mint(lease_sessions, second, key, user, 40_000, txid)  # another worker retries
         assert record["tx_hash"] == row.tx_hash  # the stored bytes, not a new transaction
-        again = await ChainSubmitter(lease_sessions, second).submit_once(
-            key, contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 40_000, txid),
-        )
+        again = await submit_mint(lease_sessions, second, key, user, 40_000, txid)
         assert again == record
         assert await Contracts.for_client(second).token.balance(user) == 40_000
         await assert_sequences_match_network(second, lease_sessions, keys)
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_crash_after_send_is_resolved_by_hash_before_the_channel_is_reused(
@@ -312,15 +325,11 @@ async def test_a_crash_after_send_is_resolved_by_hash_before_the_channel_is_reus
     keys = funded(sandbox.url, 1)
     user, key = verified_user.public_key, f"mint-{uuid.uuid4()}"
     # max_wait 0: the envelope is sent, then the worker "dies" before it learns the outcome.
-    first = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys), max_wait_seconds=0)
-    second = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys))
-    try:
+    async with two_workers(sandbox.url, operator, addresses, lease_sessions, keys,
+                           first_options={"max_wait_seconds": 0}) as (first, second):
         faults.post("/sandbox/faults", json={"inclusion_delay_ledgers": 10})  # queued, not yet included
         with pytest.raises(TransactionPending):
-            await ChainSubmitter(lease_sessions, first).submit_once(
-                key, contract="integration_router", function="execute_bitcoin_deposit",
-                invoke=mint(Contracts.for_client(first), user, 30_000, os.urandom(32)),
-            )
+            await submit_mint(lease_sessions, first, key, user, 30_000, os.urandom(32))
         faults.post("/sandbox/faults", json={"inclusion_delay_ledgers": 0})
         row = await chain_submissions.get_by_key(lease_sessions, idempotency_key=key)
         assert (await second.server.poll_transaction(row.tx_hash, max_attempts=100)).status.value == "SUCCESS"
@@ -329,25 +338,16 @@ async def test_a_crash_after_send_is_resolved_by_hash_before_the_channel_is_reus
 
         # Another deposit needs the only channel: the stuck envelope is looked up first, so the
         # tracked sequence moves past it and the new transaction is not refused txBAD_SEQ.
-        other = await ChainSubmitter(lease_sessions, second).submit_once(
-            f"mint-{uuid.uuid4()}", contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 20_000, os.urandom(32)),
-        )
+        other = await submit_mint(lease_sessions, second, f"mint-{uuid.uuid4()}", user, 20_000, os.urandom(32))
         other_env = TransactionEnvelope.from_xdr(
             (await chain_submissions.get_by_key(lease_sessions, idempotency_key=other and key)).envelope_xdr,
             DEFAULT_PASSPHRASE,
         )
         assert other_env.transaction.source.account_id == keys[0].public_key
-        record = await ChainSubmitter(lease_sessions, second).submit_once(
-            key, contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 30_000, os.urandom(32)),
-        )
+        record = await submit_mint(lease_sessions, second, key, user, 30_000, os.urandom(32))
         assert record["tx_hash"] == row.tx_hash  # recorded from the chain, nothing rebuilt
         assert await Contracts.for_client(second).token.balance(user) == 50_000
         await assert_sequences_match_network(second, lease_sessions, keys)
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_never_sent_envelope_frees_its_channel_only_once_provably_dead(
@@ -356,44 +356,27 @@ async def test_a_never_sent_envelope_frees_its_channel_only_once_provably_dead(
     keys = funded(sandbox.url, 1)
     user, txid, key = verified_user.public_key, os.urandom(32), f"mint-{uuid.uuid4()}"
     short = dict(tx_timeout_seconds=5, channel_wait_seconds=1)
-    first = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys), **short)
-    second = channel_client(sandbox.url, operator, addresses, await make_pool(lease_sessions, keys), **short)
-    try:
+    async with two_workers(sandbox.url, operator, addresses, lease_sessions, keys, **short) as (first, second):
         with pytest.raises(Crash):
-            await ChainSubmitter(lease_sessions, first).submit_once(
-                key, contract="integration_router", function="execute_bitcoin_deposit",
-                invoke=mint(Contracts.for_client(first), user, 11_000, txid, crash_after),
-            )
+            await submit_mint(lease_sessions, first, key, user, 11_000, txid, crash_after)
         dead = await chain_submissions.get_by_key(lease_sessions, idempotency_key=key)
         await expire_leases(lease_sessions, keys)
         other_key = f"mint-{uuid.uuid4()}"
         with pytest.raises(ChannelsBusy):  # still includable: the channel is not reused
-            await ChainSubmitter(lease_sessions, second).submit_once(
-                other_key, contract="integration_router", function="execute_bitcoin_deposit",
-                invoke=mint(Contracts.for_client(second), user, 22_000, os.urandom(32)),
-            )
+            await submit_mint(lease_sessions, second, other_key, user, 22_000, os.urandom(32))
         async def provably_dead() -> bool:  # past the time bound and past the auth entries' expiration ledger
             latest = await second.server.get_latest_ledger()
             return int(latest.close_time) > dead.max_time and latest.sequence > dead_auth_expiry(dead.envelope_xdr)
 
         await eventually(provably_dead, timeout=30, interval=0.2, what="the dead envelope's time bound and auth expiry")
         second._leasing._next_stuck_check = 0  # look again at once
-        await ChainSubmitter(lease_sessions, second).submit_once(
-            other_key, contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 22_000, os.urandom(32)),
-        )
+        await submit_mint(lease_sessions, second, other_key, user, 22_000, os.urandom(32))
         reused = await chain_submissions.get_by_key(lease_sessions, idempotency_key=other_key)
         assert reused.sequence == dead.sequence  # the dead envelope never consumed its sequence
-        record = await ChainSubmitter(lease_sessions, second).submit_once(  # the crashed deposit, retried
-            key, contract="integration_router", function="execute_bitcoin_deposit",
-            invoke=mint(Contracts.for_client(second), user, 11_000, txid),
-        )
+        record = await submit_mint(lease_sessions, second, key, user, 11_000, txid)  # the crashed deposit, retried
         assert record["tx_hash"] != dead.tx_hash  # rebuilt only after the old one was provably dead
         assert await Contracts.for_client(second).token.balance(user) == 33_000
         await assert_sequences_match_network(second, lease_sessions, keys)
-    finally:
-        await first.close()
-        await second.close()
 
 
 def dead_auth_expiry(envelope_xdr: str) -> int:
