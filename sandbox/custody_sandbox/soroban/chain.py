@@ -34,6 +34,7 @@ from custody_sandbox.soroban.store import (
     PendingTx,
     TxRecord,
     load_state,
+    save_close,
     save_state,
 )
 from custody_sandbox.soroban.txcheck import TxView, check_admission
@@ -99,6 +100,7 @@ class SandboxState:
         return chain
 
     def persist(self) -> None:
+        """Write the snapshot (after a change other than a ledger closing empty)."""
         with self.lock:
             save_state(self.state_dir, self.chain)
 
@@ -114,6 +116,7 @@ class SandboxState:
         then every due queued Soroban transaction in arrival order."""
         with self.lock:
             info = self.next_ledger()
+            queued = len(self.chain.pending)
             due, waiting = [], []
             for pending in self.chain.pending:
                 tx = TxView.parse(pending.envelope_xdr, self.chain.network_passphrase)
@@ -133,7 +136,7 @@ class SandboxState:
             header, digest = xdrs.ledger_header(info.sequence, info.close_time, prev, tx_set_hash, result_hash)
             record = LedgerRecord(info.sequence, info.close_time, digest.hex(), header.to_xdr(), applied)
             self.chain.ledgers.append(record)
-            self.persist()
+            save_close(self.state_dir, self.chain, changed=bool(applied) or len(self.chain.pending) != queued)
             return record
 
     def _apply_funding(self, destination: str, info: LedgerInfo, order: int) -> str:

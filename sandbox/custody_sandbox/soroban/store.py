@@ -1,8 +1,18 @@
-"""The sandbox's chain state and its persistence as one JSON file under the state dir.
+"""The sandbox's chain state and its persistence under the state dir.
 
 Everything a restart needs lives here: ledgers, accounts, contract data, used auth nonces,
-the pending queue, applied transactions and their events. The file is rewritten atomically
-(temp file + rename) after every change, so a crash leaves the previous consistent copy.
+the pending queue, applied transactions and their events. Two files:
+
+* ``chain.json``, a snapshot of everything but the ledger history (plus the latest ledger, its
+  ``tip``), rewritten atomically (temp file + rename) whenever a transaction, a funding or the
+  queue changed the state, so a crash leaves the previous consistent copy;
+* ``ledgers.jsonl``, the ledger history, one JSON line appended per closed ledger. A ledger
+  closes every 50 ms in the tests; rewriting the whole history each time cost O(history) per
+  close and, over a test session with several sandboxes, most of the suite's CPU.
+
+On load the journal gives the history; a torn last line (a crash mid-append) is dropped, and a
+snapshot whose tip is newer than the journal (a crash between the two writes) supplies it.
+Snapshots of the one-file format (with ``ledgers``) still load.
 Amounts are stroops (XLM) for accounts; contract values are base64 SCVal XDR.
 """
 
@@ -10,10 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 STATE_FILE = "chain.json"
+LEDGERS_FILE = "ledgers.jsonl"
 
 
 @dataclass
@@ -95,16 +106,24 @@ class ChainState:
         return self.ledgers[-1]
 
     def to_json(self) -> dict:
-        out = asdict(self)
+        """The snapshot: everything but the ledger history, plus the latest ledger (``tip``)."""
+        out = asdict(replace(self, ledgers=[]))
+        del out["ledgers"]
+        out["tip"] = asdict(self.latest) if self.ledgers else None
         out["nonces"] = sorted(self.nonces)
         return out
 
     @classmethod
-    def from_json(cls, raw: dict) -> ChainState:
+    def from_json(cls, raw: dict, ledgers: list[LedgerRecord] | None = None) -> ChainState:
+        """A state from its snapshot and its ledger history (None: the snapshot's own, older format)."""
+        history = ledgers if ledgers is not None else [LedgerRecord(**r) for r in raw.get("ledgers", [])]
+        tip = raw.get("tip")
+        if tip is not None and (not history or tip["sequence"] > history[-1].sequence):
+            history.append(LedgerRecord(**tip))
         return cls(
             network_passphrase=raw["network_passphrase"],
             operator=raw.get("operator", ""),
-            ledgers=[LedgerRecord(**r) for r in raw["ledgers"]],
+            ledgers=history,
             accounts={k: AccountRecord(**v) for k, v in raw["accounts"].items()},
             contracts=dict(raw["contracts"]),
             data={k: DataRecord(**v) for k, v in raw["data"].items()},
@@ -115,18 +134,61 @@ class ChainState:
         )
 
 
+def _read_ledgers(path: Path) -> list[LedgerRecord] | None:
+    """The journal's ledgers in order (None: no journal). A torn line (a crash mid-append) or a
+    repeated one is skipped, and the journal is then rewritten clean so later lines stay whole."""
+    if not path.exists():
+        return None
+    ledgers: list[LedgerRecord] = []
+    text = path.read_text()
+    for line in text.splitlines():
+        try:
+            record = LedgerRecord(**json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        if not ledgers or record.sequence == ledgers[-1].sequence + 1:
+            ledgers.append(record)
+    if text and (len(ledgers) != text.count("\n") or not text.endswith("\n")):
+        _write_atomically(path, "".join(_ledger_line(r) for r in ledgers))
+    return ledgers
+
+
 def load_state(state_dir: Path) -> ChainState | None:
     """Load the persisted chain, or None on first start."""
     path = state_dir / STATE_FILE
     if not path.exists():
         return None
-    return ChainState.from_json(json.loads(path.read_text()))
+    return ChainState.from_json(json.loads(path.read_text()), _read_ledgers(state_dir / LEDGERS_FILE))
 
 
 def save_state(state_dir: Path, state: ChainState) -> None:
-    """Atomically persist ``state``."""
+    """Atomically persist the snapshot of ``state`` (the journal is written by :func:`append_ledger`;
+    the first save, or one of a state loaded from the one-file format, writes it whole)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / STATE_FILE
+    journal = state_dir / LEDGERS_FILE
+    if not journal.exists():
+        _write_atomically(journal, "".join(_ledger_line(r) for r in state.ledgers))
+    _write_atomically(state_dir / STATE_FILE, json.dumps(state.to_json(), separators=(",", ":")))
+
+
+def save_close(state_dir: Path, state: ChainState, *, changed: bool) -> None:
+    """Persist the ledger ``state`` just closed: the snapshot first when the close ``changed``
+    more than the history (its tip covers a crash before the journal line), then the journal line."""
+    journal = state_dir / LEDGERS_FILE
+    if not journal.exists():
+        save_state(state_dir, state)  # the first write: the whole history, the new ledger included
+        return
+    if changed:
+        save_state(state_dir, state)
+    with open(journal, "a") as out:
+        out.write(_ledger_line(state.latest))
+
+
+def _ledger_line(record: LedgerRecord) -> str:
+    return json.dumps(asdict(record), separators=(",", ":")) + "\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.to_json(), separators=(",", ":")))
+    tmp.write_text(text)
     os.replace(tmp, path)
