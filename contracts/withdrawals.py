@@ -62,7 +62,8 @@ class WithdrawalInput:
     ``in_batch`` and the fields after it are set only by the workflow itself when it continues as
     new while following its payout batch (a long wait for signers or depth): the new run goes
     straight back to the batch, burned already (``stellar_tx_hash``), in the payout ``payout_id``
-    if one took it (None: still queued), with that payout's ``btc_txid`` if broadcast. (Flat
+    if one took it (None: still queued), with that payout's ``btc_txid`` if broadcast, and
+    whether the user could still cancel it (``batch_cancellable``: its payout unsigned). (Flat
     fields: the workflow sandbox decodes its input and resolves no nested forward references.)
     """
 
@@ -73,6 +74,7 @@ class WithdrawalInput:
     stellar_tx_hash: str | None = None
     payout_id: str | None = None
     btc_txid: str | None = None
+    batch_cancellable: bool = False
 
 
 @dataclass(frozen=True)

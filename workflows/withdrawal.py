@@ -101,7 +101,7 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
                 return await self._result()
         if inp.in_batch or workflow.patched(PAYOUT_BATCHES):
             try:
-                depth = await self._join_batch(ref, known)
+                depth = await self._join_batch(ref, known, cancellable=inp.batch_cancellable if inp.in_batch else True)
             except (_Ended, OperatorCancelled) as stopped:
                 await self._compensate(ref, stopped)
                 return await self._result()
@@ -213,10 +213,12 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
     def _cancel_asked(self) -> bool:
         return self._user_cancel is not None or (self._action is not None and self._action[0] == "cancel")
 
-    async def _join_batch(self, ref: t.OperationRef, known: str | None) -> pt.ItemState:
+    async def _join_batch(self, ref: t.OperationRef, known: str | None, *, cancellable: bool) -> pt.ItemState:
         """Queue for a batch and follow it until the payout settled; returns the settled state.
 
-        ``known``: the payout this withdrawal is in, if a previous run saw it. Polls back off
+        ``known``: the payout this withdrawal is in, if a previous run saw it; ``cancellable``:
+        whether the user may cancel before the first answer (a fresh join queues; a resumed run
+        carries the last answer's, so a cancel is not refused in between). Polls back off
         while nothing changes (:func:`domain.polling.next_pause`); a run whose history grew long
         (the server suggests it) continues as new at a quiet point between polls.
 
@@ -226,7 +228,7 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
             OperatorCancelled: an operator cancelled before the batch was signed.
         """
         plan = self._plan_()
-        self._batch_cancellable = known is None  # a first join queues it; a resumed run asks first
+        self._batch_cancellable = cancellable
         seen: tuple[object, ...] | None = None
         unchanged = 0
         while True:
@@ -286,7 +288,8 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
             return  # a cancel arrived meanwhile: this run handles it first
         assert self._inp is not None
         workflow.continue_as_new(dataclasses.replace(
-            self._inp, in_batch=True, stellar_tx_hash=self.stellar_tx_hash, payout_id=known, btc_txid=self.btc_txid))
+            self._inp, in_batch=True, stellar_tx_hash=self.stellar_tx_hash, payout_id=known, btc_txid=self.btc_txid,
+            batch_cancellable=self._batch_cancellable))
 
     async def _leave_batch(self, ref: t.OperationRef) -> None:
         """A cancel before the batch is signed: leave it, then end cancelled (compensated)."""
