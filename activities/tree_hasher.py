@@ -19,8 +19,6 @@ Requests are answered in order, so several may be in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import os
 import struct
 import sys
@@ -110,26 +108,9 @@ class TreeHasher:
                 raise HashWorkerDied("the hash worker answered a request never sent") from exc
 
 
-#: Pipe capacity asked for both directions (Linux ``F_SETPIPE_SZ``; 1 MiB is the default
-#: ``/proc/sys/fs/pipe-max-size``). With the default 64 KiB a batch's answer (about 0.9 MiB of
-#: leaf records) is written in pieces, each waiting until the builder's event loop, busy reading
-#: rows, drains the last: the worker stalls instead of hashing the next batch.
-PIPE_BYTES = 1 << 20
-
-
-def _widen_pipes(*fds: int) -> None:
-    """Ask for :data:`PIPE_BYTES` of buffer on each pipe (best effort: other systems keep theirs)."""
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            if setpipe is not None:
-                fcntl.fcntl(fd, setpipe, PIPE_BYTES)
-
-
 def _serve() -> None:
     """The child's loop: answer requests until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    _widen_pipes(stdin.fileno(), stdout.fileno())
     while header := stdin.read(_REQUEST.size):
         (count,) = _REQUEST.unpack(header)
         user_ids = stdin.read(count * USER_ID_BYTES)
