@@ -41,7 +41,8 @@ from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
 from contracts import deposits as t
-from contracts.starters import start_deposit, start_withdrawal
+from contracts.kyc import KycWorkflowInput
+from contracts.starters import start_deposit, start_kyc_approval, start_withdrawal
 from contracts.withdrawals import WithdrawalInput
 from contracts.workflow_ids import InvalidOutpoint, deposit_idempotency_key, deposit_workflow_id
 from db import ledger
@@ -49,6 +50,7 @@ from db.audit import record_audit
 from db.models import CustodyUtxo, Payout, PayoutVersion, SystemState, User
 from db.models.base import utcnow
 from db.queries import custody, operations
+from db.queries import kyc as kyc_q
 from db.queries.operations import NewDeposit
 from db.session import transaction
 from domain import entries as e
@@ -60,6 +62,8 @@ from domain.utxo_set import ChainView, UtxoState
 log = logging.getLogger(__name__)
 #: How far back the heal looks for withdrawals whose start failed (under Temporal's 1-day minimum retention).
 HEAL_WITHDRAWALS_WITHIN = timedelta(hours=12)
+#: KYC submissions younger than this whose workflow never started are started by the scan.
+HEAL_KYC_WITHIN = timedelta(hours=1)
 MAX_BLOCKS_PER_RUN = 50
 #: Blocks whose hashes are kept to find a fork point (deeper reorgs raise an alert).
 KEEP_BLOCKS = 500
@@ -424,7 +428,7 @@ class DepositDetection:
                     task_queue=activity.info().task_queue) is not None)
             except (InvalidOutpoint, ValueError) as exc:  # a row no retry can start must not stop the others
                 log.error("deposit %s cannot be started (outpoint %r): %s", op.id, op.outpoint, exc)
-        return started + await self._heal_withdrawals(cutoff)
+        return started + await self._heal_withdrawals(cutoff) + await self._heal_kyc_records(cutoff)
 
     async def _heal_withdrawals(self, cutoff: datetime) -> int:
         """Start the workflow of a withdrawal recorded (its amount held) whose start failed after
@@ -440,6 +444,26 @@ class DepositDetection:
             started += int(await start_withdrawal(
                 activity.client(), WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
                 task_queue=activity.info().task_queue, workflow_id=op.workflow_id) is not None)
+        return started
+
+
+    async def _heal_kyc_records(self, cutoff: datetime) -> int:
+        """Start the approval workflow of a KYC submission whose start failed after the API
+        committed it (Temporal down): without this it waits until its user submits again.
+
+        Only submissions of the last :data:`HEAL_KYC_WITHIN`: a record under review has a running
+        workflow, and asking for it again is a no-op round trip to Temporal on every scan.
+        """
+        async with self._sessions() as session:
+            pending = await kyc_q.list_pending_created_between(
+                session, created_after=utcnow() - HEAL_KYC_WITHIN, created_before=cutoff)
+        started = 0
+        for record in pending:
+            inp = KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,
+                                   validity_days=self._settings.kyc.approval_validity_days)
+            started += int(await start_kyc_approval(
+                activity.client(), inp, task_queue=activity.info().task_queue, workflow_id=record.workflow_id,
+            ) is not None)
         return started
 
 

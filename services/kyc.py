@@ -100,7 +100,8 @@ async def submit(session: AsyncSession, state: AppState, actor: Actor, documents
         InvalidField: ``stellar_address_required`` (field ``stellar_address``), ``tier_not_offered`` /
             ``tier_below_current`` (field ``tier``).
         Conflict: ``kyc_already_pending`` (after making sure the pending record's workflow runs).
-        TemporalUnavailable: the record is kept; submitting again starts its workflow.
+        TemporalUnavailable: the record is kept; submitting again starts its workflow, and so
+            does the deposit scan's heal within the hour (``HEAL_KYC_WITHIN``).
     """
     user = actor.user
     if not user.stellar_address:

@@ -79,3 +79,14 @@ async def list_by_status(
         stmt = stmt.where(KycRecord.status == status)
     stmt = newest_first(stmt, created_at=KycRecord.created_at, id_=KycRecord.id, after=after, limit=limit)
     return [(record, email) for record, email in (await session.execute(stmt)).all()]
+
+
+async def list_pending_created_between(
+    session: AsyncSession, *, created_after: datetime, created_before: datetime, limit: int = 500
+) -> list[KycRecord]:
+    """Pending records submitted in ``[created_after, created_before)``, oldest first, at most
+    ``limit`` (the scan's heal of submissions whose workflow start failed)."""
+    stmt = (select(KycRecord).where(KycRecord.status == KycStatus.PENDING.value, KycRecord.created_at >= created_after,
+                                    KycRecord.created_at < created_before)
+            .order_by(KycRecord.created_at).limit(limit))
+    return list((await session.execute(stmt)).scalars())

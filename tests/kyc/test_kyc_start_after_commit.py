@@ -41,3 +41,39 @@ async def test_a_failed_start_keeps_the_record_and_the_next_submission_starts_it
     third = await api_client.post("/api/kyc/submit", json=body, headers=account.headers)
     assert third.status_code == 409
     assert (await handle.describe()).run_id == first_run  # started once
+
+
+async def test_a_failed_start_is_healed_by_the_scheduled_scan_without_a_second_submission(
+    api_client, app_state, kyc_user, sessions, temporal_client, settings,
+) -> None:
+    """The user does not come back: the scan's heal starts the pending record's workflow, once."""
+    import uuid
+
+    from contracts.deposits import ScanInput
+    from workflows.deposit_scan import DepositScanWorkflow
+
+    account, _ = await kyc_user()
+    with temporal_down(app_state):
+        down = await api_client.post("/api/kyc/submit", json={"tier": 2, "verification_data": passport()},
+                                     headers=account.headers)
+    assert down.status_code == 503, down.text
+    async with sessions() as s:
+        record = await kyc_q.latest_record(s, user_id=account.id)
+    assert record is not None and record.status == "pending" and record.workflow_id
+
+    async def scan() -> int:
+        return (await temporal_client.execute_workflow(
+            DepositScanWorkflow.run, ScanInput(grace_seconds=0), id=f"deposit-scan-test-{uuid.uuid4()}",
+            task_queue=settings.temporal.task_queue,
+        )).started
+
+    assert await scan() >= 1
+    handle = temporal_client.get_workflow_handle(record.workflow_id)
+
+    async def awaiting_review() -> bool:
+        return (await handle.query(KycApprovalWorkflow.get_state)).stage == "awaiting_review"
+
+    await eventually(awaiting_review)
+    first_run = (await handle.describe()).run_id
+    await scan()  # a second scan asks again: the running workflow is reused, never restarted
+    assert (await handle.describe()).run_id == first_run

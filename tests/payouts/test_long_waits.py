@@ -22,12 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.ledger import run_check
 from contracts.search_attributes import ALL
-from domain.roles import Role
-from tests.books.test_books_acceptance import foreign_address
 from tests.fixtures.stack import Stack, eventually, isolated_stack
 from tests.fixtures.temporal import binary
 from tests.payouts.cosigners import cosigner, custody_descriptor
-from tests.payouts.test_multisig_custody import _payout_of, _sign
+from tests.payouts.test_multisig_custody import _sign, withdrawal_awaiting_signers
 
 pytestmark = pytest.mark.slow
 
@@ -61,16 +59,8 @@ async def _runs(stack: Stack, workflow_id: str) -> list:
 
 
 async def test_a_withdrawal_waiting_long_for_its_signers_continues_as_new_and_is_paid_once(stack: Stack) -> None:
-    alice = await stack.person()
-    ops = [await stack.person(tier=None, role=Role.OPERATOR) for _ in range(2)]
-    await stack.deposit(alice, 300_000)
-    await stack.approve_router(alice, 120_000)
-    to = foreign_address()
-    response = await stack.withdraw(alice, 120_000, to)
-    assert response.status_code == 202, response.text
-    op_id = response.json()["operation_id"]
-    await stack.wait(op_id, stage="signing")
-    payout = await _payout_of(stack, ops[0], op_id)
+    w = await withdrawal_awaiting_signers(stack, deposit=300_000, amount=120_000, operators=2)
+    ops, to, op_id, payout = w.operators, w.to, w.op_id, w.payout
 
     async def continued(workflow_id: str, runs: int):
         found = await _runs(stack, workflow_id)
@@ -106,14 +96,8 @@ async def test_a_withdrawal_waiting_long_for_its_signers_continues_as_new_and_is
 async def test_a_user_cancel_after_the_withdrawal_continued_as_new_leaves_the_batch_and_credits_back(
     stack: Stack,
 ) -> None:
-    bob = await stack.person()
-    operator = await stack.person(tier=None, role=Role.OPERATOR)
-    await stack.deposit(bob, 200_000)
-    await stack.approve_router(bob, 100_000)
-    to = foreign_address()
-    op_id = (await stack.withdraw(bob, 100_000, to)).json()["operation_id"]
-    await stack.wait(op_id, stage="signing")
-    batch = await _payout_of(stack, operator, op_id)
+    w = await withdrawal_awaiting_signers(stack, deposit=200_000, amount=100_000, operators=1)
+    bob, (operator,), to, op_id, batch = w.owner, w.operators, w.to, w.op_id, w.payout
 
     async def resumed():
         runs = await _runs(stack, f"withdrawal-{op_id}")

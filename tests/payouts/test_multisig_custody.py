@@ -8,6 +8,7 @@ the others are paid in a new one."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ from cli.ledger import run_check
 from db.models import AuditLog, PayoutSignature
 from domain.roles import Role
 from tests.books.test_books_acceptance import foreign_address
-from tests.fixtures.stack import Stack, eventually
+from tests.fixtures.stack import Person, Stack, eventually
 from tests.payouts.cosigners import cosigner, with_foreign_signature
 
 pytestmark = pytest.mark.slow
@@ -34,6 +35,31 @@ async def _payout_of(stack: Stack, operator, op_id: str) -> dict:
     return detail.json()
 
 
+@dataclass
+class AwaitingSigners:
+    """A withdrawal of ``owner``'s whose batch waits for its signers (``payout``: the admin view)."""
+
+    owner: Person
+    operators: list[Person]
+    to: str
+    op_id: str
+    payout: dict
+
+
+async def withdrawal_awaiting_signers(stack: Stack, *, deposit: int, amount: int, operators: int) -> AwaitingSigners:
+    """A funded user withdraws ``amount`` sats to a foreign address; returns once it is signing."""
+    owner = await stack.person()
+    ops = [await stack.person(tier=None, role=Role.OPERATOR) for _ in range(operators)]
+    await stack.deposit(owner, deposit)
+    await stack.approve_router(owner, amount)
+    to = foreign_address()
+    response = await stack.withdraw(owner, amount, to)
+    assert response.status_code == 202, response.text
+    op_id = response.json()["operation_id"]
+    await stack.wait(op_id, stage="signing")
+    return AwaitingSigners(owner, ops, to, op_id, await _payout_of(stack, ops[0], op_id))
+
+
 async def _sign(stack: Stack, operator, payout_id: str, psbt: str) -> httpx.Response:
     return await stack.api.post(f"/api/admin/payouts/{payout_id}/signatures", headers=operator.headers,
                                 json={"psbt": psbt})
@@ -46,17 +72,10 @@ async def _on_chain(stack: Stack, txid: str) -> bool:
 
 async def test_two_of_three_journey_deposit_then_two_external_signers_pay_the_withdrawal(multisig_stack: Stack) -> None:
     stack = multisig_stack
-    alice = await stack.person()
+    w = await withdrawal_awaiting_signers(stack, deposit=400_000, amount=150_000, operators=3)
+    alice, ops, to, op_id, payout = w.owner, w.operators, w.to, w.op_id, w.payout
+    assert alice.deposit_address is not None
     assert alice.deposit_address.startswith("bcrt1q") and len(alice.deposit_address) == 64  # P2WSH
-    ops = [await stack.person(tier=None, role=Role.OPERATOR) for _ in range(3)]
-    await stack.deposit(alice, 400_000)
-    await stack.approve_router(alice, 150_000)
-    to = foreign_address()
-    response = await stack.withdraw(alice, 150_000, to)
-    assert response.status_code == 202, response.text
-    op_id = response.json()["operation_id"]
-    await stack.wait(op_id, stage="signing")
-    payout = await _payout_of(stack, ops[0], op_id)
     (first,) = payout["versions"]
     assert first["status"] == "awaiting_signature" and first["signatures_required"] == 2 and first["signatures"] == []
 
