@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -17,6 +18,12 @@ from config.settings import LoggingSettings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 REDACT_KEYS = frozenset({"password", "token", "authorization", "jwt_secret", "secret", "document_number"})
+#: A token in a URL's query (the WebSocket's ``?token=``, which uvicorn logs with the path it accepted).
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:access_)?token=)[^&\s\"']+")
+
+
+def _without_tokens(value: object) -> object:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) and "token=" in value else value
 
 
 class _ContextFilter(logging.Filter):
@@ -24,6 +31,9 @@ class _ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         for key in REDACT_KEYS & record.__dict__.keys():
             setattr(record, key, "[redacted]")
+        record.msg = _without_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_tokens(a) for a in record.args)
         return True
 
 

@@ -1,0 +1,43 @@
+"""Log lines never carry a bearer token (config/logging_setup.py): not as an ``extra=`` field,
+and not in a URL's query, as uvicorn logs an accepted WebSocket (``/api/ws?token=…``)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from config.logging_setup import configure_logging
+from config.settings import LoggingSettings
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch):
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging(LoggingSettings(level="INFO", format="console"), service="test")
+    yield out
+    root.handlers[:], level = saved
+    root.setLevel(level)
+
+
+def test_a_websocket_url_logged_by_uvicorn_has_its_token_redacted(captured: io.StringIO) -> None:
+    logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000",
+                                            f"/api/ws?token={JWT}&x=1")
+    line = captured.getvalue()
+    assert JWT not in line and "/api/ws?token=[redacted]&x=1" in line
+
+
+def test_a_token_in_the_message_itself_and_in_extra_fields_is_redacted(captured: io.StringIO) -> None:
+    logging.getLogger("custody.test").info(f"GET /x?access_token={JWT}", extra={"token": JWT})
+    assert JWT not in captured.getvalue() and "access_token=[redacted]" in captured.getvalue()
+
+
+def test_other_lines_are_left_alone(captured: io.StringIO) -> None:
+    logging.getLogger("custody.test").info("deposit %s credited %d sats", "op-1", 5_000)
+    assert "deposit op-1 credited 5000 sats" in captured.getvalue()
