@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts import payouts as t
     from contracts.operations import GET_STATE_QUERY
     from domain.payout_steering import PayoutStatus
-    from domain.polling import next_pause, unchanged_after
+    from domain.polling import FOLLOW_CAP_FACTOR, next_pause, unchanged_after
     from domain.withdrawal_stages import PAYOUT_ENDED, PayoutStage
     from workflows.operator_control import Activity, ArgT, OperatorCancelled, OperatorControl, ResultT, failure_type
 
@@ -117,7 +117,7 @@ class PayoutWorkflow(OperatorControl):
         """Wait for ``condition`` or the next poll: 10 intervals for people (``long``), else an
         interval backed off by the rounds that saw no change (:func:`domain.polling.next_pause`)."""
         poll = self._plan_().poll_interval_seconds
-        pause = poll * 10 if long else next_pause(poll, unchanged)
+        pause = poll * 10 if long else next_pause(poll, unchanged, cap_factor=FOLLOW_CAP_FACTOR)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=timedelta(seconds=pause))
 

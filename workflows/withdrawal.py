@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import DecisionKind
     from domain.operations import OperationStage as S
     from domain.operations import OperationStatus
-    from domain.polling import next_pause, unchanged_after
+    from domain.polling import FOLLOW_CAP_FACTOR, next_pause, unchanged_after
     from domain.withdrawal_stages import batch_stage, final_stage
     from domain.withdrawals import ApprovalDecision, UserCancel, validate_decision
     from workflows.money_control import MoneyControl
@@ -269,7 +269,7 @@ class WithdrawalWorkflow(MoneyControl[t.WithdrawalPlan]):
                                   S.AWAITING_PAYOUT_CONFIRMATIONS else None)
             now = (state.status, state.payout_id, state.txid, state.confirmations)
             unchanged, seen = unchanged_after(seen, now, unchanged), now
-            pause = next_pause(plan.poll_interval_seconds, unchanged)
+            pause = next_pause(plan.poll_interval_seconds, unchanged, cap_factor=FOLLOW_CAP_FACTOR)
             if state.status == pt.QUEUED and state.due_in_seconds is not None:  # be there when it closes
                 pause = min(pause, max(state.due_in_seconds, plan.poll_interval_seconds))
             if self._batch_cancellable:
