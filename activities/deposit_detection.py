@@ -60,10 +60,9 @@ from domain.operations import OperationStage, OperationType
 from domain.utxo_set import ChainView, UtxoState
 
 log = logging.getLogger(__name__)
-#: How far back the heal looks for withdrawals whose start failed (under Temporal's 1-day minimum retention).
-HEAL_WITHDRAWALS_WITHIN = timedelta(hours=12)
-#: KYC submissions younger than this whose workflow never started are started by the scan.
-HEAL_KYC_WITHIN = timedelta(hours=1)
+#: How far back the heal looks for withdrawals and KYC submissions whose start failed (longer than
+#: a Temporal outage is likely to last, under Temporal's 1-day minimum retention).
+HEAL_STARTS_WITHIN = timedelta(hours=12)
 MAX_BLOCKS_PER_RUN = 50
 #: Blocks whose hashes are kept to find a fork point (deeper reorgs raise an alert).
 KEEP_BLOCKS = 500
@@ -438,7 +437,7 @@ class DepositDetection:
             # (an operator terminated it) is still on record and REJECT_DUPLICATE refuses a rerun.
             stuck = await operations.list_stuck_at(
                 session, operation_type=OperationType.WITHDRAWAL, stage=OperationStage.RECEIVED,
-                created_before=cutoff, created_after=utcnow() - HEAL_WITHDRAWALS_WITHIN)
+                created_before=cutoff, created_after=utcnow() - HEAL_STARTS_WITHIN)
         started = 0
         for op in stuck:
             started += int(await start_withdrawal(
@@ -446,17 +445,16 @@ class DepositDetection:
                 task_queue=activity.info().task_queue, workflow_id=op.workflow_id) is not None)
         return started
 
-
     async def _heal_kyc_records(self, cutoff: datetime) -> int:
         """Start the approval workflow of a KYC submission whose start failed after the API
         committed it (Temporal down): without this it waits until its user submits again.
 
-        Only submissions of the last :data:`HEAL_KYC_WITHIN`: a record under review has a running
-        workflow, and asking for it again is a no-op round trip to Temporal on every scan.
+        Only submissions of the last :data:`HEAL_STARTS_WITHIN`: a record under review has a
+        running workflow, and asking for it again is a no-op round trip to Temporal.
         """
         async with self._sessions() as session:
             pending = await kyc_q.list_pending_created_between(
-                session, created_after=utcnow() - HEAL_KYC_WITHIN, created_before=cutoff)
+                session, created_after=utcnow() - HEAL_STARTS_WITHIN, created_before=cutoff)
         started = 0
         for record in pending:
             inp = KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,

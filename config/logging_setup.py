@@ -18,12 +18,9 @@ from config.settings import LoggingSettings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 REDACT_KEYS = frozenset({"password", "token", "authorization", "jwt_secret", "secret", "document_number"})
-#: A token in a URL's query (the WebSocket's ``?token=``, which uvicorn logs with the path it accepted).
-_TOKEN_IN_QUERY = re.compile(r"([?&](?:access_)?token=)[^&\s\"']+")
-
-
-def _without_tokens(value: object) -> object:
-    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) and "token=" in value else value
+#: A token in a URL's query (the WebSocket's ``?token=``, which uvicorn logs with the path it
+#: accepted; also ``access_token``, ``refresh_token`` …), any case.
+_TOKEN_IN_QUERY = re.compile(r"([?&;#]\w*token=)[^&\s\"'#]+", re.IGNORECASE)
 
 
 class _ContextFilter(logging.Filter):
@@ -31,9 +28,10 @@ class _ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         for key in REDACT_KEYS & record.__dict__.keys():
             setattr(record, key, "[redacted]")
-        record.msg = _without_tokens(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_without_tokens(a) for a in record.args)
+        # Redact the formatted message (a token may come through any argument, of any type).
+        message = record.getMessage()
+        if "token=" in message.lower():
+            record.msg, record.args = _TOKEN_IN_QUERY.sub(r"\1[redacted]", message), None
         return True
 
 

@@ -36,8 +36,8 @@ def next_pause(poll_seconds: float, unchanged_rounds: int, *, cap_factor: int = 
     """
     if poll_seconds <= 0 or unchanged_rounds < 0 or cap_factor < 1:
         raise ValueError("poll_seconds must be positive, unchanged_rounds >= 0 and cap_factor >= 1")
-    factor = cap_factor if unchanged_rounds >= cap_factor.bit_length() else min(2 ** unchanged_rounds, cap_factor)
-    return poll_seconds * factor
+    doublings: int = 1 << min(unchanged_rounds, cap_factor)  # (2**cap >= cap: no huge powers)
+    return poll_seconds * min(doublings, cap_factor)
 
 
 def unchanged_after(previous: object, current: object, rounds: int) -> int:

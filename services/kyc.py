@@ -101,7 +101,7 @@ async def submit(session: AsyncSession, state: AppState, actor: Actor, documents
             ``tier_below_current`` (field ``tier``).
         Conflict: ``kyc_already_pending`` (after making sure the pending record's workflow runs).
         TemporalUnavailable: the record is kept; submitting again starts its workflow, and so
-            does the deposit scan's heal within the hour (``HEAL_KYC_WITHIN``).
+            does the deposit scan's heal within 12 hours (``HEAL_STARTS_WITHIN``).
     """
     user = actor.user
     if not user.stellar_address:

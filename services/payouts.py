@@ -116,6 +116,9 @@ async def submit_signatures(session: AsyncSession, state: AppState, actor: Actor
     """Hand a signer's PSBT (base64, for ``version``; None: the one awaiting signatures) to the
     payout's workflow and return what it made of it.
 
+    Ends ``session``'s transaction (its rows expire) before waiting for the workflow, so it must
+    be the caller's last use of the session: nothing written in it is pending here.
+
     Raises:
         NotFound: ``payout_not_found``.
         Conflict: ``not_awaiting_signature``, ``duplicate_signature``, ``signer_already_signed``.

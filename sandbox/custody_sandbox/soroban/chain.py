@@ -136,6 +136,8 @@ class SandboxState:
             header, digest = xdrs.ledger_header(info.sequence, info.close_time, prev, tx_set_hash, result_hash)
             record = LedgerRecord(info.sequence, info.close_time, digest.hex(), header.to_xdr(), applied)
             self.chain.ledgers.append(record)
+            # A close changes the state beyond its ledger only by applying something or by dropping
+            # from the queue; a new kind of change in here must widen ``changed`` too.
             save_close(self.state_dir, self.chain, changed=bool(applied) or len(self.chain.pending) != queued)
             return record
 

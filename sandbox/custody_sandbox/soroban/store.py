@@ -119,6 +119,8 @@ class ChainState:
         history = ledgers if ledgers is not None else [LedgerRecord(**r) for r in raw.get("ledgers", [])]
         tip = raw.get("tip")
         if tip is not None and (not history or tip["sequence"] > history[-1].sequence):
+            if history and tip["sequence"] != history[-1].sequence + 1:
+                history = []  # the journal lost more than one line: keep a gapless history (from the tip)
             history.append(LedgerRecord(**tip))
         return cls(
             network_passphrase=raw["network_passphrase"],
@@ -154,15 +156,20 @@ def _read_ledgers(path: Path) -> list[LedgerRecord] | None:
 
 
 def load_state(state_dir: Path) -> ChainState | None:
-    """Load the persisted chain, or None on first start."""
+    """Load the persisted chain, or None on first start (a journal without its snapshot, from a
+    crash inside the first save or a reset that deleted ``chain.json``, is set aside: a new chain
+    must not append to an old one's history)."""
     path = state_dir / STATE_FILE
     if not path.exists():
+        journal = state_dir / LEDGERS_FILE
+        if journal.exists():
+            os.replace(journal, journal.with_suffix(".discarded"))
         return None
     return ChainState.from_json(json.loads(path.read_text()), _read_ledgers(state_dir / LEDGERS_FILE))
 
 
 def save_state(state_dir: Path, state: ChainState) -> None:
-    """Atomically persist the snapshot of ``state`` (the journal is written by :func:`append_ledger`;
+    """Atomically persist the snapshot of ``state`` (the journal is appended by :func:`save_close`;
     the first save, or one of a state loaded from the one-file format, writes it whole)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     journal = state_dir / LEDGERS_FILE

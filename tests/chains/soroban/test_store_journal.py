@@ -88,3 +88,24 @@ def test_the_one_file_format_still_loads_and_moves_to_the_journal(tmp_path: Path
     save_close(tmp_path, loaded, changed=False)
     again = load_state(tmp_path)
     assert again is not None and [r.sequence for r in again.ledgers] == [1, 2, 3]
+
+
+def test_a_journal_left_without_its_snapshot_is_not_reused_by_a_new_chain(tmp_path: Path) -> None:
+    save_state(tmp_path, _chain(3))
+    (tmp_path / STATE_FILE).unlink()  # a reset, or a crash inside the first save
+    assert load_state(tmp_path) is None
+    fresh = _chain(1)
+    _close(fresh)
+    save_close(tmp_path, fresh, changed=True)
+    loaded = load_state(tmp_path)
+    assert loaded is not None and [r.sequence for r in loaded.ledgers] == [1, 2]
+
+
+def test_a_journal_several_lines_behind_the_snapshot_leaves_no_gap(tmp_path: Path) -> None:
+    chain = _chain(3)
+    save_state(tmp_path, chain)
+    for _ in range(3):
+        _close(chain)
+    save_state(tmp_path, chain)  # tip 6, while the journal ends at 3 (its appends were lost)
+    loaded = load_state(tmp_path)
+    assert loaded is not None and [r.sequence for r in loaded.ledgers] == [6]
