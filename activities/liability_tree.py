@@ -1,9 +1,12 @@
 """Building the liability Merkle-sum tree from Postgres into Postgres, fast and in bounded memory.
 
-Rows stream from a server-side cursor (:func:`db.queries.reserves.stream_liability_rows`: ids as
-raw bytes, liabilities as BIGINT) in one REPEATABLE READ transaction, so the tree is one
-consistent snapshot of the books: the same snapshot gives the proof its liabilities (supply +
-unpaid withdrawals) and its journal position.
+Rows stream from server-side cursors (:func:`db.queries.reserves.stream_liability_rows`: ids as
+raw bytes, liabilities as BIGINT) in one REPEATABLE READ snapshot, so the tree is one consistent
+snapshot of the books: the same snapshot gives the proof its liabilities (supply + unpaid
+withdrawals) and its journal position. The users are cut into as many id ranges as there are
+hash workers, each read on a connection of its own that imports the snapshot: their queries
+(a sort of the range's rows) start at once and run side by side in Postgres, and the ranges are
+then taken in order.
 
 The work is a pipeline. The event loop reads batch ``k + 1`` while hash worker processes
 (:mod:`activities.tree_hasher`) salt and hash the batches before it up to each group's top
@@ -25,15 +28,15 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import asdict
 
 from activities.tree_hasher import TreeHasher
 from contracts.reserves import TreeResult
 from db import ledger
 from db.queries import reserve_proofs as proofs
-from db.queries.reserves import stream_liability_rows
+from db.queries.reserves import export_snapshot, import_snapshot, stream_liability_rows, user_id_quantiles
 from domain import entries as e
 from domain.chart import balance
 from domain.merkle_batch import (
@@ -58,6 +61,8 @@ IN_FLIGHT_PER_WORKER = 2
 DEFAULT_HASH_WORKERS = min(2, os.cpu_count() or 1)
 #: Nodes per stored level chunk (levels above the groups' tops).
 CHUNK_NODES = 65_536
+#: The least UUID (the first key range's lower bound).
+FIRST_USER_ID = uuid.UUID(int=0)
 PROGRESS_EVERY_SECONDS = 5.0
 
 
@@ -144,7 +149,7 @@ async def build_tree_in_postgres(
 
 
 async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeResult:
-    async with sessions() as reader, sessions() as writer:
+    async with sessions() as reader, sessions() as writer, AsyncExitStack() as range_readers:
         # Connecting begins the reader's (read-only) transaction at REPEATABLE READ.
         await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         async with writer.begin():
@@ -159,8 +164,10 @@ async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeRe
             unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
             await proofs.delete_tree(writer, proof_id=proof_id)
             pipeline = _Pipeline(writer, proof_id, hashers)
+            streams = await _range_streams(reader, sessions, range_readers, token_address, parts=max(len(hashers), 1))
             try:
-                count, tail_ids, tail_balances = await _stream(reader, token_address, pipeline, progress)
+                async with aclosing(_in_key_order(streams)) as batches:
+                    count, tail_ids, tail_balances = await _stream(batches, pipeline, progress)
                 await pipeline.drain()
             finally:
                 pipeline.cancel()
@@ -173,11 +180,51 @@ async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeRe
     return result
 
 
-async def _stream(reader, token_address, pipeline: _Pipeline, progress) -> tuple[int, bytes, list[int]]:
+async def _range_streams(reader, sessions, stack: AsyncExitStack, token_address: str, *, parts: int) -> list:
+    """Row streams of consecutive user-id ranges (one per hash worker), each on its own
+    connection in the reader's snapshot, so that Postgres sorts the ranges at once in as many
+    backends (a server-side cursor never gets a parallel plan). One stream of all rows while
+    the planner has no statistics to cut the ranges by."""
+    cuts = await user_id_quantiles(reader, parts)
+    if not cuts:
+        return [stream_liability_rows(reader, token_address=token_address, batch_rows=BATCH_ROWS)]
+    snapshot = await export_snapshot(reader)
+    streams = []
+    for k, (lo, hi) in enumerate(zip([FIRST_USER_ID, *cuts], [*cuts, None], strict=True)):
+        session = reader
+        if k:
+            session = await stack.enter_async_context(sessions())
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            await import_snapshot(session, snapshot)
+        streams.append(stream_liability_rows(
+            session, token_address=token_address, batch_rows=BATCH_ROWS, key_range=(lo, hi)))
+    return streams
+
+
+async def _in_key_order(streams: Sequence[AsyncIterator]) -> AsyncIterator:
+    """The batches of ``streams`` one stream after the other; every stream's first batch is asked
+    for at once, which starts every range's query."""
+    firsts = [asyncio.ensure_future(anext(stream, None)) for stream in streams]
+    try:
+        for stream, first in zip(streams, firsts, strict=True):
+            if (rows := await first) is None:
+                continue
+            yield rows
+            async for rows in stream:
+                yield rows
+    finally:
+        for first in firsts:
+            first.cancel()
+        await asyncio.gather(*firsts, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def _stream(batches: AsyncIterator, pipeline: _Pipeline, progress) -> tuple[int, bytes, list[int]]:
     """Feed whole groups to the pipeline; return the leaf count and the partial last group."""
     carry_ids, carry_balances = b"", []
     count, last_id, last_beat = 0, b"", time.monotonic()
-    async for rows in stream_liability_rows(reader, token_address=token_address, batch_rows=BATCH_ROWS):
+    async for rows in batches:
         batch_ids, batch_balances = zip(*rows, strict=True)
         ids = carry_ids + b"".join(batch_ids)
         balances = carry_balances + list(batch_balances)

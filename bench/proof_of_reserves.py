@@ -112,7 +112,7 @@ async def seed(sessions, users: int) -> None:
             "INSERT INTO ledger_accounts (key, ledger, code, flags, user_id, token_address, credits_posted) "
             "SELECT 'user_istsi:' || id, 2, 'user_istsi', 2, id, :t, (random() * 1e8)::bigint FROM users"
         ), {"t": TOKEN})
-    async with sessions() as s:
+    async with sessions() as s, s.begin():  # statistics, as autovacuum would gather them
         await s.execute(text("ANALYZE"))
 
 

@@ -19,6 +19,13 @@ from activities import liability_tree
 from activities.liability_tree import TreeNotBuildable, build_tree_in_postgres
 from activities.tree_hasher import HashWorkerDied, TreeHasher
 from db.queries import reserve_proofs as proofs
+from db.queries.reserves import (
+    EXTERNAL_HOLDERS_LEAF,
+    export_snapshot,
+    import_snapshot,
+    stream_liability_rows,
+    user_id_quantiles,
+)
 from domain.merkle_batch import GROUP_LEAVES, GROUP_LEVELS, split_records
 from domain.merkle_sum import PADDING, StreamingBuilder, SumOutOfRange, build_tree, leaf, verify_inclusion
 from tests.fixtures.postgres import migrated_database, sessions_for
@@ -278,3 +285,91 @@ def test_proofs_built_before_grouped_leaves_are_still_served(tree_db_url):
                 assert verify_inclusion(proof, root_hash=root.hash, root_sum=root.sum)
 
     run(tree_db_url, body)
+
+
+async def analyze(sessions) -> None:
+    """Gather the planner's statistics, as autovacuum does (the builder cuts its key ranges by them)."""
+    async with sessions() as s, s.begin():
+        await s.execute(text("ANALYZE ledger_accounts"))
+
+
+def test_key_ranges_in_one_snapshot_read_the_same_rows_as_one_stream(tree_db_url):
+    """Every user, the non-user holders and a user with only an unpaid withdrawal land in exactly
+    one range, whole (balance + unpaid), and a write after the snapshot is seen by no range."""
+    async def rows_of(streams) -> list[tuple[bytes, int]]:
+        return [tuple(row) for stream in streams async for batch in stream for row in batch]
+
+    async def body(sessions):
+        rng = random.Random(7)
+        token, ids = await seed(sessions, [rng.randrange(10**6) for _ in range(600)], rng)
+        only_unpaid = uuid.uuid4()
+        async with sessions() as s, s.begin():
+            await s.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:u, :u || '@tree.example', 'x')"),
+                            {"u": only_unpaid})
+            for user, amount in ((ids[0], 5_000), (ids[300], 7), (only_unpaid, 9_000)):
+                await s.execute(text(
+                    "INSERT INTO operations (user_id, operation_type, status, amount, token_address, stellar_tx_hash) "
+                    "VALUES (:u, 'withdrawal', 'processing', :a, :t, 'ab')"), {"u": user, "a": amount, "t": token})
+            await s.execute(text(
+                "INSERT INTO ledger_accounts (key, ledger, code, flags, credits_posted) "
+                "VALUES ('istsi_external', 2, 'istsi_external', 0, 4242) ON CONFLICT (key) DO NOTHING"))
+        await analyze(sessions)
+        async with sessions() as reader, sessions() as other:
+            await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            whole = await rows_of([stream_liability_rows(reader, token_address=token)])
+            cuts = await user_id_quantiles(reader, 3)
+            assert len(cuts) == 2 and cuts == sorted(cuts)
+            snapshot = await export_snapshot(reader)
+            await other.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            await import_snapshot(other, snapshot)
+            async with sessions() as writer, writer.begin():  # after the snapshot: seen by no range
+                await writer.execute(text(
+                    "UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE user_id = :u"), {"u": ids[1]})
+            ranges = list(zip([uuid.UUID(int=0), *cuts], [*cuts, None], strict=True))
+            ranged = await rows_of([
+                stream_liability_rows(other if k % 2 else reader, token_address=token, key_range=r)
+                for k, r in enumerate(ranges)
+            ])
+        assert ranged == whole and len(whole) == 600 + 2
+        by_id = dict(whole)
+        assert by_id[only_unpaid.bytes] == 9_000 and by_id[EXTERNAL_HOLDERS_LEAF.bytes] == 4242
+        with pytest.raises(ValueError):
+            await import_snapshot(other, "x'; DROP TABLE users; --")
+
+    async def cleanup(sessions):  # the module's other trees hold no unpaid withdrawal nor outside holder
+        async with sessions() as s, s.begin():
+            await s.execute(text("DELETE FROM operations WHERE operation_type = 'withdrawal'"))
+            await s.execute(text("DELETE FROM ledger_accounts WHERE key = 'istsi_external'"))
+
+    try:
+        run(tree_db_url, body)
+    finally:
+        run(tree_db_url, cleanup)
+
+
+@pytest.mark.parametrize("count", [GROUP_LEAVES * 3 + 17, 700])
+def test_a_build_over_key_ranges_matches_the_in_memory_tree(tree_db_url, monkeypatch, count):
+    """With statistics, two hash workers read two id ranges on two connections in one snapshot;
+    small batches put group and batch boundaries on both sides of the cut."""
+    ranges_seen = []
+    streams = liability_tree._range_streams
+
+    async def recording(*args, **kwargs):
+        found = await streams(*args, **kwargs)
+        ranges_seen.append(len(found))
+        return found
+
+    monkeypatch.setattr(liability_tree, "_range_streams", recording)
+    monkeypatch.setattr(liability_tree, "BATCH_ROWS", 100)
+
+    async def body(sessions):
+        rng = random.Random(count)
+        balances = [rng.randrange(10**8) for _ in range(count)]
+        token, ids = await seed(sessions, balances, rng)
+        await analyze(sessions)
+        proof_id = await new_proof(sessions)
+        result = await build_tree_in_postgres(sessions, proof_id=proof_id, token_address=token, hash_workers=2)
+        await check_against_reference(sessions, proof_id, result, ids, balances, samples=40)
+
+    run(tree_db_url, body)
+    assert ranges_seen == [2]
