@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.bitcoin_address import ScriptType
+from domain.bitcoin_chain import OutputAmount
 
 DUST_LIMIT_SATS = 546
 """Smallest output the engine creates: the P2PKH dust threshold at Bitcoin Core's 3 sat/vB dust relay fee."""
@@ -70,7 +71,7 @@ class InvalidFeeBounds(PayoutError):
 
 
 @dataclass(frozen=True)
-class SpendableUtxo:
+class SpendableUtxo(OutputAmount):
     """A custody output the wallet can sign for.
 
     Attributes:
@@ -81,15 +82,8 @@ class SpendableUtxo:
         derivation_index: index on that chain.
     """
 
-    txid: str
-    vout: int
-    amount_sats: int
     branch: int
     derivation_index: int
-
-    @property
-    def outpoint(self) -> str:
-        return f"{self.txid}:{self.vout}"
 
 
 class SpendsUtxos:
