@@ -3,7 +3,7 @@ match on it); the HTTP status for a code lives in ``api/errors.py`` (one table),
 
 Exception tree (the kinds a caller may catch; the status still comes from the code)::
 
-    CodedError (code, message)  also the base of the chain layers' errors (chains.bitcoin.errors)
+    CodedError (code, message)  also the base of ChainError (chains.bitcoin.errors) and PayoutError
      └── DomainError (extra)
           ├── Refused              a request a rule refuses (code given at the raise)
           │    └── InvalidField    ... because of one input field (``errors`` names it)
