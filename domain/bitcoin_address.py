@@ -65,10 +65,8 @@ class AddressError(DomainError, ValueError):
     code = "invalid_address"
 
     def __init__(self, reason: str, *, code: str | None = None) -> None:
-        super().__init__(reason)
+        super().__init__(reason, code=code)
         self.reason = reason
-        if code is not None:
-            self.code = code
 
 
 class InvalidAddress(AddressError):

@@ -1,6 +1,26 @@
-"""Chain depth rules (pure)."""
+"""Chain facts (pure): an amount at an outpoint, and the depth rule."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OutputAmount:
+    """The value of output ``vout`` of transaction ``txid``, in satoshis.
+
+    The base of every output the engine tracks (an Esplora UTXO, a spendable custody output, a
+    deposit output); ``outpoint`` is its key everywhere (docs/DESIGN.md §6).
+    """
+
+    txid: str
+    vout: int
+    amount_sats: int
+
+    @property
+    def outpoint(self) -> str:
+        """``txid:vout``."""
+        return f"{self.txid}:{self.vout}"
 
 
 def confirmations(tip_height: int, block_height: int | None) -> int:

@@ -6,7 +6,7 @@ input weight (:mod:`domain.custody_script`: P2WSH multisig custody).
 
 Exception tree::
 
-    PayoutError (code)
+    PayoutError (code; a domain.errors.CodedError and a ValueError)
      ├── DustOutput          dust_output
      ├── InsufficientFunds   insufficient_funds
      └── InvalidFeeBounds    invalid_fee_bounds
@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.bitcoin_address import ScriptType
+from domain.bitcoin_chain import OutputAmount
+from domain.errors import CodedError
 
 DUST_LIMIT_SATS = 546
 """Smallest output the engine creates: the P2PKH dust threshold at Bitcoin Core's 3 sat/vB dust relay fee."""
@@ -45,7 +47,7 @@ P2WPKH_INPUT_WU = 4 * (32 + 4 + 1 + 4) + (1 + 1 + 72 + 1 + 33)
 sighash byte) and compressed pubkey. An upper bound: real signatures are 71 bytes or less."""
 
 
-class PayoutError(ValueError):
+class PayoutError(CodedError, ValueError):
     """A payout cannot be planned; ``code`` is stable."""
 
     code = "payout_error"
@@ -70,7 +72,7 @@ class InvalidFeeBounds(PayoutError):
 
 
 @dataclass(frozen=True)
-class SpendableUtxo:
+class SpendableUtxo(OutputAmount):
     """A custody output the wallet can sign for.
 
     Attributes:
@@ -81,15 +83,8 @@ class SpendableUtxo:
         derivation_index: index on that chain.
     """
 
-    txid: str
-    vout: int
-    amount_sats: int
     branch: int
     derivation_index: int
-
-    @property
-    def outpoint(self) -> str:
-        return f"{self.txid}:{self.vout}"
 
 
 class SpendsUtxos:

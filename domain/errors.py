@@ -3,12 +3,13 @@ match on it); the HTTP status for a code lives in ``api/errors.py`` (one table),
 
 Exception tree (the kinds a caller may catch; the status still comes from the code)::
 
-    DomainError (code, message, extra)
-     ├── Refused              a request a rule refuses (code given at the raise)
-     │    └── InvalidField    ... because of one input field (``errors`` names it)
-     ├── NotFound             the thing asked about is absent (or not the caller's)
-     ├── Conflict             the thing is in a state that forbids the request
-     └── Unavailable          a dependency (Temporal, a chain source) is down: try again
+    CodedError (code, message)  also the base of ChainError (chains.bitcoin.errors) and PayoutError
+     └── DomainError (extra)
+          ├── Refused              a request a rule refuses (code given at the raise)
+          │    └── InvalidField    ... because of one input field (``errors`` names it)
+          ├── NotFound             the thing asked about is absent (or not the caller's)
+          ├── Conflict             the thing is in a state that forbids the request
+          └── Unavailable          a dependency (Temporal, a chain source) is down: try again
 """
 
 from __future__ import annotations
@@ -16,8 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 
-class DomainError(Exception):
-    """A rule was broken. Subclasses set a class-level ``code`` (snake_case).
+class CodedError(Exception):
+    """An error with a stable ``code``. Subclasses set a class-level ``code`` (snake_case).
+
+    Args:
+        message: for people; defaults to the code.
+        code: overrides the class's code for this raise.
+    """
+
+    code: str = "error"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code
+        super().__init__(message or self.code)
+
+
+class DomainError(CodedError):
+    """A rule was broken.
 
     Args:
         message: for people (the problem's ``detail``); defaults to the code.
@@ -26,12 +43,10 @@ class DomainError(Exception):
             like the code, clients read them.
     """
 
-    code: str = "domain_error"
+    code = "domain_error"
 
     def __init__(self, message: str | None = None, *, code: str | None = None, extra: dict[str, Any] | None = None):
-        super().__init__(message or code or self.code)
-        if code is not None:
-            self.code = code
+        super().__init__(message, code=code)
         self.extra: dict[str, Any] = dict(extra or {})
 
 

@@ -71,10 +71,6 @@ class IllegalKycTransition(DomainError):
     code = "illegal_kyc_transition"
 
 
-class KycAlreadyPending(DomainError):
-    code = "kyc_already_pending"
-
-
 class SelfReview(DomainError):
     """A compliance officer tried to decide their own KYC record."""
 

@@ -81,12 +81,10 @@ class LimitExceeded(DomainError):
 
 
 @dataclass(frozen=True)
-class LimitView:
-    """Limits of one operation for one tier with what is used and left (for ``GET /api/kyc/status``)."""
+class LimitView(TierLimits):
+    """Limits of one operation for one tier (the :class:`TierLimits`) with what is used and left
+    (for ``GET /api/kyc/status``), in satoshis."""
 
-    single_sats: int
-    daily_sats: int
-    monthly_sats: int
     daily_used_sats: int
     monthly_used_sats: int
     daily_left_sats: int

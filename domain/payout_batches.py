@@ -65,12 +65,9 @@ class BatchRecipient:
 
 
 @dataclass(frozen=True)
-class BatchOutput:
-    """One withdrawal's output: ``receives_sats = amount_sats - fee_share_sats``."""
+class BatchOutput(BatchRecipient):
+    """One withdrawal's output: the recipient and its fee share, ``receives_sats = amount_sats - fee_share_sats``."""
 
-    item_id: str
-    script_type: ScriptType
-    amount_sats: int
     fee_share_sats: int
 
     @property

@@ -7,7 +7,8 @@ rate (sat/vB, clamped to ``bitcoin.fee_rate_floor_sat_vb``..``fee_rate_cap_sat_v
 upper-bound virtual size of the payout. Any surplus of the chosen inputs returns to custody as a
 change output; a surplus below the dust limit is never made (another input is added instead), so
 the reserves move by the burned amount to the satoshi. ``minimum_sats`` must therefore cover the
-worst-case fee plus the 546-sat dust limit (:func:`worst_case_fee_sats`).
+worst-case fee plus the 546-sat dust limit (:func:`worst_case_fee_sats`). Every payout is planned
+by :func:`domain.payout_batches.plan_batch`; a withdrawal paid on its own is a batch of one.
 
 Exception tree (all ``DomainError`` with a stable ``code``)::
 
@@ -15,8 +16,10 @@ Exception tree (all ``DomainError`` with a stable ``code``)::
      ├── BelowMinimum           amount_below_minimum (domain.amounts, shared with deposits)
      ├── WrongToken             invalid_token_address
      ├── InsufficientBalance    insufficient_balance
-     ├── AllowanceRequired      allowance_required
      └── InvalidDecision        invalid_decision (domain.decisions, shared with KYC)
+
+A router allowance below the amount is a ``Conflict`` with code ``allowance_required``
+(``services.withdrawals``: its body names the spender and both amounts).
 
 Source: BIP 141 (virtual size), Bitcoin Core dust policy, SEP-41 (allowance).
 """
@@ -24,21 +27,12 @@ Source: BIP 141 (virtual size), Bitcoin Core dust policy, SEP-41 (allowance).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.amounts import WITHDRAWAL_BELOW_MINIMUM, BelowMinimum
 from domain.bitcoin_address import ScriptType
-from domain.bitcoin_payout import (
-    DUST_LIMIT_SATS,
-    DustOutput,
-    PayoutPlan,
-    SpendableUtxo,
-    estimate_vsize,
-    min_output_sats,
-    select_exact_or_change,
-)
+from domain.bitcoin_payout import DUST_LIMIT_SATS, estimate_vsize
 from domain.custody_script import P2WPKH_CUSTODY, CustodyScript
 from domain.decisions import DecisionKind, InvalidDecision
 from domain.errors import DomainError
@@ -75,12 +69,6 @@ class InsufficientBalance(WithdrawalError):
     """Available balance (``balance - reserved_balance``) is below the amount."""
 
     code = "insufficient_balance"
-
-
-class AllowanceRequired(WithdrawalError):
-    """The router's SEP-41 allowance from the user is below the amount."""
-
-    code = "allowance_required"
 
 
 @dataclass(frozen=True)
@@ -141,34 +129,6 @@ def validate_decision(decision: ApprovalDecision, requester_id: str) -> None:
         raise InvalidDecision("a decision needs a reason")
     if decision.approver_id == requester_id:
         raise InvalidDecision("an operator cannot approve or reject their own withdrawal")
-
-
-def plan_withdrawal_payout(
-    *,
-    amount_sats: int,
-    recipient_type: ScriptType,
-    fee_rate_sat_vb: int,
-    utxos: Sequence[SpendableUtxo],
-    dust_limit_sats: int = DUST_LIMIT_SATS,
-) -> PayoutPlan:
-    """Choose inputs for a payout that takes exactly ``amount_sats`` out of custody (fee rule above).
-
-    Inputs are taken largest first until they equal ``amount_sats`` (no change) or exceed it by at
-    least the change dust limit; ``plan.amount_sats`` is what the recipient receives.
-
-    Raises:
-        InsufficientFunds: the UTXOs cannot cover ``amount_sats`` with a non-dust change.
-        DustOutput: after the fee the recipient would receive less than its dust limit.
-    """
-    min_change = min_output_sats(ScriptType.P2WPKH, dust_limit_sats)
-    chosen, change = select_exact_or_change(utxos, amount_sats=amount_sats, min_change_sats=min_change)
-    outputs = [recipient_type] + ([ScriptType.P2WPKH] if change else [])
-    vsize = estimate_vsize(len(chosen), outputs)
-    fee = fee_rate_sat_vb * vsize
-    receives = amount_sats - fee
-    if receives < min_output_sats(recipient_type, dust_limit_sats):
-        raise DustOutput(f"{amount_sats} sats minus a {fee}-sat fee is below the dust limit")
-    return PayoutPlan(chosen, receives, fee, change, fee_rate_sat_vb, vsize)
 
 
 def router_withdrawal_id(operation_id: str | uuid.UUID) -> bytes:

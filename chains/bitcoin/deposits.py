@@ -12,26 +12,18 @@ from dataclasses import dataclass
 from chains.bitcoin.errors import TxNotFound
 from chains.bitcoin.esplora import EsploraClient
 from domain.bitcoin_address import Network, parse_address
-from domain.bitcoin_chain import confirmations
+from domain.bitcoin_chain import OutputAmount, confirmations
 from domain.deposit_watch import DepositOutcome as DepositOutcome
 
 
 @dataclass(frozen=True)
-class DepositOutput:
-    """One output paying the deposit address: ``outpoint`` is ``txid:vout``, amount in sats."""
-
-    outpoint: str
-    vout: int
-    amount_sats: int
-
-
-@dataclass(frozen=True)
 class DepositVerification:
-    """Result of ``verify_deposit``. Block fields are None unless the tx is in a canonical block."""
+    """Result of ``verify_deposit``. Block fields are None unless the tx is in a canonical block;
+    ``outputs`` are the outputs paying the deposit address."""
 
     outcome: DepositOutcome
     txid: str
-    outputs: tuple[DepositOutput, ...] = ()
+    outputs: tuple[OutputAmount, ...] = ()
     amount_sats: int = 0
     confirmations: int = 0
     block_height: int | None = None
@@ -74,7 +66,7 @@ async def verify_deposit(
             return DepositVerification(DepositOutcome.REORGED_OUT, txid, detail="transaction vanished from the chain")
         return DepositVerification(DepositOutcome.NOT_FOUND, txid, detail="unknown txid")
     outputs = tuple(
-        DepositOutput(f"{txid}:{o.vout}", o.vout, o.amount_sats) for o in tx.outputs if o.script_pubkey == script_hex
+        OutputAmount(txid, o.vout, o.amount_sats) for o in tx.outputs if o.script_pubkey == script_hex
     )
     if not outputs:
         return DepositVerification(DepositOutcome.NO_OUTPUT_TO_ADDRESS, txid, detail="no output pays the deposit address")

@@ -2,7 +2,7 @@
 
 Exception tree::
 
-    ChainError                    base; ``code`` is stable
+    ChainError                    base; ``code`` is stable (a ``domain.errors.CodedError``)
      ├── ChainUnavailable         connection error, timeout or 5xx after the retry budget
      ├── ChainResponseError       an answer we cannot use (unexpected status or shape)
      ├── TxNotFound               the chain source does not know the txid
@@ -15,16 +15,13 @@ Exception tree::
 
 from __future__ import annotations
 
+from domain.errors import CodedError
 
-class ChainError(Exception):
+
+class ChainError(CodedError):
     """Base of every Bitcoin chain-layer error."""
 
     code = "chain_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class ChainUnavailable(ChainError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chains.bitcoin.errors import ChainResponseError
+from domain.bitcoin_chain import OutputAmount
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,10 @@ class Transaction:
 
 
 @dataclass(frozen=True)
-class AddressUtxo:
-    """An unspent output paying an address."""
+class AddressUtxo(OutputAmount):
+    """An unspent output paying an address, and where its transaction is."""
 
-    txid: str
-    vout: int
-    amount_sats: int
     status: TxStatus
-
-    @property
-    def outpoint(self) -> str:
-        return f"{self.txid}:{self.vout}"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 
 from domain.bitcoin_address import ScriptType
 from domain.bitcoin_payout import DustOutput, InsufficientFunds, SpendableUtxo, estimate_vsize
+from domain.payout_batches import BatchPlan, BatchRecipient, plan_batch
 from domain.withdrawals import (
     ApprovalDecision,
     BelowMinimum,
@@ -15,7 +16,6 @@ from domain.withdrawals import (
     check_request,
     minimum_floor_sats,
     needs_approval,
-    plan_withdrawal_payout,
     router_withdrawal_id,
     worst_case_fee_sats,
 )
@@ -29,23 +29,31 @@ def utxo(sats: int, n: int = 0) -> SpendableUtxo:
     return SpendableUtxo(f"{n:064x}", 0, sats, 0, n)
 
 
-def plan(amount: int, *utxos: SpendableUtxo):
-    return plan_withdrawal_payout(amount_sats=amount, recipient_type=ScriptType.P2WPKH, fee_rate_sat_vb=RATE,
-                                  utxos=list(utxos))
+def plan(amount: int, *utxos: SpendableUtxo) -> BatchPlan:
+    """The payout of one withdrawal paid on its own: production plans it as a batch of one."""
+    return plan_batch(recipients=[BatchRecipient("w1", ScriptType.P2WPKH, amount)], fee_rate_sat_vb=RATE,
+                      utxos=list(utxos))
+
+
+def receives(p: BatchPlan) -> int:
+    """What the one recipient receives (the withdrawn amount minus the whole fee)."""
+    (output,) = p.outputs
+    return output.receives_sats
 
 
 def test_exact_input_pays_recipient_amount_minus_fee_without_change() -> None:
     p = plan(50_000, utxo(50_000))
-    assert (p.change_sats, p.fee_sats, p.amount_sats) == (0, RATE * NO_CHANGE_1, 50_000 - RATE * NO_CHANGE_1)
-    assert p.amount_sats + p.fee_sats == 50_000  # custody spends exactly the burned amount
+    assert (p.change_sats, p.fee_sats, receives(p)) == (0, RATE * NO_CHANGE_1, 50_000 - RATE * NO_CHANGE_1)
+    assert receives(p) + p.fee_sats == 50_000  # custody spends exactly the burned amount
+    assert p.amount_sats == 50_000 and p.outputs[0].fee_share_sats == p.fee_sats
 
 
 @pytest.mark.parametrize("surplus, inputs", [(546, 1), (545, 2), (1, 2)])
 def test_change_below_dust_takes_another_input_instead(surplus: int, inputs: int) -> None:
     p = plan(50_000, utxo(50_000 + surplus, 1), utxo(40_000, 2))
     assert len(p.inputs) == inputs
-    assert p.amount_sats + p.fee_sats + p.change_sats == p.input_sats
-    assert p.amount_sats + p.fee_sats == 50_000
+    assert receives(p) + p.fee_sats + p.change_sats == p.input_sats
+    assert receives(p) + p.fee_sats == 50_000
 
 
 def test_change_at_the_dust_limit_is_kept() -> None:
@@ -58,7 +66,7 @@ def test_insufficient_funds_and_dust_recipient() -> None:
         plan(50_000, utxo(30_000, 1), utxo(20_100, 2))  # 100 surplus cannot become change
     with pytest.raises(DustOutput):
         plan(RATE * NO_CHANGE_1 + 545, utxo(RATE * NO_CHANGE_1 + 545))  # 546: the configured dust limit
-    assert plan(RATE * NO_CHANGE_1 + 546, utxo(RATE * NO_CHANGE_1 + 546)).amount_sats == 546
+    assert receives(plan(RATE * NO_CHANGE_1 + 546, utxo(RATE * NO_CHANGE_1 + 546))) == 546
 
 
 def test_minimum_covers_worst_case_fee_plus_dust() -> None:

@@ -36,9 +36,9 @@ class KycRegistry(ContractWrapper):
         store: StoreCallback | None = None,
     ) -> InvokeResult:
         """Register or re-register ``customer`` at ``tier`` until ``expires_at`` (unix seconds)."""
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "register_customer",
-            scval.to_address(self._caller(caller)),
             scval.to_address(customer),
             scval.to_uint32(tier),
             scval.to_string(jurisdiction),
@@ -49,36 +49,24 @@ class KycRegistry(ContractWrapper):
     async def update_customer_tier(
         self, customer: str, tier: int, *, caller: str | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke(
-            "update_customer_tier",
-            scval.to_address(self._caller(caller)),
-            scval.to_address(customer),
-            scval.to_uint32(tier),
-            store=store,
+        return await self._invoke_as(
+            caller, "update_customer_tier", scval.to_address(customer), scval.to_uint32(tier), store=store
         )
 
     async def set_sanctions_status(
         self, customer: str, cleared: bool, *, caller: str | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke(
-            "set_sanctions_status",
-            scval.to_address(self._caller(caller)),
-            scval.to_address(customer),
-            scval.to_bool(cleared),
-            store=store,
+        return await self._invoke_as(
+            caller, "set_sanctions_status", scval.to_address(customer), scval.to_bool(cleared), store=store
         )
 
     async def revoke_customer(
         self, customer: str, *, caller: str | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke(
-            "revoke_customer", scval.to_address(self._caller(caller)), scval.to_address(customer), store=store
-        )
+        return await self._invoke_as(caller, "revoke_customer", scval.to_address(customer), store=store)
 
     async def add_compliance_officer(self, officer: str, *, caller: str | None = None) -> InvokeResult:
-        return await self._invoke(
-            "add_compliance_officer", scval.to_address(self._caller(caller)), scval.to_address(officer)
-        )
+        return await self._invoke_as(caller, "add_compliance_officer", scval.to_address(officer))
 
     async def get_tier(self, customer: str) -> int:
         return await self._read("get_tier", scval.to_address(customer))

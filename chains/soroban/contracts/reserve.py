@@ -32,9 +32,9 @@ class ReserveManager(ContractWrapper):
     async def register_deposit(
         self, btc_txid: bytes, vout: int, amount_sats: int, user: str, block_height: int, *, caller: str | None = None
     ) -> InvokeResult:
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "register_deposit",
-            scval.to_address(self._caller(caller)),
             scval.to_bytes(btc_txid),
             scval.to_uint32(vout),
             scval.to_uint64(amount_sats),
@@ -45,9 +45,9 @@ class ReserveManager(ContractWrapper):
     async def create_withdrawal(
         self, withdrawal_id: bytes, user: str, amount_sats: int, btc_address: str, *, caller: str | None = None
     ) -> InvokeResult:
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "create_withdrawal",
-            scval.to_address(self._caller(caller)),
             scval.to_bytes(withdrawal_id),
             scval.to_address(user),
             scval.to_uint64(amount_sats),
@@ -55,12 +55,12 @@ class ReserveManager(ContractWrapper):
         )
 
     async def complete_withdrawal(self, withdrawal_id: bytes, btc_txid: bytes, *, caller: str | None = None) -> InvokeResult:
-        return await self._invoke(
-            "complete_withdrawal", scval.to_address(self._caller(caller)), scval.to_bytes(withdrawal_id), scval.to_bytes(btc_txid)
+        return await self._invoke_as(
+            caller, "complete_withdrawal", scval.to_bytes(withdrawal_id), scval.to_bytes(btc_txid)
         )
 
     async def cancel_withdrawal(self, withdrawal_id: bytes, *, caller: str | None = None) -> InvokeResult:
-        return await self._invoke("cancel_withdrawal", scval.to_address(self._caller(caller)), scval.to_bytes(withdrawal_id))
+        return await self._invoke_as(caller, "cancel_withdrawal", scval.to_bytes(withdrawal_id))
 
     async def publish_proof(
         self,
@@ -75,9 +75,9 @@ class ReserveManager(ContractWrapper):
         store: StoreCallback | None = None,
     ) -> InvokeResult:
         """Publish a proof of reserves; ``.value`` is None, the event carries ``ratio_bps``."""
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "publish_proof",
-            scval.to_address(self._caller(caller)),
             scval.to_bytes(proof_hash),
             scval.to_bytes(liabilities_root),
             scval.to_uint64(reserves_sats),

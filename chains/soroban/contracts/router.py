@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from stellar_sdk import Keypair, scval
+from stellar_sdk import Keypair, scval, xdr
 
 from chains.soroban.client import StoreCallback
 from chains.soroban.contracts.base import ContractWrapper
@@ -28,7 +28,7 @@ class IntegrationRouter(ContractWrapper):
     async def set_role(self, who: str, role: Role | int, *, signer: Keypair | None = None) -> InvokeResult:
         """Grant ``role``; the caller is ``signer`` (if given, it signs the auth entry) or the operator."""
         return await self._invoke(
-            "set_role", self._as(signer), scval.to_address(who), scval.to_uint32(int(role)), auth_signers=_keys(signer)
+            "set_role", self._as(signer), scval.to_address(who), scval.to_uint32(int(role)), signer=signer
         )
 
     async def execute_bitcoin_deposit(
@@ -47,9 +47,9 @@ class IntegrationRouter(ContractWrapper):
 
         ``btc_txid`` is the 32-byte txid in the byte order the caller uses consistently.
         """
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "execute_bitcoin_deposit",
-            scval.to_address(self._caller(caller)),
             scval.to_address(user),
             scval.to_uint64(btc_amount_sats),
             scval.to_bytes(btc_txid),
@@ -70,9 +70,9 @@ class IntegrationRouter(ContractWrapper):
         store: StoreCallback | None = None,
     ) -> InvokeResult:
         """Burn ``amount_sats`` from ``user`` (router allowance) and open the withdrawal."""
-        return await self._invoke(
+        return await self._invoke_as(
+            caller,
             "execute_token_withdrawal",
-            scval.to_address(self._caller(caller)),
             scval.to_address(user),
             scval.to_uint64(amount_sats),
             scval.to_string(btc_address),
@@ -83,35 +83,30 @@ class IntegrationRouter(ContractWrapper):
     async def complete_withdrawal(
         self, withdrawal_id: bytes, btc_txid: bytes, *, caller: str | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke(
-            "complete_withdrawal",
-            scval.to_address(self._caller(caller)),
-            scval.to_bytes(withdrawal_id),
-            scval.to_bytes(btc_txid),
-            store=store,
+        return await self._invoke_as(
+            caller, "complete_withdrawal", scval.to_bytes(withdrawal_id), scval.to_bytes(btc_txid), store=store
         )
 
     async def cancel_withdrawal(
         self, withdrawal_id: bytes, *, caller: str | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke(
-            "cancel_withdrawal", scval.to_address(self._caller(caller)), scval.to_bytes(withdrawal_id), store=store
-        )
+        return await self._invoke_as(caller, "cancel_withdrawal", scval.to_bytes(withdrawal_id), store=store)
 
     async def emergency_pause(
         self, reason: str, *, signer: Keypair | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
         return await self._invoke(
-            "emergency_pause", self._as(signer), scval.to_string(reason), auth_signers=_keys(signer), store=store
+            "emergency_pause", self._as(signer), scval.to_string(reason), signer=signer, store=store
         )
 
     async def resume_operations(
         self, *, signer: Keypair | None = None, store: StoreCallback | None = None
     ) -> InvokeResult:
-        return await self._invoke("resume_operations", self._as(signer), auth_signers=_keys(signer), store=store)
+        return await self._invoke("resume_operations", self._as(signer), signer=signer, store=store)
 
-    def _as(self, signer: Keypair | None):
-        return scval.to_address(signer.public_key if signer else self.client.operator_address)
+    def _as(self, signer: Keypair | None) -> xdr.SCVal:
+        """The calling account of a call ``signer`` authorizes: its address, or the operator's."""
+        return scval.to_address(self._caller(signer.public_key if signer else None))
 
     async def is_paused(self) -> bool:
         return await self._read("is_paused")
@@ -119,6 +114,3 @@ class IntegrationRouter(ContractWrapper):
     async def get_min_confirmations(self) -> int:
         return await self._read("get_min_confirmations")
 
-
-def _keys(signer: Keypair | None) -> tuple[Keypair, ...]:
-    return (signer,) if signer is not None else ()

@@ -32,37 +32,32 @@ class IstsiToken(ContractWrapper):
     async def allowance(self, owner: str, spender: str) -> int:
         return await self._read("allowance", scval.to_address(owner), scval.to_address(spender))
 
-    def _signers(self, signer: Keypair | None) -> tuple[Keypair, ...]:
-        return (signer,) if signer is not None else ()
-
     async def approve(
         self, owner: str, spender: str, amount: int, expiration_ledger: int, *, signer: Keypair | None = None
     ) -> InvokeResult:
         args = (scval.to_address(owner), scval.to_address(spender), scval.to_int128(amount), scval.to_uint32(expiration_ledger))
-        return await self._invoke("approve", *args, auth_signers=self._signers(signer))
+        return await self._invoke("approve", *args, signer=signer)
 
     async def transfer(self, source: str, to: str, amount: int, *, signer: Keypair | None = None) -> InvokeResult:
         args = (scval.to_address(source), scval.to_address(to), scval.to_int128(amount))
-        return await self._invoke("transfer", *args, auth_signers=self._signers(signer))
+        return await self._invoke("transfer", *args, signer=signer)
 
     async def transfer_from(
         self, spender: str, source: str, to: str, amount: int, *, signer: Keypair | None = None
     ) -> InvokeResult:
         args = (scval.to_address(spender), scval.to_address(source), scval.to_address(to), scval.to_int128(amount))
-        return await self._invoke("transfer_from", *args, auth_signers=self._signers(signer))
+        return await self._invoke("transfer_from", *args, signer=signer)
 
     async def burn(self, source: str, amount: int, *, signer: Keypair | None = None) -> InvokeResult:
-        return await self._invoke(
-            "burn", scval.to_address(source), scval.to_int128(amount), auth_signers=self._signers(signer)
-        )
+        return await self._invoke("burn", scval.to_address(source), scval.to_int128(amount), signer=signer)
 
     async def burn_from(self, spender: str, source: str, amount: int, *, signer: Keypair | None = None) -> InvokeResult:
         args = (scval.to_address(spender), scval.to_address(source), scval.to_int128(amount))
-        return await self._invoke("burn_from", *args, auth_signers=self._signers(signer))
+        return await self._invoke("burn_from", *args, signer=signer)
 
     async def mint(self, to: str, amount: int, *, signer: Keypair | None = None) -> InvokeResult:
         """Only the minter may mint (normally the router, so direct calls fail auth)."""
-        return await self._invoke("mint", scval.to_address(to), scval.to_int128(amount), auth_signers=self._signers(signer))
+        return await self._invoke("mint", scval.to_address(to), scval.to_int128(amount), signer=signer)
 
     async def set_minter(self, minter: str, *, admin: str | None = None) -> InvokeResult:
-        return await self._invoke("set_minter", scval.to_address(self._caller(admin)), scval.to_address(minter))
+        return await self._invoke_as(admin, "set_minter", scval.to_address(minter))
