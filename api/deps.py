@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from config.settings import Settings
@@ -78,3 +78,5 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: Returned to the pool before the response is sent, like ``SessionDep``.
 ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection, scope="function")]
+#: The optional ``Idempotency-Key`` header of a deposit or withdrawal request (at most 200 characters).
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
 
 from api.auth.dependencies import AUTH_RESPONSES, UserAuth
-from api.deps import SessionDep, StateDep
+from api.deps import IdempotencyKeyHeader, SessionDep, StateDep
 from api.schemas.deposits import DepositAccepted, DepositAddressOut, DepositRequest, PendingReceiptOut
 from services import deposits
 
 router = APIRouter(prefix="/integration", tags=["deposits"])
-IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _POST_RESPONSES = {
     **AUTH_RESPONSES,
     409: {"description": "idempotency_key_reused, too_many_unconfirmed_claims"},

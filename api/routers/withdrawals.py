@@ -8,12 +8,12 @@ pattern would otherwise capture ``approve``/``reject``/``signed-psbt`` and answe
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import AUTH_RESPONSES, ROLE_RESPONSES, OperatorAuth, RequestMetaDep, UserAuth, actor_of
-from api.deps import SessionDep, StateDep
+from api.deps import IdempotencyKeyHeader, SessionDep, StateDep
 from api.schemas.withdrawals import (
     CancelAccepted,
     DecisionIn,
@@ -28,9 +28,9 @@ from api.schemas.withdrawals import (
 from domain.decisions import DecisionKind
 from services import payouts, withdrawals
 from services.actor import Actor
+from services.state import AppState
 
 router = APIRouter(tags=["withdrawals"])
-IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 _NOT_FOUND = {404: {"description": "operation_not_found (absent, not a withdrawal, or not yours)"}}
 _UNAVAILABLE = {503: {"description": "temporal_unavailable"}}
 
@@ -87,9 +87,7 @@ async def approve_withdrawal(
     meta: RequestMetaDep,
 ) -> DecisionOut:
     """Approve a withdrawal awaiting approval (not one's own)."""
-    stage = await withdrawals.decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.APPROVE,
-                                     body.reason)
-    return DecisionOut(operation_id=operation_id, decision=DecisionKind.APPROVE.value, stage=stage)
+    return await _decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.APPROVE, body)
 
 
 @router.post("/admin/operations/{operation_id}/reject", status_code=status.HTTP_202_ACCEPTED,
@@ -99,9 +97,16 @@ async def reject_withdrawal(
     meta: RequestMetaDep,
 ) -> DecisionOut:
     """Reject a withdrawal awaiting approval; its hold is released, nothing is burned."""
-    stage = await withdrawals.decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.REJECT,
-                                     body.reason)
-    return DecisionOut(operation_id=operation_id, decision=DecisionKind.REJECT.value, stage=stage)
+    return await _decide(session, state, actor_of(operator, meta), operation_id, DecisionKind.REJECT, body)
+
+
+async def _decide(
+    session: AsyncSession, state: AppState, actor: Actor, operation_id: uuid.UUID, kind: DecisionKind,
+    body: DecisionIn,
+) -> DecisionOut:
+    """Record an operator's decision on a withdrawal awaiting approval; answer the stage it was recorded in."""
+    stage = await withdrawals.decide(session, state, actor, operation_id, kind, body.reason)
+    return DecisionOut(operation_id=operation_id, decision=kind.value, stage=stage)
 
 
 @router.get("/admin/operations/{operation_id}/payout", responses={**ROLE_RESPONSES, **_NOT_FOUND})

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from db.models import Operation
 
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+"""Why a person acts on an operation or payout (3 to 500 characters, trimmed; kept in the audit log)."""
+
 
 class OperationAccepted(BaseModel):
     """What a 202 answer names of the operation it started: its id, status and workflow."""
@@ -94,7 +97,7 @@ class OperatorActionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+    reason: Reason
 
 
 class OperatorActionAccepted(BaseModel):

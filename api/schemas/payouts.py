@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.schemas.operations import Reason
 from db.models import Payout, PayoutItem, PayoutSignature, PayoutVersion
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 Psbt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=400_000)]
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.amounts import Sats
-from api.schemas.operations import OperationAccepted
+from api.schemas.operations import OperationAccepted, Reason
+from api.schemas.payouts import Psbt
 from db.queries.payouts import WithdrawalPayout
-
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+from domain.withdrawals import PayoutPriority
 
 
 class WithdrawalRequest(BaseModel):
@@ -24,8 +24,8 @@ class WithdrawalRequest(BaseModel):
     token_amount: Sats("iSTSi base units to redeem (1 unit = 1 satoshi; 1 to 2,100,000,000,000,000), a JSON integer")
     btc_address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=14, max_length=100)]
     token_address: str | None = Field(None, description="Must be the configured iSTSi contract when given")
-    priority: Literal["batch", "asap"] = Field(
-        "batch", description="batch: paid with the next batch, sharing the fee; asap: paid at once in a "
+    priority: PayoutPriority = Field(
+        PayoutPriority.BATCH, description="batch: paid with the next batch, sharing the fee; asap: paid at once in a "
                              "transaction of its own, bearing its whole fee")
 
 
@@ -63,7 +63,7 @@ class SignedPsbtIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    psbt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=400_000)]
+    psbt: Psbt
 
 
 class SignedPsbtAccepted(BaseModel):

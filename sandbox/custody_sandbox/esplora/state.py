@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from embit.transaction import Transaction
 
 from custody_sandbox.esplora.blocks import REGTEST_GENESIS_HASH, Block
 from custody_sandbox.esplora.chain import MiningPolicy, SandboxChain
+from custody_sandbox.state_files import set_aside, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class SandboxState:
             if body.get("genesis") == REGTEST_GENESIS_HASH:
                 self._load(body)
                 return
-            discarded = self.path.with_suffix(".discarded")
-            os.replace(self.path, discarded)
+            discarded = set_aside(self.path)
             log.warning(
                 "esplora sandbox: %s holds a chain from before the regtest genesis block %s; "
                 "moved it to %s and starting a fresh chain", self.path, REGTEST_GENESIS_HASH, discarded.name,
@@ -79,9 +78,7 @@ class SandboxState:
                 },
             }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(body))
 
     def _load(self, body: dict) -> None:
         self.key = PrivateKey(bytes.fromhex(body["faucet_secret"]))

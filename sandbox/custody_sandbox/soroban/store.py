@@ -19,9 +19,10 @@ Amounts are stroops (XLM) for accounts; contract values are base64 SCVal XDR.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from custody_sandbox.state_files import set_aside, write_atomically
 
 STATE_FILE = "chain.json"
 LEDGERS_FILE = "ledgers.jsonl"
@@ -151,7 +152,7 @@ def _read_ledgers(path: Path) -> list[LedgerRecord] | None:
         if not ledgers or record.sequence == ledgers[-1].sequence + 1:
             ledgers.append(record)
     if text and (len(ledgers) != text.count("\n") or not text.endswith("\n")):
-        _write_atomically(path, "".join(_ledger_line(r) for r in ledgers))
+        write_atomically(path, "".join(_ledger_line(r) for r in ledgers))
     return ledgers
 
 
@@ -163,7 +164,7 @@ def load_state(state_dir: Path) -> ChainState | None:
     if not path.exists():
         journal = state_dir / LEDGERS_FILE
         if journal.exists():
-            os.replace(journal, journal.with_suffix(".discarded"))
+            set_aside(journal)
         return None
     return ChainState.from_json(json.loads(path.read_text()), _read_ledgers(state_dir / LEDGERS_FILE))
 
@@ -174,8 +175,8 @@ def save_state(state_dir: Path, state: ChainState) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     journal = state_dir / LEDGERS_FILE
     if not journal.exists():
-        _write_atomically(journal, "".join(_ledger_line(r) for r in state.ledgers))
-    _write_atomically(state_dir / STATE_FILE, json.dumps(state.to_json(), separators=(",", ":")))
+        write_atomically(journal, "".join(_ledger_line(r) for r in state.ledgers))
+    write_atomically(state_dir / STATE_FILE, json.dumps(state.to_json(), separators=(",", ":")))
 
 
 def save_close(state_dir: Path, state: ChainState, *, changed: bool) -> None:
@@ -193,9 +194,3 @@ def save_close(state_dir: Path, state: ChainState, *, changed: bool) -> None:
 
 def _ledger_line(record: LedgerRecord) -> str:
     return json.dumps(asdict(record), separators=(",", ":")) + "\n"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

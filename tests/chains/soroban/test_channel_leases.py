@@ -18,9 +18,8 @@ from activities.channel_pool import PgChannelPool, store_envelope
 from chains.soroban.channels import Resolution
 from chains.soroban.envelopes import SignedEnvelope
 from chains.soroban.errors import ChannelLeaseLost
-from config.settings import load_settings
 from db.queries import chain_submissions
-from db.session import make_async_engine, make_sessionmaker
+from tests.fixtures.postgres import sessions_for
 
 
 async def new_pool(sessions, n: int, **kwargs) -> PgChannelPool:
@@ -134,17 +133,13 @@ async def test_a_lost_lease_stores_nothing(lease_sessions) -> None:
 
 async def test_two_workers_never_lease_the_same_channel(lease_db: str) -> None:
     keys = [Keypair.random() for _ in range(5)]
-    engines = [make_async_engine(load_settings(database={"url": lease_db}).database) for _ in range(2)]
-    try:
-        pools = [PgChannelPool(make_sessionmaker(e), keys) for e in engines]
+    async with sessions_for(lease_db) as first, sessions_for(lease_db) as second:  # one engine per worker
+        pools = [PgChannelPool(first, keys), PgChannelPool(second, keys)]
         await pools[0].register()
         await pools[1].register()
         got = await asyncio.gather(*(pools[i % 2].acquire() for i in range(20)))
         leased = [g.public_key for g in got if g is not None]
         assert sorted(leased) == sorted(k.public_key for k in keys)  # each exactly once
-    finally:
-        for e in engines:
-            await e.dispose()
 
 
 async def test_a_low_balance_raises_the_alert(lease_sessions, caplog) -> None:

@@ -28,7 +28,6 @@ from chains.soroban import Contracts, SorobanClient
 from chains.soroban.channels import ChannelLease
 from chains.soroban.envelopes import load_account_state
 from chains.soroban.errors import ChannelsBusy, TransactionPending
-from config.settings import load_settings
 from custody_sandbox.soroban import (
     CONTRACT_ADDRESSES,
     DEFAULT_PASSPHRASE,
@@ -37,7 +36,7 @@ from custody_sandbox.soroban import (
     create_app,
 )
 from db.queries import chain_submissions
-from db.session import make_async_engine, make_sessionmaker
+from tests.fixtures.postgres import sessions_for
 from tests.fixtures.waiting import eventually
 
 from .conftest import FAR_FUTURE, LEDGER_INTERVAL_SECONDS
@@ -389,27 +388,25 @@ async def test_two_workers_share_the_pool_without_clashing(
     sandbox, operator, addresses, lease_db, verified_user
 ) -> None:
     keys = funded(sandbox.url, 3)
-    engines = [make_async_engine(load_settings(database={"url": lease_db}).database) for _ in range(2)]
-    sessions = [make_sessionmaker(e) for e in engines]
-    clients = [channel_client(sandbox.url, operator, addresses, await make_pool(s, keys)) for s in sessions]
-    user = verified_user.public_key
-    try:
-        async def deposit(i: int) -> dict:
-            c = clients[i % 2]
-            return await ChainSubmitter(sessions[i % 2], c).submit_once(
-                f"mint-{uuid.uuid4()}", contract="integration_router", function="execute_bitcoin_deposit",
-                invoke=mint(Contracts.for_client(c), user, 1_000 + i, os.urandom(32)),
-            )
+    async with sessions_for(lease_db) as first, sessions_for(lease_db) as second:  # one engine per worker
+        sessions = [first, second]
+        clients = [channel_client(sandbox.url, operator, addresses, await make_pool(s, keys)) for s in sessions]
+        user = verified_user.public_key
+        try:
+            async def deposit(i: int) -> dict:
+                c = clients[i % 2]
+                return await ChainSubmitter(sessions[i % 2], c).submit_once(
+                    f"mint-{uuid.uuid4()}", contract="integration_router", function="execute_bitcoin_deposit",
+                    invoke=mint(Contracts.for_client(c), user, 1_000 + i, os.urandom(32)),
+                )
 
-        records = await asyncio.gather(*(deposit(i) for i in range(12)))
-        assert len({r["tx_hash"] for r in records}) == 12
-        assert await Contracts.for_client(clients[0]).token.balance(user) == sum(1_000 + i for i in range(12))
-        await assert_sequences_match_network(clients[0], sessions[0], keys)
-    finally:
-        for c in clients:
-            await c.close()
-        for e in engines:
-            await e.dispose()
+            records = await asyncio.gather(*(deposit(i) for i in range(12)))
+            assert len({r["tx_hash"] for r in records}) == 12
+            assert await Contracts.for_client(clients[0]).token.balance(user) == sum(1_000 + i for i in range(12))
+            await assert_sequences_match_network(clients[0], sessions[0], keys)
+        finally:
+            for c in clients:
+                await c.close()
 
 
 @pytest.fixture(autouse=True)

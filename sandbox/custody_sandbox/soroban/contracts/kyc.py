@@ -52,8 +52,7 @@ class KycContract(ContractModel):
             "sanctions_cleared": True,
             "revoked": False,
         }
-        self.store(CUSTOMER, record, "Customer", customer)
-        self._event("kyc_reg", customer, scval.to_vec([scval.to_uint32(tier), scval.to_uint64(expires_at)]))
+        self._save(record, "kyc_reg", customer, scval.to_vec([scval.to_uint32(tier), scval.to_uint64(expires_at)]))
 
     @contractfn(ADDRESS, ADDRESS, U32)
     def update_customer_tier(self, caller: str, customer: str, tier: int) -> None:
@@ -63,24 +62,21 @@ class KycContract(ContractModel):
             self.fail(4)
         old = record["tier"]
         record["tier"] = tier
-        self.store(CUSTOMER, record, "Customer", customer)
-        self._event("kyc_tier", customer, scval.to_vec([scval.to_uint32(old), scval.to_uint32(tier)]))
+        self._save(record, "kyc_tier", customer, scval.to_vec([scval.to_uint32(old), scval.to_uint32(tier)]))
 
     @contractfn(ADDRESS, ADDRESS, BOOL)
     def set_sanctions_status(self, caller: str, customer: str, cleared: bool) -> None:
         self._require_officer(caller)
         record = self._customer(customer)
         record["sanctions_cleared"] = cleared
-        self.store(CUSTOMER, record, "Customer", customer)
-        self._event("kyc_sanct", customer, scval.to_bool(cleared))
+        self._save(record, "kyc_sanct", customer, scval.to_bool(cleared))
 
     @contractfn(ADDRESS, ADDRESS)
     def revoke_customer(self, caller: str, customer: str) -> None:
         self._require_officer(caller)
         record = self._customer(customer)
         record["revoked"] = True
-        self.store(CUSTOMER, record, "Customer", customer)
-        self._event("kyc_revoke", customer, scval.to_void())
+        self._save(record, "kyc_revoke", customer, scval.to_void())
 
     @contractfn(ADDRESS, ADDRESS)
     def add_compliance_officer(self, caller: str, officer: str) -> None:
@@ -119,5 +115,7 @@ class KycContract(ContractModel):
             self.fail(2)
         return record
 
-    def _event(self, name: str, customer: str, data) -> None:
-        self.emit([scval.to_symbol(name), scval.to_address(customer)], data)
+    def _save(self, record: dict, event: str, customer: str, data) -> None:
+        """Store ``customer``'s ``record`` and emit the event of the change (topics: ``event``, the customer)."""
+        self.store(CUSTOMER, record, "Customer", customer)
+        self.emit([scval.to_symbol(event), scval.to_address(customer)], data)
