@@ -24,6 +24,7 @@ retry after the commit), and nothing is ever rebuilt once signed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -71,47 +72,71 @@ class TreeNotBuildable(Exception):
 
 
 class _Pipeline:
-    """Hash batches of whole groups (in a worker process or inline) and write them in order."""
+    """Hash batches of whole groups (in worker processes or inline) and write them in order.
+
+    The writing runs in a task of its own, so the ``COPY`` of one batch overlaps the reading of
+    the next; :meth:`submit` waits only while :attr:`in_flight` batches are hashed or unwritten.
+    """
 
     def __init__(self, writer, proof_id: uuid.UUID, hashers: list[TreeHasher]) -> None:
         self.writer, self.proof_id, self.hashers = writer, proof_id, hashers
         self.in_flight = IN_FLIGHT_PER_WORKER * max(len(hashers), 1)
         self.submitted = 0
-        self.pending: deque[asyncio.Future[HashedGroups]] = deque()
         self.tops: list[bytes] = []
         self.groups_written = 0
+        self._room = asyncio.Semaphore(self.in_flight)
+        self._answers: asyncio.Queue[asyncio.Future[HashedGroups] | None] = asyncio.Queue()
+        self._unwritten: deque[asyncio.Future[HashedGroups]] = deque()
+        self._writing = asyncio.create_task(self._write_in_order())
 
     async def submit(self, user_ids: bytes, balances: list[int]) -> None:
+        await self._wait_for_room()
         if not self.hashers:
-            done: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
-            done.set_result(hash_groups(user_ids, balances))
-            self.pending.append(done)
+            answer: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
+            answer.set_result(hash_groups(user_ids, balances))
         else:
-            # Round robin; answers are taken in submission order, so positions stay in order.
-            hasher = self.hashers[self.submitted % len(self.hashers)]
-            self.pending.append(await hasher.submit(user_ids, balances))
+            # Round robin; answers are written in submission order, so positions stay in order.
+            answer = await self.hashers[self.submitted % len(self.hashers)].submit(user_ids, balances)
+        self._answers.put_nowait(answer)
+        self._unwritten.append(answer)
         self.submitted += 1
-        while len(self.pending) >= self.in_flight:
-            await self._write_oldest()
+
+    async def _wait_for_room(self) -> None:
+        room = asyncio.ensure_future(self._room.acquire())
+        await asyncio.wait({room, self._writing}, return_when=asyncio.FIRST_COMPLETED)
+        if not room.done():  # the writing failed: raise its error here
+            room.cancel()
+            self._writing.result()
+            raise AssertionError("the writing task ended early")
+
+    async def _write_in_order(self) -> None:
+        while (answer := await self._answers.get()) is not None:
+            hashed = await answer
+            await self.write_groups(hashed.records)
+            self.tops += hashed.tops
+            self._unwritten.popleft()
+            self._room.release()
 
     async def drain(self) -> None:
-        while self.pending:
-            await self._write_oldest()
+        """Wait until every submitted batch is written (raises what the hashing or writing raised)."""
+        self._answers.put_nowait(None)
+        await self._writing
 
-    async def _write_oldest(self) -> None:
-        hashed = await self.pending.popleft()
-        await self.write_groups(hashed.records)
-        self.tops += hashed.tops
+    async def close(self) -> None:
+        """Stop the writing after an error and drop what is still unwritten (idempotent).
+
+        The answers are cancelled, not the writing task: a ``COPY`` under way finishes, so the
+        writer's connection is left able to roll back."""
+        for answer in self._unwritten:
+            answer.cancel()
+        self._answers.put_nowait(None)
+        await asyncio.gather(self._writing, return_exceptions=True)
 
     async def write_groups(self, records: bytes) -> None:
         self.groups_written += await proofs.copy_leaf_groups(
             self.writer, proof_id=self.proof_id, first_group=self.groups_written, records=records,
             group_leaves=GROUP_LEAVES,
         )
-
-    def cancel(self) -> None:
-        for future in self.pending:
-            future.cancel()
 
 
 def _result_of(row) -> TreeResult:
@@ -170,7 +195,7 @@ async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeRe
                     count, tail_ids, tail_balances = await _stream(batches, pipeline, progress)
                 await pipeline.drain()
             finally:
-                pipeline.cancel()
+                await pipeline.close()
             result = await _finish(writer, pipeline, proof_id, count, tail_ids, tail_balances)
             await proofs.update_proof(
                 writer, proof_id=proof_id, **asdict(result), supply_units=supply, burned_unpaid_sats=unpaid,
@@ -202,22 +227,22 @@ async def _range_streams(reader, sessions, stack: AsyncExitStack, token_address:
 
 
 async def _in_key_order(streams: Sequence[AsyncIterator]) -> AsyncIterator:
-    """The batches of ``streams`` one stream after the other; every stream's first batch is asked
-    for at once, which starts every range's query."""
-    firsts = [asyncio.ensure_future(anext(stream, None)) for stream in streams]
+    """The batches of ``streams``, one stream after the other. Every stream's first batch is
+    asked for at once, which starts every range's query, and each next batch is asked for
+    before the current one is handed on, so Postgres makes it while the caller works."""
+    ahead = [asyncio.ensure_future(anext(stream, None)) for stream in streams]
     try:
-        for stream, first in zip(streams, firsts, strict=True):
-            if (rows := await first) is None:
-                continue
-            yield rows
-            async for rows in stream:
+        for k, stream in enumerate(streams):
+            while (rows := await ahead[k]) is not None:
+                ahead[k] = asyncio.ensure_future(anext(stream, None))
                 yield rows
     finally:
-        for first in firsts:
-            first.cancel()
-        await asyncio.gather(*firsts, return_exceptions=True)
+        # A fetch is let finish, not cancelled: a cancelled one leaves its connection mid-command,
+        # and the session's rollback would then fail over the error that brought us here.
+        await asyncio.gather(*ahead, return_exceptions=True)
         for stream in streams:
-            await stream.aclose()  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
 
 
 async def _stream(batches: AsyncIterator, pipeline: _Pipeline, progress) -> tuple[int, bytes, list[int]]:

@@ -78,9 +78,12 @@ class TreeHasher:
         count = len(balances)
         answer: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
         self._answers.append(answer)
+        if self._proc.stdin.is_closing():
+            raise HashWorkerDied("the hash worker is gone")
         try:
+            # No drain(): the worker reads a request only once it has answered the one before, and
+            # the caller bounds the requests in flight, so the pipe's buffer never grows unbounded.
             self._proc.stdin.write(_REQUEST.pack(count) + user_ids + struct.pack(f">{count}q", *balances))
-            await self._proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise HashWorkerDied("the hash worker is gone") from exc
         except struct.error as exc:
