@@ -25,8 +25,8 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
-from operator import itemgetter
 
 from domain.merkle_sum import HASH_BYTES, LEAF_PREFIX, MAX_SUM, NODE_PREFIX, PADDING, SALT_BYTES, SumOutOfRange
 
@@ -45,7 +45,6 @@ _NODE = struct.Struct(">32sQ")  # a packed node: hash ‖ u64 sum
 _RECORD = struct.Struct(f">{USER_ID_BYTES}s{SALT_BYTES}sQ")  # user_id ‖ salt ‖ u64 balance
 _sha256 = hashlib.sha256
 _digest = type(_sha256()).digest
-_first = itemgetter(0)
 
 
 def level_counts(leaf_count: int) -> list[int]:
@@ -62,8 +61,15 @@ def level_counts(leaf_count: int) -> list[int]:
     return counts
 
 
+@lru_cache(maxsize=16)
+def _splitter(count: int, width: int) -> struct.Struct:
+    # One Struct of ``count`` fields unpacks a whole batch in one call (about twice as fast as
+    # iter_unpack's tuple per item); batches come in a few sizes, so a few are kept.
+    return struct.Struct(f"{width}s" * count)
+
+
 def _split(blob: bytes, width: int) -> list[bytes]:
-    return list(map(_first, struct.iter_unpack(f"{width}s", blob)))
+    return list(_splitter(len(blob) // width, width).unpack(blob))
 
 
 def _split_ids(user_ids: bytes) -> list[bytes]:
