@@ -1,8 +1,9 @@
 """Shapes both money workflows (deposit and withdrawal) share with their activities and the API.
 
 One ``OperationUpdate`` (the projection change of an operations row), one ``PolicyResult`` (the
-answer of a policy check) and one ``OperatorAction`` (payload of the operator signals). Field
-names are part of recorded histories: add fields with defaults, never rename one.
+answer of a policy check), one ``OperatorAction`` (payload of the operator signals) and the base
+of what both return (``OperationResult``). Field names are part of recorded histories: add fields
+with defaults, never rename one.
 """
 
 from __future__ import annotations
@@ -70,3 +71,13 @@ class PolicyResult:
     waiting_for: str | None = None
     recheck_seconds: float | None = None
     max_wait_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """What a money workflow returns: its operation, the final status and the hash of its Stellar
+    transaction (the mint or the burn; None when none was sent)."""
+
+    operation_id: str
+    status: str
+    stellar_tx_hash: str | None

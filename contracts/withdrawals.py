@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
+from contracts.operations import OperationResult
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 
@@ -179,12 +180,9 @@ class WithdrawalState:
 
 
 @dataclass(frozen=True)
-class WithdrawalResult:
+class WithdrawalResult(OperationResult):
     """What ``WithdrawalWorkflow`` returns: the final status, both chains' hashes and the error code."""
 
-    operation_id: str
-    status: str
-    stellar_tx_hash: str | None
     btc_txid: str | None
     error: str | None = None
 
