@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
-from contracts.operations import OperationResult
+from contracts.operations import OperationResult, OperationRow
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 from domain.deposits import AttentionReason, DepositFailure
@@ -54,6 +54,17 @@ class DepositInput:
     txid: str
     vout: int
     amount_sats: int
+
+
+def deposit_workflow_input(op: OperationRow) -> DepositInput:
+    """The start argument of deposit operation ``op``'s workflow (the API's request and the
+    scan's heal of a start that failed build it alike).
+
+    Raises:
+        ValueError: ``op.outpoint`` is missing or not ``txid:vout`` with an integer vout.
+    """
+    txid, vout = (op.outpoint or "").rsplit(":", 1)
+    return DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0)
 
 
 @dataclass(frozen=True)

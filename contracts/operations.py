@@ -9,12 +9,31 @@ with defaults, never rename one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 #: Signal names of :class:`workflows.operator_control.OperatorControl` (Temporal UI, operator API).
 RETRY_SIGNAL = "retry"
 CANCEL_SIGNAL = "cancel"
 #: Query every operation workflow answers with its state (deposit, withdrawal, payout, KYC).
 GET_STATE_QUERY = "get_state"
+
+
+class OperationRow(Protocol):
+    """What the start-argument builders read of an ``operations`` row (``db.models.Operation``
+    has it): its ``id`` and ``user_id`` (sent as strings), ``amount`` in satoshis and, for a
+    deposit, its ``outpoint`` (``txid:vout``)."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def user_id(self) -> object: ...
+
+    @property
+    def amount(self) -> int | None: ...
+
+    @property
+    def outpoint(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

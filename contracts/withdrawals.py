@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
-from contracts.operations import OperationResult
+from contracts.operations import OperationResult, OperationRow
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 
@@ -76,6 +76,12 @@ class WithdrawalInput:
     payout_id: str | None = None
     btc_txid: str | None = None
     batch_cancellable: bool = False
+
+
+def withdrawal_workflow_input(op: OperationRow) -> WithdrawalInput:
+    """The start argument of withdrawal operation ``op``'s workflow (the API's request and the
+    scan's heal of a start that failed build it alike)."""
+    return WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0)
 
 
 @dataclass(frozen=True)
