@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
-from contracts.operations import OperationResult, OperationRow
+from contracts.operations import OperationResult, OperationRow, StepBudget
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 from domain.deposits import AttentionReason, DepositFailure
@@ -77,15 +77,12 @@ class PlanInput:
 
 
 @dataclass(frozen=True)
-class DepositPlan:
+class DepositPlan(StepBudget):
     """Configuration captured once per deposit, so the workflow stays deterministic."""
 
     required_confirmations: int
     reorg_window_blocks: int
     watch_blocks_after_mint: int
-    poll_interval_seconds: float
-    activity_timeout_seconds: float
-    activity_max_attempts: int
 
 
 @dataclass(frozen=True)

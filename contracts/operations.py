@@ -100,3 +100,13 @@ class OperationResult:
     operation_id: str
     status: str
     stellar_tx_hash: str | None
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """What a money workflow's plan fixes for its steps, from configuration: how often it polls
+    (seconds), one step's start-to-close timeout (seconds) and its attempts before it parks."""
+
+    poll_interval_seconds: float
+    activity_timeout_seconds: float
+    activity_max_attempts: int

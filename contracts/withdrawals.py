@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
-from contracts.operations import OperationResult, OperationRow
+from contracts.operations import OperationResult, OperationRow, StepBudget
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 
@@ -92,15 +92,12 @@ class OperationRef:
 
 
 @dataclass(frozen=True)
-class WithdrawalPlan:
+class WithdrawalPlan(StepBudget):
     """Configuration captured once per withdrawal, so the workflow stays deterministic."""
 
     needs_approval: bool
     approval_timeout_seconds: int
     payout_confirmations: int
-    poll_interval_seconds: float
-    activity_timeout_seconds: float
-    activity_max_attempts: int
 
 
 
