@@ -195,8 +195,9 @@ class ScanInput:
 class ScanResult:
     """What one scan did: watched addresses, deposits it recorded, and workflows it made sure run.
 
-    ``started`` counts every start the scan asked for that Temporal answered with a run: a new
-    run, or one already going that the start joined (a start never tells the two apart here).
+    ``started`` counts every workflow start (deposits found, heals of failed starts) that Temporal
+    answered with a run: a new one, or one already going that the start joined. The starters
+    return the run's handle either way, so the count cannot tell the two apart.
     """
 
     addresses: int
