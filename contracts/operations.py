@@ -1,9 +1,10 @@
 """Shapes both money workflows (deposit and withdrawal) share with their activities and the API.
 
 One ``OperationUpdate`` (the projection change of an operations row), one ``PolicyResult`` (the
-answer of a policy check), one ``OperatorAction`` (payload of the operator signals) and the base
-of what both return (``OperationResult``). Field names are part of recorded histories: add fields
-with defaults, never rename one.
+answer of a policy check), one ``OperatorAction`` (payload of the operator signals), the bases of
+what both return (``OperationResult``) and of their plans (``StepBudget``), and what the builders
+of their start arguments read of a row (``OperationRow``). Field names are part of recorded
+histories: add fields with defaults, never rename one.
 """
 
 from __future__ import annotations
