@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
+from contracts.operations import OperationResult, OperationRow, StepBudget
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 from domain.deposits import AttentionReason, DepositFailure
@@ -55,6 +56,17 @@ class DepositInput:
     amount_sats: int
 
 
+def deposit_workflow_input(op: OperationRow) -> DepositInput:
+    """The start argument of deposit operation ``op``'s workflow (the API's request and the
+    scan's heal of a start that failed build it alike).
+
+    Raises:
+        ValueError: ``op.outpoint`` is missing or not ``txid:vout`` with an integer vout.
+    """
+    txid, vout = (op.outpoint or "").rsplit(":", 1)
+    return DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0)
+
+
 @dataclass(frozen=True)
 class PlanInput:
     """``project``: also move the row to ``verifying`` / ``processing`` with the required depth."""
@@ -65,28 +77,20 @@ class PlanInput:
 
 
 @dataclass(frozen=True)
-class DepositPlan:
+class DepositPlan(StepBudget):
     """Configuration captured once per deposit, so the workflow stays deterministic."""
 
     required_confirmations: int
     reorg_window_blocks: int
     watch_blocks_after_mint: int
-    poll_interval_seconds: float
-    activity_timeout_seconds: float
-    activity_max_attempts: int
 
 
 @dataclass(frozen=True)
-class ObserveInput:
-    """``project``: write stage ``awaiting_confirmations`` with the depth seen (while waiting for
-    depth). ``complete_at``: after the mint, move the row from ``watching`` to ``completed`` once
-    the output is this many blocks deep."""
+class ObserveInput(DepositInput):
+    """The deposit as it started. ``project``: write stage ``awaiting_confirmations`` with the
+    depth seen (while waiting for depth). ``complete_at``: after the mint, move the row from
+    ``watching`` to ``completed`` once the output is this many blocks deep."""
 
-    operation_id: str
-    user_id: str
-    txid: str
-    vout: int
-    amount_sats: int
     project: bool = False
     complete_at: int | None = None
 
@@ -129,24 +133,26 @@ class KycChanged:
 
 
 @dataclass(frozen=True)
-class SolvencyInput:
-    """``project``: write stage ``solvency_check`` in the guard's transaction."""
+class DepositOutputRef:
+    """A deposit's operation and the output it claims: ``txid:vout``, paying ``amount_sats``."""
 
     operation_id: str
     txid: str
     vout: int
     amount_sats: int
+
+
+@dataclass(frozen=True)
+class SolvencyInput(DepositOutputRef):
+    """``project``: write stage ``solvency_check`` in the guard's transaction."""
+
     project: bool = False
 
 
 @dataclass(frozen=True)
-class MintInput:
+class MintInput(DepositOutputRef):
     """``project``: write stage ``minting`` before the envelope is built and sent."""
 
-    operation_id: str
-    txid: str
-    vout: int
-    amount_sats: int
     confirmations: int
     block_height: int
     project: bool = False
@@ -187,7 +193,12 @@ class ScanInput:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """What one scan did: watched addresses, deposits it recorded, workflows it (re)started."""
+    """What one scan did: watched addresses, deposits it recorded, and workflows it made sure run.
+
+    ``started`` counts every workflow start (deposits found, heals of failed starts) that Temporal
+    answered with a run: a new one, or one already going that the start joined. The starters
+    return the run's handle either way, so the count cannot tell the two apart.
+    """
 
     addresses: int
     recorded: int
@@ -210,12 +221,9 @@ class DepositState:
 
 
 @dataclass(frozen=True)
-class DepositResult:
+class DepositResult(OperationResult):
     """What ``DepositWorkflow`` returns: the final status, the mint's hash and the error code of a failed claim."""
 
-    operation_id: str
-    status: str
-    stellar_tx_hash: str | None
     error: str | None = None
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from temporalio import activity
 
+from contracts.deposits import KycChanged
 from domain.kyc import APPROVAL_VALIDITY_DAYS
 
 SCREEN = "screen_kyc_record"
@@ -38,6 +40,31 @@ class KycWorkflowInput:
     user_id: str
     tier: int
     validity_days: int = APPROVAL_VALIDITY_DAYS
+
+
+class KycSubmission(Protocol):
+    """What :func:`kyc_workflow_input` reads of a KYC record (``db.models.KycRecord`` has it)."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def user_id(self) -> object: ...
+
+    @property
+    def tier(self) -> int: ...
+
+
+def kyc_workflow_input(record: KycSubmission, *, validity_days: int) -> KycWorkflowInput:
+    """The start argument of ``record``'s approval workflow (the API's submission and the scan's
+    heal of a start that failed build it alike).
+
+    Args:
+        record: the submitted record: its ``id``, ``user_id`` (both sent as strings) and ``tier``.
+        validity_days: how long an approval lasts, in days (``kyc.approval_validity_days``).
+    """
+    return KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,
+                            validity_days=validity_days)
 
 
 @dataclass(frozen=True)
@@ -100,12 +127,10 @@ class ExpireResult:
     revoke_on_chain: bool
 
 
-@dataclass(frozen=True)
-class KycChangedInput:
-    """The user's KYC moved (under review, approved, rejected): wake their waiting deposits."""
-
-    user_id: str
-    record_id: str
+#: The user's KYC moved (under review, approved, rejected): wake their waiting deposits. The
+#: activity forwards its input to each of them as the ``kyc_changed`` signal's payload, so the
+#: two are one class.
+KycChangedInput = KycChanged
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,40 @@
 """Shapes both money workflows (deposit and withdrawal) share with their activities and the API.
 
 One ``OperationUpdate`` (the projection change of an operations row), one ``PolicyResult`` (the
-answer of a policy check) and one ``OperatorAction`` (payload of the operator signals). Field
-names are part of recorded histories: add fields with defaults, never rename one.
+answer of a policy check), one ``OperatorAction`` (payload of the operator signals), the bases of
+what both return (``OperationResult``) and of their plans (``StepBudget``), and what the builders
+of their start arguments read of a row (``OperationRow``). Field names are part of recorded
+histories: add fields with defaults, never rename one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 #: Signal names of :class:`workflows.operator_control.OperatorControl` (Temporal UI, operator API).
 RETRY_SIGNAL = "retry"
 CANCEL_SIGNAL = "cancel"
 #: Query every operation workflow answers with its state (deposit, withdrawal, payout, KYC).
 GET_STATE_QUERY = "get_state"
+
+
+class OperationRow(Protocol):
+    """What the start-argument builders read of an ``operations`` row (``db.models.Operation``
+    has it): its ``id`` and ``user_id`` (sent as strings), ``amount`` in satoshis and, for a
+    deposit, its ``outpoint`` (``txid:vout``)."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def user_id(self) -> object: ...
+
+    @property
+    def amount(self) -> int | None: ...
+
+    @property
+    def outpoint(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -70,3 +91,23 @@ class PolicyResult:
     waiting_for: str | None = None
     recheck_seconds: float | None = None
     max_wait_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """What a money workflow returns: its operation, the final status and the hash of its Stellar
+    transaction (the mint or the burn; None when none was sent)."""
+
+    operation_id: str
+    status: str
+    stellar_tx_hash: str | None
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """What a money workflow's plan fixes for its steps, from configuration: how often it polls
+    (seconds), one step's start-to-close timeout (seconds) and its attempts before it parks."""
+
+    poll_interval_seconds: float
+    activity_timeout_seconds: float
+    activity_max_attempts: int

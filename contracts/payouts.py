@@ -94,17 +94,15 @@ class LeaveResult:
 
 
 @dataclass(frozen=True)
-class PayoutInput:
-    """Start argument of ``PayoutWorkflow`` (id ``payout-<payout id>``)."""
+class PayoutRef:
+    """A payout by id (``payouts.id`` as a string)."""
 
     payout_id: str
 
 
 @dataclass(frozen=True)
-class PayoutRef:
-    """A payout by id (``payouts.id`` as a string)."""
-
-    payout_id: str
+class PayoutInput(PayoutRef):
+    """Start argument of ``PayoutWorkflow`` (id ``payout-<payout id>``): the payout it follows."""
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,14 @@ class ProofInput:
 
 
 @dataclass(frozen=True)
-class SnapshotInput:
-    """Pin the heights and totals of proof ``proof_id``."""
+class ProofStepInput:
+    """One step (snapshot, tree, signature, publication) of proof ``proof_id``."""
 
     proof_id: uuid.UUID
+
+
+#: The snapshot step's input: pin the heights and totals of proof ``proof_id``.
+SnapshotInput = ProofStepInput
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,6 @@ class Snapshot:
     reserves_sats: int
     supply_units: int
     burned_unpaid_sats: int
-
-
-@dataclass(frozen=True)
-class ProofStepInput:
-    """A later step (tree, signature, publication) of proof ``proof_id``."""
-
-    proof_id: uuid.UUID
 
 
 @dataclass(frozen=True)

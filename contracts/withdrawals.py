@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from temporalio import activity
 
 from contracts.operations import GET_STATE_QUERY as GET_STATE_QUERY
+from contracts.operations import OperationResult, OperationRow, StepBudget
 from contracts.operations import OperationUpdate as OperationUpdate
 from contracts.operations import PolicyResult as PolicyResult
 
@@ -77,6 +78,12 @@ class WithdrawalInput:
     batch_cancellable: bool = False
 
 
+def withdrawal_workflow_input(op: OperationRow) -> WithdrawalInput:
+    """The start argument of withdrawal operation ``op``'s workflow (the API's request and the
+    scan's heal of a start that failed build it alike)."""
+    return WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0)
+
+
 @dataclass(frozen=True)
 class OperationRef:
     """A withdrawal by its operation id (``operations.id`` as a string)."""
@@ -85,15 +92,12 @@ class OperationRef:
 
 
 @dataclass(frozen=True)
-class WithdrawalPlan:
+class WithdrawalPlan(StepBudget):
     """Configuration captured once per withdrawal, so the workflow stays deterministic."""
 
     needs_approval: bool
     approval_timeout_seconds: int
     payout_confirmations: int
-    poll_interval_seconds: float
-    activity_timeout_seconds: float
-    activity_max_attempts: int
 
 
 
@@ -179,12 +183,9 @@ class WithdrawalState:
 
 
 @dataclass(frozen=True)
-class WithdrawalResult:
+class WithdrawalResult(OperationResult):
     """What ``WithdrawalWorkflow`` returns: the final status, both chains' hashes and the error code."""
 
-    operation_id: str
-    status: str
-    stellar_tx_hash: str | None
     btc_txid: str | None
     error: str | None = None
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chains.bitcoin.setup import custody_descriptor
 from chains.bitcoin.wallet import CustodyWallet
-from contracts.deposits import DepositInput
+from contracts.deposits import deposit_workflow_input
 from contracts.starters import start_deposit
 from contracts.workflow_ids import deposit_idempotency_key, deposit_workflow_id, outpoint
 from db.audit import record_audit
@@ -116,11 +116,6 @@ async def request(
     await session.commit()  # the workflow reads the row: it must be visible before the start
     await start(state, recorded.operation, displaced=recorded.displaced)
     return recorded.operation
-
-
-def _input(op: Operation) -> DepositInput:
-    txid, vout = (op.outpoint or "").rsplit(":", 1)
-    return DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0)
 
 
 def _key_reused() -> Conflict:
@@ -218,7 +213,7 @@ async def start(state: AppState, op: Operation, *, displaced: bool = False) -> N
     """
     if OperationStatus(op.status).is_final or op.outpoint is None:
         return
-    inp = _input(op)
+    inp = deposit_workflow_input(op)
     if displaced:  # the disproved claim's run shares the outpoint's workflow id
         await state.temporal.terminate(deposit_workflow_id(inp.txid, inp.vout),
                                        reason="the claim was disproved: the output pays another account")

@@ -20,8 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import kyc as kyc_contract
-from contracts import kyc as kyc_types
-from contracts.kyc import KycWorkflowInput
+from contracts.kyc import kyc_workflow_input
 from contracts.starters import start_kyc_approval
 from contracts.workflow_ids import kyc_workflow_id
 from db.audit import record_audit
@@ -171,8 +170,7 @@ async def _start_workflow(state: AppState, record: KycRecord) -> None:
     Raises:
         TemporalUnavailable.
     """
-    inp = KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,
-                           validity_days=state.settings.kyc.approval_validity_days)
+    inp = kyc_workflow_input(record, validity_days=state.settings.kyc.approval_validity_days)
     task_queue = state.settings.temporal.task_queue
     await state.temporal.call(lambda client: start_kyc_approval(client, inp, task_queue=task_queue,
                                                                 workflow_id=record.workflow_id))
@@ -236,8 +234,8 @@ async def update_record(
     await session.commit()
     workflow_id = record.workflow_id or kyc_workflow_id(record.user_id, record.id)
     try:
-        await state.temporal.signal(workflow_id, kyc_types.DATA_SUPPLIED_SIGNAL,
-                                    kyc_types.DataSupplied(fields=[COUNTRY_FIELD]))
+        await state.temporal.signal(workflow_id, kyc_contract.DATA_SUPPLIED_SIGNAL,
+                                    kyc_contract.DataSupplied(fields=[COUNTRY_FIELD]))
     except WorkflowNotRunning:
         pass
     except TemporalUnavailable as exc:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import withdrawals as withdrawal_contract
 from contracts.starters import start_withdrawal
-from contracts.withdrawals import INVALID_SIGNED_PSBT, SignedPsbtInput, WithdrawalInput
+from contracts.withdrawals import INVALID_SIGNED_PSBT, SignedPsbtInput, withdrawal_workflow_input
 from contracts.workflow_ids import withdrawal_workflow_id
 from db.audit import record_audit
 from db.models import Operation
@@ -222,7 +222,7 @@ async def _start(state: AppState, op: Operation) -> None:
     """
     if op.operation_type != OperationType.WITHDRAWAL.value or OperationStatus(op.status).is_final:
         return
-    inp = WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0)
+    inp = withdrawal_workflow_input(op)
     task_queue = state.settings.temporal.task_queue
     try:
         await state.temporal.call(lambda client: start_withdrawal(client, inp, task_queue=task_queue,
