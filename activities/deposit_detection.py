@@ -41,9 +41,9 @@ from chains.bitcoin.esplora import EsploraClient
 from chains.bitcoin.wallet import CHANGE_BRANCH, RECEIVE_BRANCH, CustodyWallet
 from config.settings import Settings
 from contracts import deposits as t
-from contracts.kyc import KycWorkflowInput
+from contracts.kyc import kyc_workflow_input
 from contracts.starters import start_deposit, start_kyc_approval, start_withdrawal
-from contracts.withdrawals import WithdrawalInput
+from contracts.withdrawals import withdrawal_workflow_input
 from contracts.workflow_ids import InvalidOutpoint, deposit_idempotency_key, deposit_workflow_id
 from db import ledger
 from db.audit import record_audit
@@ -420,11 +420,10 @@ class DepositDetection:
             ) if op.outpoint]
         started = 0
         for op in stuck:
-            txid, vout = op.outpoint.rsplit(":", 1)  # type: ignore[union-attr]
             try:
                 started += int(await start_deposit(
-                    activity.client(), t.DepositInput(str(op.id), str(op.user_id), txid, int(vout), op.amount or 0),
-                    task_queue=activity.info().task_queue) is not None)
+                    activity.client(), t.deposit_workflow_input(op), task_queue=activity.info().task_queue,
+                ) is not None)
             except (InvalidOutpoint, ValueError) as exc:  # a row no retry can start must not stop the others
                 log.error("deposit %s cannot be started (outpoint %r): %s", op.id, op.outpoint, exc)
         return started + await self._heal_withdrawals(cutoff) + await self._heal_kyc_records(cutoff)
@@ -441,7 +440,7 @@ class DepositDetection:
         started = 0
         for op in stuck:
             started += int(await start_withdrawal(
-                activity.client(), WithdrawalInput(str(op.id), str(op.user_id), op.amount or 0),
+                activity.client(), withdrawal_workflow_input(op),
                 task_queue=activity.info().task_queue, workflow_id=op.workflow_id) is not None)
         return started
 
@@ -457,8 +456,7 @@ class DepositDetection:
                 session, created_after=utcnow() - HEAL_STARTS_WITHIN, created_before=cutoff)
         started = 0
         for record in pending:
-            inp = KycWorkflowInput(record_id=str(record.id), user_id=str(record.user_id), tier=record.tier,
-                                   validity_days=self._settings.kyc.approval_validity_days)
+            inp = kyc_workflow_input(record, validity_days=self._settings.kyc.approval_validity_days)
             started += int(await start_kyc_approval(
                 activity.client(), inp, task_queue=activity.info().task_queue, workflow_id=record.workflow_id,
             ) is not None)
