@@ -28,8 +28,8 @@ import typer
 from cli.soak_stack import SoakStack, StackConfig
 
 if TYPE_CHECKING:  # the engine's modules load only when a soak runs, not with every command
-    from cli.soak_checks import CheckResults
     from cli.soak_load import Clients, LoadStats, User
+    from domain.check_report import CheckReport
 
 
 @dataclass
@@ -70,7 +70,7 @@ class SoakReport:
     seed: int
     load: LoadStats
     kills: Counter
-    checks: CheckResults
+    checks: CheckReport
     #: Operations at the end by ``type status/stage`` (parked ones show ``needs_attention``).
     outcomes: Counter = field(default_factory=Counter)
     #: JSON-RPC responses the Soroban sandbox dropped after the call took effect (its HTTP 504s).
@@ -96,9 +96,9 @@ class SoakReport:
             f"{self.load.retries} client retries, refused: {refused}",
             "operations: " + (", ".join(f"{k} {n}" for k, n in sorted(self.outcomes.items())) or "none"),
             *([f"parked: {', '.join(f'{k} {n}' for k, n in sorted(self.parked.items()))}"] if self.parked else []),
-            *(f"ok    {name}" for name in self.checks.passed),
-            *(f"FAIL  {problem}" for problem in self.checks.failed),
-            f"checks passed: {len(self.checks.passed)}/{len(self.checks.passed) + len({p.split(':')[0] for p in self.checks.failed})}",
+            *(f"ok    {name}" for name in self.checks.checked),
+            *(f"FAIL  {problem}" for problem in self.checks.problems),
+            f"checks passed: {len(self.checks.checked)}/{len(self.checks.checked) + len({p.split(':')[0] for p in self.checks.problems})}",
         ]
         return "\n".join(lines)
 

@@ -28,7 +28,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy import func, select
@@ -47,27 +46,10 @@ from db.models import (
     TokenBalance,
     User,
 )
+from domain.check_report import CheckReport
 from workers.registry import WorkerDeps
 
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-@dataclass
-class CheckResults:
-    """``passed``: names of checks that held; ``failed``: ``name: problem`` lines."""
-
-    passed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def expect(self, name: str, problems: list[str]) -> None:
-        if problems:
-            self.failed += [f"{name}: {p}" for p in problems[:20]]
-        else:
-            self.passed.append(name)
 
 
 def unsettled(ops: list[Operation]) -> list[str]:
@@ -129,13 +111,13 @@ async def all_events(deps: WorkerDeps) -> list:
     return events
 
 
-async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str, temporal=None) -> CheckResults:
+async def run_checks(settings: Settings, deps: WorkerDeps, esplora_url: str, temporal=None) -> CheckReport:
     """Run every check of the module docstring; never raises for a failed check. ``temporal``
     (a client of the stack's server): also check that no deposit or withdrawal workflow runs
     without an unsettled or parked operation row (an orphan)."""
     from cli.ledger import run_check
 
-    results = CheckResults()
+    results = CheckReport()
     ops = await operations(deps)
     results.expect("every operation completed or parked with a reason", unsettled(ops))
     if temporal is not None:

@@ -22,32 +22,11 @@ reconciliation's; ``custody ledger check`` runs them too (``cli/ledger.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries import custody
-
-
-@dataclass
-class CheckReport:
-    """``problems`` empty: every invariant holds; ``checked`` names what was proven."""
-
-    problems: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def expect(self, name: str, failures: list[str]) -> None:
-        if failures:
-            self.problems += [f"{name}: {f}" for f in failures[:20]]
-            if len(failures) > 20:
-                self.problems.append(f"{name}: … and {len(failures) - 20} more")
-        else:
-            self.checked.append(name)
+from domain.check_report import CheckReport
 
 
 async def check_books(session: AsyncSession) -> CheckReport:

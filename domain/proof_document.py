@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from domain.check_report import CheckReport
 from domain.merkle_sum import InclusionProof, Node, verify_inclusion
 
 DOCUMENT_VERSION = 2
@@ -88,18 +89,6 @@ def sign_document(doc: ProofDocument, key: Ed25519PrivateKey) -> str:
     return key.sign(doc.canonical_bytes()).hex()
 
 
-@dataclass
-class VerifyReport:
-    """Outcome of :func:`verify_proof_file`: ``ok`` when ``problems`` is empty."""
-
-    problems: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def _document(raw: dict[str, Any]) -> ProofDocument:
     names = {f.name for f in fields(ProofDocument)}
     optional = {"journal_seq", "journal_transfers"}  # absent from version 1 documents
@@ -133,7 +122,7 @@ def inclusion_to_json(proof: InclusionProof) -> dict[str, Any]:
     }
 
 
-def _check_signature(doc: ProofDocument, signature_hex: str, expected_key: str | None, report: VerifyReport) -> None:
+def _check_signature(doc: ProofDocument, signature_hex: str, expected_key: str | None, report: CheckReport) -> None:
     if expected_key is not None and expected_key.lower() != doc.public_key.lower():
         report.problems.append("signed by another key than the expected engine key")
         return
@@ -146,7 +135,7 @@ def _check_signature(doc: ProofDocument, signature_hex: str, expected_key: str |
         report.problems.append("signature does not verify")
 
 
-def verify_proof_file(data: dict[str, Any], *, expected_public_key: str | None = None) -> VerifyReport:
+def verify_proof_file(data: dict[str, Any], *, expected_public_key: str | None = None) -> CheckReport:
     """Check a proof file offline: signature, internal arithmetic and (if present) the inclusion proof.
 
     Args:
@@ -157,7 +146,7 @@ def verify_proof_file(data: dict[str, Any], *, expected_public_key: str | None =
     Returns:
         A report; nothing raises for a bad file.
     """
-    report = VerifyReport()
+    report = CheckReport()
     try:
         raw = data["proof"]
         doc = _document(raw)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from cli.soak_checks import CheckResults, _one_each, channel_problems, unsettled
+from cli.soak_checks import _one_each, channel_problems, unsettled
+from domain.check_report import CheckReport
 
 
 def op(kind: str, status: str, stage: str | None = None, *, error: str | None = None, outpoint: str | None = None,
@@ -72,7 +73,7 @@ def test_a_channel_left_bound_or_out_of_step_with_the_network_is_reported() -> N
 
 
 def test_results_name_every_failure() -> None:
-    results = CheckResults()
+    results = CheckReport()
     results.expect("fine", [])
     results.expect("broken", ["a", "b"])
-    assert (results.ok, results.passed, results.failed) == (False, ["fine"], ["broken: a", "broken: b"])
+    assert (results.ok, results.checked, results.problems) == (False, ["fine"], ["broken: a", "broken: b"])
