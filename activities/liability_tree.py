@@ -62,8 +62,6 @@ IN_FLIGHT_PER_WORKER = 2
 DEFAULT_HASH_WORKERS = min(2, os.cpu_count() or 1)
 #: Nodes per stored level chunk (levels above the groups' tops).
 CHUNK_NODES = 65_536
-#: The least UUID (the first key range's lower bound).
-FIRST_USER_ID = uuid.UUID(int=0)
 PROGRESS_EVERY_SECONDS = 5.0
 
 
@@ -103,7 +101,11 @@ class _Pipeline:
 
     async def _wait_for_room(self) -> None:
         room = asyncio.ensure_future(self._room.acquire())
-        await asyncio.wait({room, self._writing}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({room, self._writing}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            room.cancel()
+            raise
         if not room.done():  # the writing failed: raise its error here
             room.cancel()
             self._writing.result()
@@ -188,8 +190,8 @@ async def _build(sessions, proof_id, token_address, progress, hashers) -> TreeRe
             supply = balance(accounts[e.SUPPLY]) if e.SUPPLY in accounts else 0
             unpaid = balance(accounts[e.UNPAID]) if e.UNPAID in accounts else 0
             await proofs.delete_tree(writer, proof_id=proof_id)
-            pipeline = _Pipeline(writer, proof_id, hashers)
             streams = await _range_streams(reader, sessions, range_readers, token_address, parts=max(len(hashers), 1))
+            pipeline = _Pipeline(writer, proof_id, hashers)
             try:
                 async with aclosing(_in_key_order(streams)) as batches:
                     count, tail_ids, tail_balances = await _stream(batches, pipeline, progress)
@@ -215,7 +217,7 @@ async def _range_streams(reader, sessions, stack: AsyncExitStack, token_address:
         return [stream_liability_rows(reader, token_address=token_address, batch_rows=BATCH_ROWS)]
     snapshot = await export_snapshot(reader)
     streams = []
-    for k, (lo, hi) in enumerate(zip([FIRST_USER_ID, *cuts], [*cuts, None], strict=True)):
+    for k, (lo, hi) in enumerate(zip([None, *cuts], [*cuts, None], strict=True)):
         session = reader
         if k:
             session = await stack.enter_async_context(sessions())
@@ -237,8 +239,10 @@ async def _in_key_order(streams: Sequence[AsyncIterator]) -> AsyncIterator:
                 ahead[k] = asyncio.ensure_future(anext(stream, None))
                 yield rows
     finally:
-        # A fetch is let finish, not cancelled: a cancelled one leaves its connection mid-command,
-        # and the session's rollback would then fail over the error that brought us here.
+        # After an error, a later range may still be sorting: cancel its fetch (psycopg then
+        # cancels the query on the server, and the session's rollback works).
+        for fetch in ahead:
+            fetch.cancel()
         await asyncio.gather(*ahead, return_exceptions=True)
         for stream in streams:
             with contextlib.suppress(Exception):
@@ -251,6 +255,8 @@ async def _stream(batches: AsyncIterator, pipeline: _Pipeline, progress) -> tupl
     count, last_id, last_beat = 0, b"", time.monotonic()
     async for rows in batches:
         batch_ids, batch_balances = zip(*rows, strict=True)
+        if None in batch_ids:
+            raise ValueError("a liability row has no user id")
         ids = carry_ids + b"".join(batch_ids)
         balances = carry_balances + list(batch_balances)
         if rows[0][0] <= last_id:

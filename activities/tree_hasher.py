@@ -98,6 +98,8 @@ class TreeHasher:
                 status, len_a, len_b = _RESPONSE.unpack(await out.readexactly(_RESPONSE.size))
                 a, b = await out.readexactly(len_a), await out.readexactly(len_b)
                 answer = self._answers.popleft()
+                if answer.done():  # cancelled by the builder after an error: drop the answer
+                    continue
                 if status == _OK:
                     answer.set_result(HashedGroups(a, [b[i : i + NODE_BYTES] for i in range(0, len(b), NODE_BYTES)]))
                 else:

@@ -53,16 +53,18 @@ _LIABILITY_ROWS_SELECT = (
 )
 _ROWS_PARAMS = {"token": "%(token)s", "external": "%(external)s", "suspense": "%(suspense)s"}
 _LIABILITY_ROWS_SQL = _LIABILITY_ROWS_SELECT + _LIABILITIES_FROM.format(**_ROWS_PARAMS, b_range="", w_range="")
-# One key range ``[lo, hi)`` of the same rows (hi None: to the end). The range is applied to both
-# sides of the join, so each user's row is whole in the one range that holds its id.
+# One key range ``[lo, hi)`` of the same rows, keyed by (has lo, has hi). The range is applied to
+# both sides of the join, so each user's row is whole in the one range that holds its id.
 _RANGE = {
-    False: " {alias}user_id >= %(lo)s",
-    True: " {alias}user_id >= %(lo)s AND {alias}user_id < %(hi)s",
+    (True, False): " {alias}user_id >= %(lo)s",
+    (True, True): " {alias}user_id >= %(lo)s AND {alias}user_id < %(hi)s",
+    # The first range has no lower bound and keeps a NULL id, which the builder then refuses.
+    (False, True): " ({alias}user_id < %(hi)s OR {alias}user_id IS NULL)",
 }
 
 
-def _ranged_rows_sql(bounded: bool) -> str:
-    where = _RANGE[bounded]
+def _ranged_rows_sql(bounded: bool, low: bool = True) -> str:
+    where = _RANGE[low, bounded]
     return _LIABILITY_ROWS_SELECT + _LIABILITIES_FROM.format(
         **_ROWS_PARAMS, b_range=" WHERE" + where.format(alias="holders."), w_range=" AND" + where.format(alias=""),
     )
@@ -88,14 +90,15 @@ async def stream_user_liabilities(
 
 async def stream_liability_rows(
     session: AsyncSession, *, token_address: str, batch_rows: int = 16_384,
-    key_range: tuple[uuid.UUID, uuid.UUID | None] | None = None,
+    key_range: tuple[uuid.UUID | None, uuid.UUID | None] | None = None,
 ) -> AsyncIterator[Sequence[tuple[bytes, int]]]:
     """The rows of :func:`stream_user_liabilities`, in batches of up to ``batch_rows``: each
     ``(user_id as 16 raw bytes, liability_sats)``, strictly ordered by user id.
 
     Args:
-        key_range: ``(lo, hi)``: only the users with ``lo <= id < hi`` (``hi`` None: no upper
-            bound); None: all of them.
+        key_range: ``(lo, hi)``: only the users with ``lo <= id < hi``; ``lo`` None: no lower
+            bound, and a row without a user id (corrupt books, which the tree builder refuses) is
+            in this range; ``hi`` None: no upper bound. None: all rows.
 
     Same caller contract (one open transaction while iterating); memory stays at one batch.
 
@@ -110,9 +113,9 @@ async def stream_liability_rows(
         "token": token_address, "external": str(EXTERNAL_HOLDERS_LEAF), "suspense": str(SUSPENSE_LEAF),
     }
     sql = _LIABILITY_ROWS_SQL
-    if key_range is not None:
+    if key_range is not None and key_range != (None, None):
         params["lo"], params["hi"] = key_range
-        sql = _ranged_rows_sql(bounded=key_range[1] is not None)
+        sql = _ranged_rows_sql(bounded=key_range[1] is not None, low=key_range[0] is not None)
     async with raw.cursor(name=f"liabilities_{uuid.uuid4().hex}") as cur:  # type: ignore[union-attr]
         await cur.execute(sql, params)
         while rows := await cur.fetchmany(batch_rows):
