@@ -287,6 +287,30 @@ def test_proofs_built_before_grouped_leaves_are_still_served(tree_db_url):
     run(tree_db_url, body)
 
 
+async def seed_unpaid_and_outside_holders(sessions, token: str, unpaid: list[tuple[uuid.UUID, int]]) -> uuid.UUID:
+    """Add burned-but-unpaid withdrawals ``(user, sats)``, a user whose only liability is an unpaid
+    withdrawal of 9,000 sats, and 4,242 units held outside the engine; returns that user's id.
+    Undo with :func:`remove_unpaid_and_outside_holders` (the module's other trees have neither)."""
+    only_unpaid = uuid.uuid4()
+    async with sessions() as s, s.begin():
+        await s.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:u, :u || '@tree.example', 'x')"),
+                        {"u": only_unpaid})
+        for user, amount in [*unpaid, (only_unpaid, 9_000)]:
+            await s.execute(text(
+                "INSERT INTO operations (user_id, operation_type, status, amount, token_address, stellar_tx_hash) "
+                "VALUES (:u, 'withdrawal', 'processing', :a, :t, 'ab')"), {"u": user, "a": amount, "t": token})
+        await s.execute(text(
+            "INSERT INTO ledger_accounts (key, ledger, code, flags, credits_posted) "
+            "VALUES ('istsi_external', 2, 'istsi_external', 0, 4242) ON CONFLICT (key) DO NOTHING"))
+    return only_unpaid
+
+
+async def remove_unpaid_and_outside_holders(sessions) -> None:
+    async with sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM operations WHERE operation_type = 'withdrawal'"))
+        await s.execute(text("DELETE FROM ledger_accounts WHERE key = 'istsi_external'"))
+
+
 async def analyze(sessions) -> None:
     """Gather the planner's statistics, as autovacuum does (the builder cuts its key ranges by them)."""
     async with sessions() as s, s.begin():
@@ -302,17 +326,7 @@ def test_key_ranges_in_one_snapshot_read_the_same_rows_as_one_stream(tree_db_url
     async def body(sessions):
         rng = random.Random(7)
         token, ids = await seed(sessions, [rng.randrange(10**6) for _ in range(600)], rng)
-        only_unpaid = uuid.uuid4()
-        async with sessions() as s, s.begin():
-            await s.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:u, :u || '@tree.example', 'x')"),
-                            {"u": only_unpaid})
-            for user, amount in ((ids[0], 5_000), (ids[300], 7), (only_unpaid, 9_000)):
-                await s.execute(text(
-                    "INSERT INTO operations (user_id, operation_type, status, amount, token_address, stellar_tx_hash) "
-                    "VALUES (:u, 'withdrawal', 'processing', :a, :t, 'ab')"), {"u": user, "a": amount, "t": token})
-            await s.execute(text(
-                "INSERT INTO ledger_accounts (key, ledger, code, flags, credits_posted) "
-                "VALUES ('istsi_external', 2, 'istsi_external', 0, 4242) ON CONFLICT (key) DO NOTHING"))
+        only_unpaid = await seed_unpaid_and_outside_holders(sessions, token, [(ids[0], 5_000), (ids[300], 7)])
         await analyze(sessions)
         async with sessions() as reader, sessions() as other:
             await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
@@ -336,15 +350,10 @@ def test_key_ranges_in_one_snapshot_read_the_same_rows_as_one_stream(tree_db_url
         with pytest.raises(ValueError):
             await import_snapshot(other, "x'; DROP TABLE users; --")
 
-    async def cleanup(sessions):  # the module's other trees hold no unpaid withdrawal nor outside holder
-        async with sessions() as s, s.begin():
-            await s.execute(text("DELETE FROM operations WHERE operation_type = 'withdrawal'"))
-            await s.execute(text("DELETE FROM ledger_accounts WHERE key = 'istsi_external'"))
-
     try:
         run(tree_db_url, body)
     finally:
-        run(tree_db_url, cleanup)
+        run(tree_db_url, remove_unpaid_and_outside_holders)
 
 
 @pytest.mark.parametrize("count", [GROUP_LEAVES * 3 + 17, 700])

@@ -19,7 +19,16 @@ from db.queries import reserve_proofs as proofs
 from domain.merkle_batch import GROUP_LEAVES
 from domain.merkle_sum import SumOutOfRange
 from tests.fixtures.postgres import migrated_database
-from tests.reserves.test_streamed_tree import analyze, check_against_reference, new_proof, run, seed, tree_rows
+from tests.reserves.test_streamed_tree import (
+    analyze,
+    check_against_reference,
+    new_proof,
+    remove_unpaid_and_outside_holders,
+    run,
+    seed,
+    seed_unpaid_and_outside_holders,
+    tree_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +46,17 @@ def _checked_out(sessions) -> int:
     return sessions.kw["bind"].sync_engine.pool.checkedout()
 
 
+async def start_two_range_build(sessions, balances: list[int], errors: list) -> tuple:
+    """Seed ``balances``, gather statistics and start a build over two key ranges as a task;
+    the event loop's unhandled errors go to ``errors``. Returns ``(token, ids, proof_id, task)``."""
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    token, ids = await seed(sessions, balances, random.Random(2))
+    await analyze(sessions)
+    proof_id = await new_proof(sessions)
+    build = asyncio.ensure_future(build_tree_in_postgres(sessions, proof_id=proof_id, token_address=token, hash_workers=2))
+    return token, ids, proof_id, build
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
 def test_a_cancelled_build_fails_cleanly(tree_db_url, monkeypatch, delay):
     """Temporal cancels: CancelledError comes out, nothing is stored, no task or connection is left."""
@@ -45,11 +65,7 @@ def test_a_cancelled_build_fails_cleanly(tree_db_url, monkeypatch, delay):
     errors = []
 
     async def body(sessions):
-        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
-        token, ids = await seed(sessions, balances, random.Random(2))
-        await analyze(sessions)
-        proof_id = await new_proof(sessions)
-        build = asyncio.ensure_future(build_tree_in_postgres(sessions, proof_id=proof_id, token_address=token, hash_workers=2))
+        token, ids, proof_id, build = await start_two_range_build(sessions, balances, errors)
         await asyncio.sleep(delay)
         build.cancel()
         t0 = time.monotonic()
@@ -156,11 +172,7 @@ def test_a_cancel_mid_command_fails_cleanly(tree_db_url, monkeypatch, where):
     errors = []
 
     async def body(sessions):
-        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
-        token, ids = await seed(sessions, balances, random.Random(2))
-        await analyze(sessions)
-        proof_id = await new_proof(sessions)
-        build = asyncio.ensure_future(build_tree_in_postgres(sessions, proof_id=proof_id, token_address=token, hash_workers=2))
+        token, ids, proof_id, build = await start_two_range_build(sessions, balances, errors)
         await asyncio.sleep(0.5)
         build.cancel()
         t0 = time.monotonic()
@@ -269,17 +281,7 @@ def test_cuts_on_awkward_ids_keep_every_liability_once(tree_db_url, monkeypatch)
         rng = random.Random(12)
         balances = [rng.randrange(10**6) for _ in range(3 * GROUP_LEAVES + 7)]
         token, ids = await seed(sessions, balances, rng)
-        only_unpaid = uuid.uuid4()
-        async with sessions() as s, s.begin():
-            await s.execute(text("INSERT INTO users (id, email, password_hash) VALUES (:u, :u || '@tree.example', 'x')"),
-                            {"u": only_unpaid})
-            for user, amount in ((ids[5], 70), (only_unpaid, 9_000)):
-                await s.execute(text(
-                    "INSERT INTO operations (user_id, operation_type, status, amount, token_address, stellar_tx_hash) "
-                    "VALUES (:u, 'withdrawal', 'processing', :a, :t, 'ab')"), {"u": user, "a": amount, "t": token})
-            await s.execute(text(
-                "INSERT INTO ledger_accounts (key, ledger, code, flags, credits_posted) "
-                "VALUES ('istsi_external', 2, 'istsi_external', 0, 4242) ON CONFLICT (key) DO NOTHING"))
+        only_unpaid = await seed_unpaid_and_outside_holders(sessions, token, [(ids[5], 70)])
         cuts = sorted({uuid.UUID(int=0), only_unpaid, EXTERNAL_HOLDERS_LEAF, ids[5]})
 
         async def fixed_cuts(session, parts):
@@ -293,8 +295,6 @@ def test_cuts_on_awkward_ids_keep_every_liability_once(tree_db_url, monkeypatch)
             all_bal[5] += 70
             await check_against_reference(sessions, proof_id, result, all_ids, all_bal, samples=10)
         finally:
-            async with sessions() as s, s.begin():
-                await s.execute(text("DELETE FROM operations WHERE operation_type = 'withdrawal'"))
-                await s.execute(text("DELETE FROM ledger_accounts WHERE key = 'istsi_external'"))
+            await remove_unpaid_and_outside_holders(sessions)
 
     run(tree_db_url, body)
