@@ -37,7 +37,7 @@ class KycNotifications:
         return [self.notify_waiting_deposits]
 
     @activity.defn(name=t.NOTIFY_WAITING)
-    async def notify_waiting_deposits(self, inp: t.KycChangedInput) -> t.NotifyResult:
+    async def notify_waiting_deposits(self, inp: dt.KycChanged) -> t.NotifyResult:
         """Signal each of the user's deposits that waits on them (idempotent: a repeated signal
         only makes a deposit check again)."""
         async with self._sessions() as session:

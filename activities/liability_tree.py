@@ -24,13 +24,12 @@ retry after the commit), and nothing is ever rebuilt once signed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, aclosing
+from contextlib import AsyncExitStack, aclosing, suppress
 from dataclasses import asdict
 
 from activities.tree_hasher import TreeHasher
@@ -245,7 +244,7 @@ async def _in_key_order(streams: Sequence[AsyncIterator]) -> AsyncIterator:
             fetch.cancel()
         await asyncio.gather(*ahead, return_exceptions=True)
         for stream in streams:
-            with contextlib.suppress(Exception):
+            with suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
 
 

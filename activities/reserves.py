@@ -28,7 +28,7 @@ from chains.bitcoin.wallet import CustodyWallet
 from chains.soroban.contracts import Contracts
 from chains.soroban.errors import ContractError
 from config.settings import Settings
-from contracts.reserves import ProofStepInput, SignedProof, Snapshot, SnapshotInput, TreeResult
+from contracts.reserves import ProofStepInput, SignedProof, Snapshot, TreeResult
 from db.models import ReserveProof
 from db.models.base import utcnow
 from db.queries import custody
@@ -59,7 +59,7 @@ class ProofActivities:
         self.signing_key = signing_key
 
     @activity.defn(name="snapshot_reserves")
-    async def snapshot_reserves(self, inp: SnapshotInput) -> Snapshot:
+    async def snapshot_reserves(self, inp: ProofStepInput) -> Snapshot:
         """Pin the scanner's Bitcoin height (its block still canonical) and the Stellar ledger,
         sum the custody UTXO set there, insert the row.
 

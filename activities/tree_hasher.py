@@ -76,18 +76,21 @@ class TreeHasher:
         """Send one run of whole groups; returns the future of its :class:`HashedGroups`."""
         assert self._proc is not None and self._proc.stdin is not None
         count = len(balances)
-        answer: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
-        self._answers.append(answer)
+        try:
+            frame = _REQUEST.pack(count) + user_ids + struct.pack(f">{count}q", *balances)
+        except struct.error as exc:
+            raise SumOutOfRange("a balance does not fit a signed 64-bit integer") from exc
         if self._proc.stdin.is_closing():
             raise HashWorkerDied("the hash worker is gone")
+        # An answer is queued only for a request sent, so answers and requests stay paired.
+        answer: asyncio.Future[HashedGroups] = asyncio.get_running_loop().create_future()
+        self._answers.append(answer)
         try:
             # No drain(): the worker reads a request only once it has answered the one before, and
             # the caller bounds the requests in flight, so the pipe's buffer never grows unbounded.
-            self._proc.stdin.write(_REQUEST.pack(count) + user_ids + struct.pack(f">{count}q", *balances))
+            self._proc.stdin.write(frame)
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise HashWorkerDied("the hash worker is gone") from exc
-        except struct.error as exc:
-            raise SumOutOfRange("a balance does not fit a signed 64-bit integer") from exc
         return answer
 
     async def _read_answers(self) -> None:

@@ -127,12 +127,6 @@ class ExpireResult:
     revoke_on_chain: bool
 
 
-#: The user's KYC moved (under review, approved, rejected): wake their waiting deposits. The
-#: activity forwards its input to each of them as the ``kyc_changed`` signal's payload, so the
-#: two are one class.
-KycChangedInput = KycChanged
-
-
 @dataclass(frozen=True)
 class NotifyResult:
     """Deposits told about the change: ``signalled`` waiting ones, ``retried`` older parked ones."""
@@ -190,6 +184,6 @@ async def revoke_kyc_on_chain(inp: KycRecordRef) -> str:
 
 
 @activity.defn(name=NOTIFY_WAITING)
-async def notify_kyc_waiting_deposits(inp: KycChangedInput) -> NotifyResult:
+async def notify_kyc_waiting_deposits(inp: KycChanged) -> NotifyResult:
     """Wake the user's waiting deposits (``KycNotifications.notify_waiting_deposits``)."""
     raise NotImplementedError

@@ -34,10 +34,6 @@ class ProofStepInput:
     proof_id: uuid.UUID
 
 
-#: The snapshot step's input: pin the heights and totals of proof ``proof_id``.
-SnapshotInput = ProofStepInput
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """Pinned heights and the totals read there (satoshis / base units)."""
@@ -86,7 +82,7 @@ class ProofResult:
 
 
 @activity.defn(name=SNAPSHOT)
-async def snapshot_reserves(inp: SnapshotInput) -> Snapshot:
+async def snapshot_reserves(inp: ProofStepInput) -> Snapshot:
     """Pin both heights and sum the UTXO set (``ProofActivities.snapshot_reserves``)."""
     raise NotImplementedError
 

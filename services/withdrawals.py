@@ -67,7 +67,7 @@ class WithdrawalOrder:
     amount_sats: int
     btc_address: str
     token_address: str | None = None
-    priority: str = PayoutPriority.BATCH
+    priority: PayoutPriority = PayoutPriority.BATCH
 
 
 async def request(

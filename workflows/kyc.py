@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts import kyc as t
+    from contracts.deposits import KycChanged
     from contracts.kyc import KycState, KycWorkflowInput
     from contracts.operations import GET_STATE_QUERY, OperatorAction
     from domain.decisions import DecisionKind
@@ -157,7 +158,7 @@ class KycApprovalWorkflow(OperatorControl):
         assert self._subject is not None and self._record is not None
         try:
             await workflow.execute_activity(
-                t.notify_kyc_waiting_deposits, t.KycChangedInput(self._subject, self._record),
+                t.notify_kyc_waiting_deposits, KycChanged(self._subject, self._record),
                 start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as exc:

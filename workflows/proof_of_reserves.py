@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from contracts import deposits as scan
     from contracts import reserves as t
-    from contracts.reserves import ProofInput, ProofResult, ProofStepInput, SnapshotInput
+    from contracts.reserves import ProofInput, ProofResult, ProofStepInput
 
 SCAN_START_TO_CLOSE = timedelta(minutes=10)
 SCAN_HEARTBEAT = timedelta(seconds=60)
@@ -55,7 +55,7 @@ class ProofOfReservesWorkflow:
             )
         # Pin the scanned Bitcoin height (still canonical) and the Stellar ledger; sum the UTXO set.
         await workflow.execute_activity(
-            t.snapshot_reserves, SnapshotInput(proof_id),
+            t.snapshot_reserves, ProofStepInput(proof_id),
             start_to_close_timeout=SNAPSHOT_START_TO_CLOSE, retry_policy=RETRY,
         )
         # Build the liability tree from Postgres rows and store it beside the proof.

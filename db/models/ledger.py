@@ -46,6 +46,8 @@ class LedgerAccount(SQLModel, table=True):
             "(flags & 4) = 0 OR credits_pending + credits_posted <= debits_posted",
             name="ck_ledger_accounts_credits_must_not_exceed_debits",
         ),
+        # A user's iSTSi is a proof-of-reserves leaf, keyed by its user id.
+        CheckConstraint("code <> 'user_istsi' OR user_id IS NOT NULL", name="ck_ledger_accounts_user_istsi_has_user"),
         Index("ix_ledger_accounts_user", "user_id"),
     )
 

@@ -63,8 +63,8 @@ _RANGE = {
 }
 
 
-def _ranged_rows_sql(bounded: bool, low: bool = True) -> str:
-    where = _RANGE[low, bounded]
+def _ranged_rows_sql(*, has_lo: bool, has_hi: bool) -> str:
+    where = _RANGE[has_lo, has_hi]
     return _LIABILITY_ROWS_SELECT + _LIABILITIES_FROM.format(
         **_ROWS_PARAMS, b_range=" WHERE" + where.format(alias="holders."), w_range=" AND" + where.format(alias=""),
     )
@@ -115,7 +115,7 @@ async def stream_liability_rows(
     sql = _LIABILITY_ROWS_SQL
     if key_range is not None and key_range != (None, None):
         params["lo"], params["hi"] = key_range
-        sql = _ranged_rows_sql(bounded=key_range[1] is not None, low=key_range[0] is not None)
+        sql = _ranged_rows_sql(has_lo=key_range[0] is not None, has_hi=key_range[1] is not None)
     async with raw.cursor(name=f"liabilities_{uuid.uuid4().hex}") as cur:  # type: ignore[union-attr]
         await cur.execute(sql, params)
         while rows := await cur.fetchmany(batch_rows):

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from contracts import kyc as t
+from contracts.deposits import KycChanged
 from contracts.kyc import KycWorkflowInput
 from db.encryption import RecordCipher
 from db.models import AuditLog, KycRecord
@@ -180,7 +181,7 @@ class _Stubs:
         self.approved = True
 
     @activity.defn(name=t.NOTIFY_WAITING)
-    async def notify(self, inp: t.KycChangedInput) -> t.NotifyResult:
+    async def notify(self, inp: KycChanged) -> t.NotifyResult:
         return t.NotifyResult(0, 0)
 
     @activity.defn(name=t.EXPIRE)

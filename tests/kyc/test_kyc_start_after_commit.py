@@ -1,14 +1,19 @@
 """A KYC submission is committed before its workflow starts: when Temporal is down at the start
-the pending record stays (503), and the next submission meets it and starts its workflow, once."""
+the pending record stays (503), and the next submission, or else the scheduled scan's heal, starts
+its workflow, once."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.deposits import ScanInput
 from db.queries import kyc as kyc_q
 from tests.api.temporal_down import temporal_down
 from tests.kyc.conftest import eventually, passport
+from workflows.deposit_scan import DepositScanWorkflow
 from workflows.kyc import KycApprovalWorkflow
 
 pytestmark = pytest.mark.usefixtures("custody_worker")
@@ -47,11 +52,6 @@ async def test_a_failed_start_is_healed_by_the_scheduled_scan_without_a_second_s
     api_client, app_state, kyc_user, sessions, temporal_client, settings,
 ) -> None:
     """The user does not come back: the scan's heal starts the pending record's workflow, once."""
-    import uuid
-
-    from contracts.deposits import ScanInput
-    from workflows.deposit_scan import DepositScanWorkflow
-
     account, _ = await kyc_user()
     with temporal_down(app_state):
         down = await api_client.post("/api/kyc/submit", json={"tier": 2, "verification_data": passport()},

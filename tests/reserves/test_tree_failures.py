@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from activities import liability_tree, tree_hasher
 from activities.liability_tree import build_tree_in_postgres
@@ -126,15 +127,25 @@ def test_a_negative_liability_with_batches_in_flight_fails_fast(tree_db_url, mon
     assert not errors
 
 
-def test_a_user_account_without_user_id_fails_the_build_with_or_without_ranges(tree_db_url):
-    """``ledger_accounts.user_id`` may be NULL in the schema: such a liability must stop the proof,
-    never be dropped from it, whether or not the users are read in key ranges."""
+ORPHAN_ACCOUNT = text(
+    "INSERT INTO ledger_accounts (key, ledger, code, flags, user_id, token_address, credits_posted) "
+    "VALUES (:k, 2, 'user_istsi', 2, NULL, :t, 777)")
+USER_CHECK = "ck_ledger_accounts_user_istsi_has_user"
+
+
+def test_a_user_account_without_user_id_is_refused_and_would_fail_the_build(tree_db_url):
+    """The schema refuses a ``user_istsi`` account without a user (migration 0019). Should the
+    books hold one anyway (the check dropped by hand, a restore), the liability must stop the
+    proof, never be dropped from it, whether or not the users are read in key ranges."""
     async def body(sessions):
         token, _ = await seed(sessions, [10] * 500, random.Random(5))
-        async with sessions() as s, s.begin():
-            await s.execute(text(
-                "INSERT INTO ledger_accounts (key, ledger, code, flags, user_id, token_address, credits_posted) "
-                "VALUES (:k, 2, 'user_istsi', 2, NULL, :t, 777)"), {"k": f"user_istsi:orphan{uuid.uuid4()}", "t": token})
+        key = {"k": f"user_istsi:orphan{uuid.uuid4()}", "t": token}
+        with pytest.raises(IntegrityError, match=USER_CHECK):
+            async with sessions() as s, s.begin():
+                await s.execute(ORPHAN_ACCOUNT, key)
+        async with sessions() as s, s.begin():  # corrupt books, in this module's own database
+            await s.execute(text(f"ALTER TABLE ledger_accounts DROP CONSTRAINT {USER_CHECK}"))
+            await s.execute(ORPHAN_ACCOUNT, key)
         await analyze(sessions)
         try:
             for workers in (1, 2):  # one stream; two key ranges
@@ -145,6 +156,8 @@ def test_a_user_account_without_user_id_fails_the_build_with_or_without_ranges(t
         finally:
             async with sessions() as s, s.begin():
                 await s.execute(text("DELETE FROM ledger_accounts WHERE user_id IS NULL AND code = 'user_istsi'"))
+                await s.execute(text(f"ALTER TABLE ledger_accounts ADD CONSTRAINT {USER_CHECK} "
+                                     "CHECK (code <> 'user_istsi' OR user_id IS NOT NULL)"))
 
     run(tree_db_url, body)
 
@@ -156,8 +169,8 @@ def test_a_cancel_mid_command_fails_cleanly(tree_db_url, monkeypatch, where):
     monkeypatch.setattr(liability_tree, "BATCH_ROWS", GROUP_LEAVES)
     if where == "fetch":
         orig = reserves._ranged_rows_sql
-        monkeypatch.setattr(reserves, "_ranged_rows_sql", lambda bounded, **kw: (
-            f"SELECT q.* FROM ({orig(bounded, **kw)}) q CROSS JOIN (SELECT pg_sleep(1.5)) s"))
+        monkeypatch.setattr(reserves, "_ranged_rows_sql", lambda **kw: (
+            f"SELECT q.* FROM ({orig(**kw)}) q CROSS JOIN (SELECT pg_sleep(1.5)) s"))
     else:
         real_copy = proofs.copy_leaf_groups
         calls = []
@@ -245,15 +258,15 @@ def test_a_cancel_while_waiting_for_room_leaves_no_task(tree_db_url, monkeypatch
 
 @pytest.mark.parametrize("failing", [False, True])
 def test_a_postgres_error_in_one_range_fails_cleanly(tree_db_url, monkeypatch, failing):
-    """The last range's query fails (bounded=False) or the first's (bounded=True)."""
+    """The last range's query fails (no upper bound) or the first's (``has_hi``)."""
     import psycopg
 
     from db.queries import reserves
     monkeypatch.setattr(liability_tree, "BATCH_ROWS", GROUP_LEAVES)
     orig = reserves._ranged_rows_sql
-    def broken(bounded, _orig=orig, **kw):
-        sql = _orig(bounded, **kw)
-        return sql.replace("AS bigint)", "AS bigint) / 0", 1) if bounded == failing else sql
+    def broken(_orig=orig, **kw):
+        sql = _orig(**kw)
+        return sql.replace("AS bigint)", "AS bigint) / 0", 1) if kw["has_hi"] == failing else sql
 
     monkeypatch.setattr(reserves, "_ranged_rows_sql", broken)
 
