@@ -67,6 +67,7 @@ DOMAIN_STATUS: dict[str, int] = {
     "illegal_transition": 409,
     "illegal_kyc_transition": 409,
     "email_taken": 409,
+    "stellar_address_taken": 409,
     "self_modification": 409,
     "idempotency_key_reused": 409,
     "too_many_unconfirmed_claims": 409,

@@ -112,6 +112,20 @@ def demo(api_url: str | None = typer.Option(None, help="Default: http://<server.
     typer.echo("journey complete: every step verified")
 
 
+@app.command("proof-key")
+def proof_key() -> None:
+    """Print the engine's proof-of-reserves public key (Ed25519, hex), for users' ``verify-proof --public-key``."""
+    from activities.proof_key import SigningKeyMissing, load_signing_key
+    from domain.proof_document import public_key_hex
+
+    try:
+        key = load_signing_key(settings_or_exit().reserves)
+    except SigningKeyMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(public_key_hex(key))
+
+
 @app.command("check-config")
 def check_config() -> None:
     """Validate the configuration for APP_ENV and print the problems, one line per key."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from domain.errors import DomainError
+from domain.errors import Conflict, DomainError
+
+
+class StellarAddressTaken(Conflict):
+    """Another account already names this Stellar account: iSTSi minted there would not be the
+    caller's to redeem (withdrawals need that account's signature)."""
+
+    code = "stellar_address_taken"
 
 
 class InvalidStellarAddress(DomainError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.dependencies import Principal, RequestMeta
@@ -14,6 +15,7 @@ from db.models import User
 from db.queries import users
 from domain.errors import NotFound
 from domain.roles import Role, check_not_self
+from domain.stellar_accounts import StellarAddressTaken
 
 
 def _now() -> datetime:
@@ -36,9 +38,17 @@ async def _target(session: AsyncSession, user_id: uuid.UUID) -> User:
 async def update_profile(
     session: AsyncSession, principal: Principal, meta: RequestMeta, changes: dict[str, str | None]
 ) -> User:
-    """Set the caller's own profile fields (names, Stellar address); only real changes are audited."""
+    """Set the caller's own profile fields (names, Stellar address); only real changes are audited.
+
+    Raises:
+        StellarAddressTaken: another account names the new Stellar address (also when a
+            concurrent change won the race).
+    """
     user = principal.user
     changed = {k: v for k, v in changes.items() if getattr(user, k) != v}
+    address = changed.get("stellar_address")
+    if address is not None and await users.stellar_address_taken(session, address=address, other_than=user.id):
+        raise StellarAddressTaken("another account names this Stellar account")
     if changed:
         old = {k: getattr(user, k) for k in changed}
         for key, value in changed.items():
@@ -49,6 +59,12 @@ async def update_profile(
             actor_id=user.id, old_values=old, new_values=changed,
             ip_address=meta.ip_address, user_agent=meta.user_agent,
         )
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if users.violates_stellar_address_unique(exc):
+                raise StellarAddressTaken("another account names this Stellar account") from None
+            raise
     return user
 
 

@@ -21,6 +21,7 @@ from db.queries import revoked_tokens, users
 from db.session import transaction
 from domain.emails import EmailTaken, InvalidEmail, normalise_email
 from domain.roles import Role
+from domain.stellar_accounts import StellarAddressTaken
 
 
 def invalid_credentials() -> ApiError:
@@ -42,14 +43,19 @@ async def register(
 
     Raises:
         EmailTaken: the address is registered (also when a concurrent registration won the race).
+        StellarAddressTaken: another account names ``stellar_address`` (likewise).
     """
     if await users.email_exists(session, email=email):
         raise EmailTaken("an account with this e-mail address exists")
+    if stellar_address is not None and await users.stellar_address_taken(session, address=stellar_address):
+        raise StellarAddressTaken("another account names this Stellar account")
     user = User(email=email, password_hash=await auth.passwords.hash_async(password), stellar_address=stellar_address)
     session.add(user)
     try:
         await session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if users.violates_stellar_address_unique(exc):
+            raise StellarAddressTaken("another account names this Stellar account") from None
         raise EmailTaken("an account with this e-mail address exists") from None
     token = auth.tokens.issue(user_id=user.id, role=Role(user.role))
     record_audit(

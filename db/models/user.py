@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Column, text
+from sqlalchemy import Boolean, CheckConstraint, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from db.models.base import timestamptz, uuid_pk, varchar
@@ -16,7 +16,11 @@ _ROLES = ", ".join(f"'{r.value}'" for r in Role)
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN ({_ROLES})", name="ck_users_role_known"),)
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLES})", name="ck_users_role_known"),
+        # One engine account per Stellar account: iSTSi is minted to it and redeemed with its key.
+        Index("uq_users_stellar_address", "stellar_address", unique=True),
+    )
 
     id: uuid.UUID = uuid_pk()
     email: str = varchar(nullable=False, unique=True)

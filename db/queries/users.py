@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.models import User
 from db.queries.keyset import Position, newest_first
+
+#: The unique index of ``users.stellar_address`` (migration 0020).
+STELLAR_ADDRESS_UNIQUE = "uq_users_stellar_address"
 
 
 async def get_by_id(session: AsyncSession, *, user_id: uuid.UUID, for_update: bool = False) -> User | None:
@@ -28,6 +32,19 @@ async def get_by_email(session: AsyncSession, *, email: str) -> User | None:
 
 async def email_exists(session: AsyncSession, *, email: str) -> bool:
     return (await session.execute(select(User.id).where(User.email == email))).first() is not None
+
+
+async def stellar_address_taken(session: AsyncSession, *, address: str, other_than: uuid.UUID | None = None) -> bool:
+    """Whether an account (other than ``other_than``) already names Stellar account ``address``."""
+    stmt = select(User.id).where(User.stellar_address == address)
+    if other_than is not None:
+        stmt = stmt.where(User.id != other_than)
+    return (await session.execute(stmt)).first() is not None
+
+
+def violates_stellar_address_unique(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the one-account-per-Stellar-account index refusing a write."""
+    return getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == STELLAR_ADDRESS_UNIQUE
 
 
 async def list_page(

@@ -72,3 +72,18 @@ def test_cli_accepts_the_genuine_file_and_rejects_a_tampered_one(tmp_path) -> No
     assert "OK proof" in ok.output
     failed = runner.invoke(app, ["verify-proof", str(bad), "--public-key", public_key_hex(KEY)])
     assert failed.exit_code == 1
+
+
+def test_proof_key_prints_the_public_key_users_verify_against(monkeypatch) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("CUSTODY_RESERVES__SIGNING_KEY", bytes(range(32)).hex())
+    shown = CliRunner().invoke(app, ["proof-key"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == public_key_hex(KEY)
+
+
+def test_proof_key_with_a_bad_key_says_so_and_exits_2(monkeypatch) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("CUSTODY_RESERVES__SIGNING_KEY", "not hex")
+    shown = CliRunner().invoke(app, ["proof-key"])
+    assert shown.exit_code == 2 and "signing key" in shown.output, shown.output
