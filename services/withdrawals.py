@@ -32,7 +32,7 @@ from db.queries import custody, kyc, operations, system_state
 from db.queries import payouts as pq
 from db.queries import withdrawals as wq
 from db.queries.limits import check_and_hold, usage_entries
-from domain.bitcoin_address import parse_address
+from domain.bitcoin_address import Network, parse_address
 from domain.errors import Conflict, NotFound, Refused
 from domain.limits import DAILY_WINDOW, MONTHLY_WINDOW, InsufficientTier, LimitedOperation, LimitExceeded, LimitPolicy
 from domain.operations import OperationStatus, OperationType
@@ -90,6 +90,7 @@ async def request(
     """
     key = f"withdrawal:{actor.user.id}:{client_key}" if client_key else None
     if key is not None and (existing := await operations.get_by_idempotency_key(session, idempotency_key=key)):
+        _check_same_request(existing, order, state.settings.bitcoin.network)
         await _start(state, existing)  # a retry heals a start that failed after the commit
         return existing
     op = await _record(session, state, actor, order, key)
@@ -103,6 +104,20 @@ async def request(
         # and the scheduled scan's heal starts its workflow once the workflow service is back.
         log.warning("withdrawal %s recorded; its workflow starts with the next scan", op.id)
     return op
+
+
+def _check_same_request(existing: Operation, order: WithdrawalOrder, network: Network) -> None:
+    """A retry under an ``Idempotency-Key`` must repeat its request: the same amount (sats) to the
+    same address. Answering another request with the first one's operation would tell the client
+    a withdrawal it did not get.
+
+    Raises:
+        Conflict: ``idempotency_key_reused``.
+    """
+    address = parse_address(order.btc_address, network).address
+    if existing.amount != order.amount_sats or (existing.meta or {}).get("btc_address") != address:
+        raise Conflict("this Idempotency-Key was used for another withdrawal (amount or address differ)",
+                       code="idempotency_key_reused")
 
 
 async def _record(
@@ -144,6 +159,7 @@ async def _record(
         raise await _limit_refusal(session, state, user.id, order.amount_sats, exc, now) from exc
     # Under the user's locks a concurrent duplicate has committed: answer its operation.
     if key is not None and (existing := await operations.get_by_idempotency_key(session, idempotency_key=key)):
+        _check_same_request(existing, order, settings.bitcoin.network)
         return existing
     operation_id = uuid.uuid4()
     new = wq.NewWithdrawal(

@@ -65,13 +65,18 @@ async def test_refusals(api_client, holder, chain, sessions, settings) -> None:
 @pytest.mark.usefixtures("custody_worker", "system_unpaused")
 async def test_idempotency_key_answers_the_same_operation(api_client, holder, read) -> None:
     h = await holder([ABOVE + 100_000])
-    headers = {**h.headers, "Idempotency-Key": "wd-1"}
+    headers, payload = {**h.headers, "Idempotency-Key": "wd-1"}, body(ABOVE)  # a retry repeats its request
     first, second = await asyncio.gather(
-        api_client.post(URL, headers=headers, json=body(ABOVE)), api_client.post(URL, headers=headers, json=body(ABOVE)))
+        api_client.post(URL, headers=headers, json=payload), api_client.post(URL, headers=headers, json=payload))
     assert first.status_code == second.status_code == 202, (first.text, second.text)
     assert first.json()["operation_id"] == second.json()["operation_id"]
     assert (await read.balance(h.account.id)).reserved_balance == ABOVE  # held once
     op_id = first.json()["operation_id"]
+    # The same key for another request is refused, never answered with the first one's operation.
+    for other in ({**payload, "token_amount": ABOVE + 1}, {**payload, "btc_address": recipient_address()}):
+        reused = await api_client.post(URL, headers=headers, json=other)
+        assert (reused.status_code, reused.json()["code"]) == (409, "idempotency_key_reused"), reused.text
+    assert (await read.balance(h.account.id)).reserved_balance == ABOVE  # still held once
     await read.wait(op_id, stage="awaiting_approval")
     assert (await api_client.post(f"/api/integration/operations/{op_id}/cancel", headers=h.headers)).status_code == 202
     await read.wait(op_id, status="cancelled")
